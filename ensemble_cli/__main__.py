@@ -1,0 +1,5 @@
+"""`python -m ensemble_cli` runs the console script."""
+
+from .cli import main
+
+main()

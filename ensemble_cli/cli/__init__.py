@@ -1,0 +1,45 @@
+"""The `ensemble` console script: a root Typer app joining one small module per command."""
+
+from typing import Annotated, Optional
+
+import typer
+
+from .. import __version__
+from .committee import HELP as COMMITTEE_HELP, committee
+from .common import TRACEBACK_ENV
+from .providers_cmd import providers
+from .serve import serve
+
+app = typer.Typer(
+    name="ensemble",
+    help="Make several LLM calls work as one: consensus decoding, voting, mixture-of-agents, CoT-decoding, verbalized sampling.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ensemble {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+    traceback: Annotated[bool, typer.Option("--traceback", help=f"Show tracebacks instead of one-line errors (or set {TRACEBACK_ENV}=1).")] = False,
+) -> None:
+    if traceback:
+        import os
+
+        os.environ[TRACEBACK_ENV] = "1"
+
+
+app.command("committee", help=COMMITTEE_HELP)(committee)
+app.command("serve")(serve)
+app.command("providers")(providers)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,210 @@
+"""Run configuration: YAML files validated into typed models, with flags and environment merged in.
+
+Precedence, highest first: command-line flag > YAML file > environment (``ENSEMBLE_*``) > default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+ENV_DEFAULTS = {"ENSEMBLE_PROVIDER": "provider", "ENSEMBLE_MODEL": "model", "ENSEMBLE_BASE_URL": "base_url"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class MemberConfig(Strict):
+    """One ensemble member. Unset fields inherit the run's top-level values."""
+
+    name: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    system: str | None = None
+    temperature: float | None = Field(default=None, ge=0.0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    weight: float = Field(default=1.0, gt=0.0)
+    prefix_mode: Literal["deepseek", "vllm", "raw", "none"] | None = None
+    template: str | None = None
+
+
+class CommitteeSettings(Strict):
+    merge: Literal["mean", "product", "vote"] = "mean"
+    top_k: int = Field(default=10, ge=1, le=100)
+    draft: int = Field(default=0, ge=0, le=64)
+    gate: float | None = Field(default=None, gt=0.0, le=1.0)
+    trace: bool = False
+    stop: list[str] = []
+
+
+class VoteSettings(Strict):
+    samples: int = Field(default=1, ge=1)
+    extract: str = "text"
+    method: Literal["majority", "weighted", "confidence", "borda", "irv", "usc"] = "majority"
+    rounds: int = Field(default=1, ge=1)
+    consensus: float = Field(default=1.0, gt=0.0, le=1.0)
+    quorum: float = Field(default=0.5, gt=0.0, le=1.0)
+    judge: MemberConfig | None = None
+
+
+class MoaSettings(Strict):
+    layers: int = Field(default=3, ge=1)
+    aggregator: MemberConfig | None = None
+    self_moa: int | None = Field(default=None, ge=1)
+    shuffle_references: bool = False
+    max_reference_chars: int | None = Field(default=None, ge=1)
+    quorum: float = Field(default=0.5, gt=0.0, le=1.0)
+    proposer_temperature: float | None = Field(default=None, ge=0.0)
+    proposer_max_tokens: int | None = Field(default=None, ge=1)
+    aggregator_temperature: float | None = Field(default=None, ge=0.0)
+    aggregator_max_tokens: int | None = Field(default=None, ge=1)
+    reference_instruction: str | None = None
+    aggregate_instruction: str | None = None
+
+
+class CotDecodeSettings(Strict):
+    k: int | Literal["auto"] = 10
+    k_max: int = Field(default=10, ge=1, le=20)
+    extract: str = "number"
+    aggregate: bool = False
+    template: str = "Q: {question}\nA:"
+    answer_prompt: str | None = " So the answer is"
+
+
+class VerbalizeSettings(Strict):
+    k: int = Field(default=5, ge=1)
+    variant: Literal["standard", "cot", "multi"] = "standard"
+    total: int | None = Field(default=None, ge=1)
+    tail: float | None = Field(default=None, gt=0.0, le=1.0)
+    min_prob: float | None = Field(default=None, ge=0.0, le=1.0)
+    min_keep: int = Field(default=1, ge=1)
+    sample: int = Field(default=1, ge=0)
+    compare: Literal["direct"] | None = None
+    instruction: str | None = None
+
+
+class RunConfig(Strict):
+    strategy: Literal["committee", "vote", "moa", "cot-decode", "verbalize"] | None = None
+    prompt: str | None = None
+    input: str | None = None
+    output: str | None = None
+    resume: bool = False
+    provider: str = "local"
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    n: int = Field(default=1, ge=1)
+    max_tokens: int = Field(default=256, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    seed: int | None = None
+    max_concurrency: int = Field(default=8, ge=1)
+    parallel_prompts: int = Field(default=4, ge=1)
+    timeout: float = Field(default=60.0, gt=0.0)
+    max_retries: int = Field(default=4, ge=0)
+    quiet: bool = False
+    members: list[MemberConfig] = []
+    committee: CommitteeSettings = CommitteeSettings()
+    vote: VoteSettings = VoteSettings()
+    moa: MoaSettings = MoaSettings()
+    cot_decode: CotDecodeSettings = Field(default=CotDecodeSettings(), alias="cot-decode")
+    verbalize: VerbalizeSettings = VerbalizeSettings()
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def resolved_members(self) -> list[MemberConfig]:
+        """Members with inherited fields filled in, each listed member replicated ``n`` times."""
+        listed = self.members or [MemberConfig()]
+        resolved: list[MemberConfig] = []
+        for index, member in enumerate(listed):
+            full = self.fill(member, default_name=f"m{index + 1}" if len(listed) > 1 else "m")
+            for copy in range(self.n):
+                name = full.name if self.n == 1 else f"{full.name}#{copy + 1}"
+                resolved.append(full.model_copy(update={"name": name}))
+        return resolved
+
+    def fill(self, member: MemberConfig, default_name: str) -> MemberConfig:
+        """``member`` with unset fields taken from the run's top-level values."""
+        return member.model_copy(
+            update={
+                "name": member.name or default_name,
+                "provider": member.provider or self.provider,
+                "model": member.model or self.model,
+                "base_url": member.base_url or self.base_url,
+                "api_key_env": member.api_key_env or self.api_key_env,
+                "temperature": self.temperature if member.temperature is None else member.temperature,
+                "max_tokens": member.max_tokens or self.max_tokens,
+            }
+        )
+
+
+def deep_merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, not a {type(data).__name__}")
+    return data
+
+
+def _explain(error: Mapping[str, Any]) -> str:
+    path = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{path}: unknown key"
+    return f"{path}: {error['msg']} (got {error.get('input')!r})"
+
+
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    return "\n".join(f"{source}: {_explain(e)}" for e in exc.errors())
+
+
+def load_config(
+    path: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> RunConfig:
+    """Build a ``RunConfig`` from defaults, environment, the YAML file and flag overrides."""
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {key: environ[var] for var, key in ENV_DEFAULTS.items() if environ.get(var)}
+    source = str(path) if path else "command line"
+    if path is not None:
+        data = deep_merge(data, read_yaml(path))
+    try:
+        RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc)) from None
+    data = deep_merge(data, overrides or {})
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error("command line", exc)) from None

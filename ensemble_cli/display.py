@@ -1,0 +1,191 @@
+"""The Rich display on stderr: a live view for one prompt, a progress bar for batches, a results table.
+
+It subscribes to strategy events and never computes results. With ``--quiet`` it shows nothing;
+when stderr is not a terminal it prints plain lines instead of live views.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from .events import (
+    CallFinished, Event, Note, PromptFailed, PromptFinished, PromptStarted, ReplyReceived, RoundFinished,
+    StreamDelta, TokenChosen,
+)
+from .views import detail_view
+
+SNIPPET = 80
+
+
+def agreement_style(agreement: float) -> str:
+    if agreement >= 0.999:
+        return "bold green"
+    if agreement >= 0.75:
+        return "green"
+    if agreement >= 0.5:
+        return "yellow"
+    return "bold red"
+
+
+def snippet(text: Any, width: int = SNIPPET) -> str:
+    flat = " ".join(str(text if text is not None else "").split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+class LiveState:
+    """What the single-prompt live view shows: the growing answer, replies, notes."""
+
+    def __init__(self) -> None:
+        self.answer = Text()
+        self.dissent: tuple[str, ...] = ()
+        self.replies: list[ReplyReceived] = []
+        self.rounds: list[RoundFinished] = []
+
+    def renderable(self) -> RenderableType:
+        parts: list[RenderableType] = []
+        if self.replies:
+            table = Table(title="replies", expand=False, show_edge=False)
+            table.add_column("round", justify="right")
+            table.add_column("member")
+            table.add_column("answer")
+            table.add_column("reply")
+            for reply in self.replies[-12:]:
+                answer = "-" if reply.answer is None else reply.answer
+                table.add_row(str(reply.round), reply.member, snippet(answer, 24), snippet(reply.text, 60))
+            parts.append(table)
+        if self.answer:
+            parts.append(Panel(self.answer, title="answer", border_style="cyan"))
+        if self.dissent:
+            parts.append(Text("disagree: " + ", ".join(self.dissent), style="dim"))
+        return Group(*parts) if parts else Text("waiting for the first reply…", style="dim")
+
+
+class Display:
+    """Subscribes to events; use as a context manager around the run."""
+
+    def __init__(self, console: Console, total: int, quiet: bool = False) -> None:
+        self.console = console
+        self.total = total
+        self.mode = "quiet" if quiet else ("live" if console.is_terminal else "plain")
+        self.state = LiveState()
+        self.records: list[dict[str, Any]] = []
+        self.failures: list[tuple[str, str]] = []
+        self._live: Live | None = None
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self._done = 0
+
+    def __enter__(self) -> "Display":
+        if self.mode == "live" and self.total == 1:
+            self._live = Live(self.state.renderable(), console=self.console, refresh_per_second=12, transient=True)
+            self._live.__enter__()
+        elif self.mode == "live":
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                console=self.console, transient=False,
+            )
+            self._progress.__enter__()
+            self._task = self._progress.add_task("prompts", total=self.total, rate="")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+
+    def __call__(self, event: Event) -> None:
+        handler: Callable[[Any], None] | None = getattr(self, "_on_" + type(event).__name__, None)
+        if handler is not None and self.mode != "quiet":
+            handler(event)
+        elif isinstance(event, PromptFinished):
+            self.records.append(event.record)
+        elif isinstance(event, PromptFailed):
+            self.failures.append((event.prompt_id, event.error))
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self.state.renderable())
+
+    def _on_PromptStarted(self, event: PromptStarted) -> None:
+        if self.mode == "plain" and self.total == 1:
+            self.console.print(f"running {event.prompt_id}: {snippet(event.prompt)}", highlight=False)
+
+    def _on_TokenChosen(self, event: TokenChosen) -> None:
+        if self._live is not None and event.text:
+            self.state.answer.append(event.text, style=agreement_style(event.agreement))
+            self.state.dissent = event.dissenters
+            self._refresh()
+
+    def _on_StreamDelta(self, event: StreamDelta) -> None:
+        if self._live is not None:
+            self.state.answer.append(event.text)
+            self._refresh()
+
+    def _on_ReplyReceived(self, event: ReplyReceived) -> None:
+        self.state.replies.append(event)
+        if self._live is not None:
+            self._refresh()
+        elif self.mode == "plain" and self.total == 1:
+            answer = "" if event.answer is None else f" -> {snippet(event.answer, 30)}"
+            self.console.print(f"  round {event.round} {event.member}{answer}", highlight=False)
+
+    def _on_RoundFinished(self, event: RoundFinished) -> None:
+        self.state.rounds.append(event)
+
+    def _on_CallFinished(self, event: CallFinished) -> None:
+        if self.mode == "plain" and not event.ok:
+            self.console.print(f"  {event.member} failed: {event.detail}", highlight=False)
+
+    def _on_Note(self, event: Note) -> None:
+        self.console.print(f"[yellow]note[/] {event.prompt_id}: {event.message}", highlight=False)
+
+    def _advance(self) -> None:
+        self._done += 1
+        if self._progress is not None:
+            elapsed = self._progress.tasks[0].elapsed or 0.0
+            rate = f"{self._done / elapsed:.2f}/s" if elapsed > 0 else ""
+            self._progress.update(self._task, advance=1, rate=rate)
+
+    def _on_PromptFinished(self, event: PromptFinished) -> None:
+        self.records.append(event.record)
+        self._advance()
+        if self.mode == "plain" and self.total > 1:
+            self.console.print(f"[{self._done}/{self.total}] {event.prompt_id} ok: {snippet(event.record.get('output'))}",
+                               highlight=False, markup=False)
+
+    def _on_PromptFailed(self, event: PromptFailed) -> None:
+        self.failures.append((event.prompt_id, event.error))
+        self._advance()
+        if self.mode != "quiet":
+            self.console.print(f"[{self._done}/{self.total}] {event.prompt_id} failed: {event.error}",
+                               highlight=False, markup=False, style="red")
+
+    def summary(self) -> None:
+        """The results at the end: the answer and strategy view for one prompt, a table for batches."""
+        if self.mode == "quiet":
+            return
+        if self.total == 1 and self.records:
+            record = self.records[0]
+            view = detail_view(record)
+            if view is not None:
+                self.console.print(view)
+            return
+        if not self.records:
+            return
+        table = Table(title="results")
+        for column in ("id", "status", "output", "calls", "wall s"):
+            table.add_column(column)
+        for record in self.records:
+            usage = record.get("usage", {})
+            table.add_row(str(record["id"]), record["status"], snippet(record.get("output"), 60),
+                          str(usage.get("calls", "")), f"{usage.get('wall_s', 0):.2f}")
+        self.console.print(table)

@@ -1,0 +1,63 @@
+"""Typed errors and the exit-code enum; the CLI turns these into exit codes in one place."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    AUTH = 3
+    PROVIDER = 4
+    PARTIAL = 5
+    INTERRUPTED = 130
+
+
+class EnsembleError(Exception):
+    """Base of every error this package raises on purpose; the message names the fix."""
+
+    exit_status = ExitStatus.ERROR
+
+
+class ConfigError(EnsembleError):
+    """A malformed config file, an unknown key, a wrong type or a bad flag value."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class InputError(EnsembleError):
+    """An input file or prompt that cannot be read."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class CapabilityError(EnsembleError):
+    """A member's provider lacks what the strategy needs (logprobs, prefix continuation, ...)."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class ProviderError(EnsembleError):
+    """A provider call failed for good (after retries where retrying made sense)."""
+
+    exit_status = ExitStatus.PROVIDER
+
+
+class AuthError(ProviderError):
+    """A missing or rejected API key."""
+
+    exit_status = ExitStatus.AUTH
+
+
+class ProviderResponseError(ProviderError):
+    """A provider answered with something that is not a usable completion."""
+
+
+class RetriesExhaustedError(ProviderError):
+    """Retryable failures went on past the retry budget."""
+
+
+class StrategyError(EnsembleError):
+    """A strategy could not produce a result (no quorum, unparseable replies, ...)."""

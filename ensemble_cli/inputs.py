@@ -1,0 +1,96 @@
+"""Prompts to run: one ``--prompt``, or a JSONL file (or stdin) of ``{"id", "prompt" | "messages"}``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import InputError
+from .providers.base import Message
+
+
+@dataclass(frozen=True)
+class PromptItem:
+    id: str
+    messages: tuple[Message, ...]
+
+    @property
+    def text(self) -> str:
+        """The last user message: what strategies that re-prompt (MoA, vote rounds) quote."""
+        return next((m.content for m in reversed(self.messages) if m.role == "user"), "")
+
+    def as_record(self) -> dict[str, Any]:
+        if len(self.messages) == 1:
+            return {"prompt": self.messages[0].content}
+        return {"messages": [m.as_dict() for m in self.messages]}
+
+
+def prompt_id(text: str) -> str:
+    return "p-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
+def from_prompt(text: str) -> PromptItem:
+    return PromptItem(prompt_id(text), (Message("user", text),))
+
+
+def _messages(raw: Any, where: str) -> tuple[Message, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise InputError(f"{where}: 'messages' must be a non-empty list of {{role, content}} objects")
+    messages = []
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, dict) or entry.get("role") not in ("system", "user", "assistant") or not isinstance(entry.get("content"), str):
+            raise InputError(f"{where}: messages[{index}] needs a role (system, user or assistant) and string content")
+        messages.append(Message(entry["role"], entry["content"]))
+    return tuple(messages)
+
+
+def parse_line(line: str, where: str, line_number: int) -> PromptItem:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: not valid JSON ({exc.msg}); each line must be one JSON object") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: each line must be a JSON object with 'prompt' or 'messages'")
+    if "messages" in obj:
+        messages = _messages(obj["messages"], where)
+    elif isinstance(obj.get("prompt"), str):
+        messages = (Message("user", obj["prompt"]),)
+    else:
+        raise InputError(f"{where}: needs a string 'prompt' or a 'messages' list")
+    item_id = obj.get("id")
+    return PromptItem(str(item_id) if item_id is not None else f"line-{line_number}", messages)
+
+
+def read_jsonl(stream: IO[str], name: str) -> list[PromptItem]:
+    items: list[PromptItem] = []
+    seen: set[str] = set()
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        item = parse_line(line, f"{name}:{number}", number)
+        if item.id in seen:
+            raise InputError(f"{name}:{number}: duplicate id {item.id!r}; ids must be unique for --resume to work")
+        seen.add(item.id)
+        items.append(item)
+    return items
+
+
+def load_inputs(prompt: str | None, input_path: str | None) -> list[PromptItem]:
+    if prompt is not None and input_path is not None:
+        raise InputError("give either --prompt or --input, not both")
+    if prompt is not None:
+        return [from_prompt(prompt)]
+    if input_path is None:
+        raise InputError("nothing to run: pass --prompt TEXT or --input FILE.jsonl (or - for stdin)")
+    if input_path == "-":
+        return read_jsonl(sys.stdin, "stdin")
+    path = Path(input_path)
+    try:
+        with path.open(encoding="utf-8") as stream:
+            return read_jsonl(stream, str(path))
+    except FileNotFoundError:
+        raise InputError(f"{path}: input file not found") from None

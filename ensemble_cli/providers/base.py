@@ -1,0 +1,131 @@
+"""The provider protocol every strategy calls, and its normalised request and completion types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One call. ``prefix`` is assistant text the reply must continue exactly."""
+
+    messages: tuple[Message, ...]
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    n: int = 1
+    top_logprobs: int = 0
+    prefix: str = ""
+
+    @property
+    def wants_logprobs(self) -> bool:
+        return self.top_logprobs > 0
+
+    def but(self, **changes: Any) -> "Request":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class TopToken:
+    text: str
+    logprob: float
+    is_end: bool = False
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token, its log-probability and the top alternatives at its position."""
+
+    text: str
+    logprob: float
+    top: tuple[TopToken, ...] = ()
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One choice of a reply, normalised across backends. Numbers are plain Python floats."""
+
+    text: str
+    tokens: tuple[TokenLogprob, ...] = ()
+    finish_reason: str = "stop"
+    usage: Usage = field(default_factory=Usage)
+    latency_s: float = 0.0
+    provider: str = ""
+    model: str = ""
+    retries: int = 0
+    end_logprobs: tuple[TopToken, ...] = ()
+    """Top alternatives at the position after the last token, where the backend knows them."""
+
+
+PrefixMode = Literal["native", "deepseek", "vllm", "raw", "none"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    max_top_logprobs: int
+    prefix_continuation: bool
+    honours_n: bool
+    prefix_mode: PrefixMode = "none"
+    streaming: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "max_top_logprobs": self.max_top_logprobs,
+            "prefix_continuation": self.prefix_continuation,
+            "prefix_mode": self.prefix_mode,
+            "honours_n": self.honours_n,
+        }
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """What every backend offers. ``complete`` returns ``request.n`` choices."""
+
+    name: str
+    model: str
+    capabilities: Capabilities
+
+    async def complete(self, request: Request) -> list[Completion]: ...
+
+    async def stream(self, request: Request): ...  # AsyncIterator[str]
+
+    def key(self) -> str:
+        """Identity of the endpoint and model: members with equal keys share a distribution."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def user_prompt(text: str, system: str | None = None) -> tuple[Message, ...]:
+    """The messages of a plain prompt, with an optional system message first."""
+    messages: list[Message] = []
+    if system:
+        messages.append(Message("system", system))
+    messages.append(Message("user", text))
+    return tuple(messages)

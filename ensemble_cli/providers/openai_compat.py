@@ -1,0 +1,255 @@
+"""OpenAI-compatible backends (OpenAI, DeepSeek, Together, vLLM, Ollama, llama.cpp) over httpx.
+
+Calls go through the openai SDK's async client on one shared ``httpx.AsyncClient``; the SDK's own
+retries are off so that ``retry.call_with_retries`` is the only retry loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
+
+import httpx
+import openai
+
+from ..errors import AuthError, ProviderError, ProviderResponseError, RetriesExhaustedError
+from .base import Capabilities, Completion, Message, Request, TokenLogprob, TopToken, Usage
+from .presets import END_MARKERS, Preset
+from .retry import RetryVerdict, call_with_retries, is_retryable_status, retry_after_seconds
+from .templates import render_prompt
+
+
+@dataclass
+class Endpoint:
+    """One base URL with its key, client, timeout and concurrency bound, shared by its members."""
+
+    preset: Preset
+    base_url: str
+    client: openai.AsyncOpenAI
+    limiter: asyncio.Semaphore
+    timeout_s: float
+    max_retries: int
+
+
+def make_client(base_url: str, api_key: str, http_client: httpx.AsyncClient, timeout_s: float) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(
+        api_key=api_key, base_url=base_url, http_client=http_client, max_retries=0, timeout=timeout_s
+    )
+
+
+def classify(exc: BaseException) -> RetryVerdict:
+    if isinstance(exc, openai.APITimeoutError):
+        return RetryVerdict(True, reason="timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        return RetryVerdict(True, reason="connection failed")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if is_retryable_status(status):
+            return RetryVerdict(True, retry_after_seconds(exc.response.headers), reason=f"HTTP {status}")
+    return RetryVerdict(False)
+
+
+def _status_detail(exc: openai.APIStatusError) -> str:
+    try:
+        body = exc.response.json()
+        message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+    except (ValueError, AttributeError):
+        message = None
+    return f"HTTP {exc.status_code}" + (f": {message}" if message else "")
+
+
+class OpenAICompatibleProvider:
+    """One model on one OpenAI-compatible endpoint."""
+
+    def __init__(self, endpoint: Endpoint, model: str, label: str, prefix_mode: str, template: str) -> None:
+        self.endpoint = endpoint
+        self.model = model
+        self.name = endpoint.preset.name
+        self.label = label
+        self.prefix_mode = prefix_mode
+        self.template = template
+        mode = prefix_mode
+        self.capabilities = Capabilities(
+            max_top_logprobs=endpoint.preset.max_top_logprobs,
+            prefix_continuation=mode != "none",
+            honours_n=endpoint.preset.honours_n,
+            prefix_mode=mode,  # type: ignore[arg-type]
+        )
+
+    def key(self) -> str:
+        return f"{self.name}|{self.endpoint.base_url}|{self.model}"
+
+    async def aclose(self) -> None:
+        """The shared HTTP client is closed by the registry that owns it."""
+
+    def _give_up(self, exc: BaseException, retries: int) -> BaseException:
+        where = f"{self.label} ({self.endpoint.base_url}, model {self.model})"
+        if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+            env = self.endpoint.preset.api_key_env or "the key variable"
+            return AuthError(f"{where}: the API key was rejected ({_status_detail(exc)}); check {env} or --api-key-env")
+        if isinstance(exc, openai.APIStatusError):
+            detail = _status_detail(exc)
+            if retries and is_retryable_status(exc.status_code):
+                return RetriesExhaustedError(f"{where}: {detail}, still failing after {retries} retries")
+            return ProviderError(f"{where}: {detail}")
+        if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
+            what = "timed out" if isinstance(exc, openai.APITimeoutError) else "could not connect"
+            return RetriesExhaustedError(f"{where}: {what} after {retries} retries; is the server up? raise timeout or max_retries")
+        if isinstance(exc, (ValueError, TypeError, KeyError, AttributeError, openai.APIResponseValidationError)):
+            return ProviderResponseError(f"{where}: the reply is not a valid completion ({type(exc).__name__}: {exc})")
+        if isinstance(exc, ProviderError):
+            return exc
+        return ProviderError(f"{where}: {type(exc).__name__}: {exc}")
+
+    async def _call(self, make: Any) -> tuple[Any, int]:
+        async with self.endpoint.limiter:
+            return await call_with_retries(
+                make, classify, max_retries=self.endpoint.max_retries, give_up=self._give_up
+            )
+
+    def _common_args(self, request: Request) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+        }
+        if request.seed is not None:
+            args["seed"] = request.seed
+        if request.stop:
+            args["stop"] = list(request.stop)
+        if request.n > 1:
+            args["n"] = request.n
+        return args
+
+    def _chat_messages(self, request: Request) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        messages: list[dict[str, Any]] = [m.as_dict() for m in request.messages]
+        extra: dict[str, Any] = {}
+        if request.prefix:
+            mode = self.prefix_mode
+            if mode == "deepseek":
+                messages.append({"role": "assistant", "content": request.prefix, "prefix": True})
+            elif mode == "vllm":
+                messages.append({"role": "assistant", "content": request.prefix})
+                extra = {"continue_final_message": True, "add_generation_prompt": False}
+            else:
+                raise ProviderError(
+                    f"{self.label}: provider '{self.name}' cannot continue an assistant prefix; "
+                    "use deepseek, vllm, llamacpp, ollama or set prefix_mode"
+                )
+        return messages, extra
+
+    async def complete(self, request: Request) -> list[Completion]:
+        if request.prefix and self.prefix_mode == "raw":
+            return await self._complete_raw(request)
+        return await self._complete_chat(request)
+
+    async def _complete_chat(self, request: Request) -> list[Completion]:
+        messages, extra = self._chat_messages(request)
+        args = self._common_args(request)
+        if request.wants_logprobs:
+            k = min(request.top_logprobs, self.capabilities.max_top_logprobs)
+            if self.endpoint.preset.logprobs_style == "integer":
+                args["logprobs"] = k
+            else:
+                args["logprobs"] = True
+                args["top_logprobs"] = k
+        client = self.endpoint.client
+        started = time.perf_counter()
+        response, retries = await self._call(
+            lambda: client.chat.completions.create(messages=messages, extra_body=extra or None, **args)
+        )
+        latency = time.perf_counter() - started
+        try:
+            return self._parse(response.model_dump(), latency, retries, chat=True)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise self._give_up(exc, retries) from exc
+
+    async def _complete_raw(self, request: Request) -> list[Completion]:
+        prompt = render_prompt(request.messages, self.template, request.prefix)
+        args = self._common_args(request)
+        if request.wants_logprobs:
+            args["logprobs"] = min(request.top_logprobs, self.capabilities.max_top_logprobs)
+        client = self.endpoint.client
+        started = time.perf_counter()
+        response, retries = await self._call(lambda: client.completions.create(prompt=prompt, **args))
+        latency = time.perf_counter() - started
+        try:
+            return self._parse(response.model_dump(), latency, retries, chat=False)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise self._give_up(exc, retries) from exc
+
+    def _parse(self, body: dict[str, Any], latency: float, retries: int, chat: bool) -> list[Completion]:
+        choices = body.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise ValueError("no choices in the reply")
+        usage_body = body.get("usage") or {}
+        usage = Usage(int(usage_body.get("prompt_tokens") or 0), int(usage_body.get("completion_tokens") or 0))
+        completions = []
+        for position, choice in enumerate(sorted(choices, key=lambda c: c.get("index") or 0)):
+            text = (choice.get("message") or {}).get("content") if chat else choice.get("text")
+            completions.append(
+                Completion(
+                    text=text or "",
+                    tokens=parse_logprobs(choice.get("logprobs")),
+                    finish_reason=choice.get("finish_reason") or "stop",
+                    usage=usage if position == 0 else Usage(),
+                    latency_s=latency,
+                    provider=self.name,
+                    model=self.model,
+                    retries=retries,
+                )
+            )
+        return completions
+
+    async def stream(self, request: Request) -> AsyncIterator[str]:
+        messages, extra = self._chat_messages(request)
+        args = self._common_args(request)
+        client = self.endpoint.client
+        stream, _ = await self._call(
+            lambda: client.chat.completions.create(messages=messages, stream=True, extra_body=extra or None, **args)
+        )
+        try:
+            async for chunk in stream:
+                for choice in chunk.choices or []:
+                    delta = getattr(choice.delta, "content", None)
+                    if delta:
+                        yield delta
+        except openai.APIError as exc:
+            raise self._give_up(exc, 0) from exc
+
+
+def _top(text: str, logprob: Any) -> TopToken:
+    return TopToken(text=text, logprob=float(logprob), is_end=text in END_MARKERS)
+
+
+def parse_logprobs(logprobs: Any) -> tuple[TokenLogprob, ...]:
+    """Normalise both logprob shapes: chat ``content`` entries and legacy parallel lists."""
+    if not logprobs:
+        return ()
+    if isinstance(logprobs, str):
+        logprobs = json.loads(logprobs)
+    content = logprobs.get("content")
+    if content is not None:
+        return tuple(
+            TokenLogprob(
+                text=entry["token"],
+                logprob=float(entry["logprob"]),
+                top=tuple(_top(t["token"], t["logprob"]) for t in entry.get("top_logprobs") or ()),
+            )
+            for entry in content
+        )
+    tokens = logprobs.get("tokens") or []
+    token_logprobs = logprobs.get("token_logprobs") or []
+    tops = logprobs.get("top_logprobs") or [None] * len(tokens)
+    parsed = []
+    for text, lp, top in zip(tokens, token_logprobs, tops):
+        alternatives = tuple(
+            sorted((_top(t, v) for t, v in (top or {}).items()), key=lambda t: -t.logprob)
+        )
+        parsed.append(TokenLogprob(text=text, logprob=float(lp if lp is not None else 0.0), top=alternatives))
+    return tuple(parsed)
+

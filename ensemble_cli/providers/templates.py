@@ -1,0 +1,27 @@
+"""Client-side chat templates, for backends continued through raw completion."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .base import Message
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "<|im_start|>assistant\n"
+)
+BUILTIN_TEMPLATES = {"chatml": CHATML}
+
+
+def render_prompt(messages: Sequence[Message], template: str = "chatml", prefix: str = "") -> str:
+    """Render ``messages`` with a generation prompt, then the assistant ``prefix`` (no end of turn).
+
+    ``template`` is a built-in name or a Jinja2 template over ``messages`` that ends with the
+    assistant generation prompt.
+    """
+    import jinja2
+
+    source = BUILTIN_TEMPLATES.get(template, template)
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    rendered = env.from_string(source).render(messages=[m.as_dict() for m in messages])
+    return rendered + prefix

@@ -1,0 +1,120 @@
+"""What every strategy shares: members bound to providers, call accounting, results, capability checks."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from ..errors import CapabilityError
+from ..providers.base import Completion, Message, Provider, Request
+
+
+@dataclass(frozen=True)
+class Member:
+    """One ensemble member: a provider and model, with its own system prompt, temperature and weight."""
+
+    name: str
+    provider: Provider
+    system: str | None = None
+    temperature: float = 0.0
+    max_tokens: int = 256
+    weight: float = 1.0
+
+    def messages(self, conversation: Sequence[Message]) -> tuple[Message, ...]:
+        """The conversation as this member sees it: its system prompt first, if it has one."""
+        if not self.system:
+            return tuple(conversation)
+        rest = [m for m in conversation if m.role != "system"]
+        return (Message("system", self.system), *rest)
+
+    def distribution_key(self) -> tuple[Any, ...]:
+        """Members with equal keys produce the same next-token distribution."""
+        return (self.provider.key(), self.system or "", self.temperature)
+
+    def describe(self) -> dict[str, Any]:
+        """What a record says about the member (never a key or header)."""
+        info: dict[str, Any] = {
+            "name": self.name,
+            "provider": self.provider.name,
+            "model": self.provider.model,
+            "weight": self.weight,
+            "temperature": self.temperature,
+        }
+        base_url = getattr(getattr(self.provider, "endpoint", None), "base_url", None)
+        if base_url:
+            info["base_url"] = base_url
+        if self.system:
+            info["system"] = self.system
+        return info
+
+
+@dataclass
+class Tally:
+    """Calls, retries, tokens and latency spent on one prompt."""
+
+    calls: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    call_latency_s: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+    def add(self, completions: Sequence[Completion]) -> None:
+        if not completions:
+            return
+        first = completions[0]
+        self.calls += 1
+        self.retries += first.retries
+        self.prompt_tokens += sum(c.usage.prompt_tokens for c in completions)
+        self.completion_tokens += sum(c.usage.completion_tokens for c in completions)
+        self.call_latency_s += first.latency_s
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "retries": self.retries,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "call_latency_s": round(self.call_latency_s, 4),
+            "wall_s": round(time.perf_counter() - self.started, 4),
+        }
+
+
+async def call(member: Member, request: Request, tally: Tally) -> list[Completion]:
+    """One accounted call to a member's provider."""
+    completions = await member.provider.complete(request)
+    tally.add(completions)
+    return completions
+
+
+@dataclass
+class StrategyResult:
+    """What a strategy returns for one prompt; the runner turns it into a record."""
+
+    output: Any
+    details: dict[str, Any]
+    tally: Tally
+    errors: list[str] = field(default_factory=list)
+
+
+def require(
+    members: Sequence[Member],
+    strategy: str,
+    *,
+    prefix: bool = False,
+    top_logprobs: int = 0,
+) -> None:
+    """Refuse, before any call, members whose provider lacks what ``strategy`` needs."""
+    for member in members:
+        caps = member.provider.capabilities
+        if prefix and not caps.prefix_continuation:
+            raise CapabilityError(
+                f"member '{member.name}' ({member.provider.name}, {member.provider.model}) cannot continue an "
+                f"assistant prefix exactly, which {strategy} needs; use local, deepseek, vllm, llamacpp or ollama"
+            )
+        if top_logprobs and caps.max_top_logprobs < top_logprobs:
+            raise CapabilityError(
+                f"member '{member.name}' ({member.provider.name}) gives at most {caps.max_top_logprobs} top "
+                f"log-probabilities; {strategy} needs {top_logprobs}"
+            )

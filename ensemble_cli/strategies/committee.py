@@ -1,0 +1,271 @@
+"""Consensus decoding: members continue one shared answer token by token, merging their distributions.
+
+Every step asks each distinct member (a *group*) for its next-token top-k on the same assistant text,
+merges them (``aggregation.merge``), and appends the winner. ``draft`` lets remote groups propose up
+to K greedy tokens per call; positions are accepted while every group's drafted token equals the
+committee's winner there, plus the winner where they part, which gives exactly the stepwise output.
+``gate`` lets the first member decode alone while its top-1 probability is at least P.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..aggregation import END, Distribution, MergeResult, build_distribution, merge
+from ..config import CommitteeSettings
+from ..errors import CapabilityError
+from ..events import Emit, Note, TokenChosen, ignore
+from ..inputs import PromptItem
+from ..providers.local import LocalProvider
+from .base import Member, StrategyResult, Tally, require
+from .committee_sources import Group, LocalPool, Position, RemoteGroupSource, group_members, needs_probe, probe
+
+
+@dataclass
+class Transcript:
+    """The committee's answer so far and the per-step trace."""
+
+    texts: list[str] = field(default_factory=list)
+    ids: list[int | None] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    finish_reason: str = "length"
+    done: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.texts)
+
+
+class Committee:
+    """A committee over fixed members; ``run`` decodes one prompt. Probes are done once per run."""
+
+    def __init__(self, members: list[Member], settings: CommitteeSettings | None = None, max_tokens: int = 256) -> None:
+        if not members:
+            raise CapabilityError("the committee needs at least one member")
+        self.settings = settings or CommitteeSettings()
+        self.max_tokens = max_tokens
+        require(members, "committee", prefix=True, top_logprobs=2)
+        self.members = members
+        self.groups = group_members(members)
+        self._probes: dict[int, str] = {}
+        self._probe_lock = asyncio.Lock()
+
+    async def _probe_groups(self, item: PromptItem, tally: Tally, emit: Emit) -> list[Group]:
+        async with self._probe_lock:
+            pending = [g for g in self.groups if g.index not in self._probes and needs_probe(g.lead)]
+            reports = await asyncio.gather(
+                *(probe(g.lead, item.messages, self.settings.top_k, tally) for g in pending)
+            )
+            for group, report in zip(pending, reports):
+                self._probes[group.index] = "" if report.ok else report.reason
+                if not report.ok:
+                    emit(Note(item.id, f"excluding member '{group.lead.name}': {report.reason}"))
+        usable = [g for g in self.groups if not self._probes.get(g.index)]
+        if not usable:
+            reasons = "; ".join(f"'{g.lead.name}': {self._probes[g.index]}" for g in self.groups)
+            raise CapabilityError(f"no committee member passed the probe: {reasons}")
+        return usable
+
+    async def run(self, item: PromptItem, emit: Emit = ignore) -> StrategyResult:
+        tally = Tally()
+        groups = await self._probe_groups(item, tally, emit)
+        run = _CommitteeRun(self, groups, item, tally, emit)
+        try:
+            await run.decode()
+        finally:
+            run.close()
+        return run.result()
+
+
+class _CommitteeRun:
+    """The state of one prompt's decoding."""
+
+    def __init__(self, committee: Committee, groups: list[Group], item: PromptItem, tally: Tally, emit: Emit) -> None:
+        self.settings = committee.settings
+        self.max_tokens = committee.max_tokens
+        self.groups = groups
+        self.item = item
+        self.tally = tally
+        self.emit = emit
+        self.transcript = Transcript()
+        self.proposals = 0
+        self.ensembled = 0
+        self.pools: list[tuple[LocalPool, set[int]]] = []
+        self.remote: dict[int, RemoteGroupSource] = {}
+        by_engine: dict[str, list[Group]] = {}
+        for group in groups:
+            provider = group.lead.provider
+            if isinstance(provider, LocalProvider):
+                by_engine.setdefault(provider.key(), []).append(group)
+            else:
+                self.remote[group.index] = RemoteGroupSource(group, item.messages, self.settings.top_k, tally)
+        for members in by_engine.values():
+            provider = members[0].lead.provider
+            pool = LocalPool(provider, members, item.messages, self.settings.top_k, self.max_tokens, tally)
+            self.pools.append((pool, {g.index for g in members}))
+        self.single_engine = len(self.pools) == 1 and not self.remote
+
+    def close(self) -> None:
+        for pool, _ in self.pools:
+            pool.close()
+
+    async def positions(self, indices: list[int], want: int) -> dict[int, list[Position]]:
+        """Each group's positions from the committee's current text, all sources concurrently."""
+        text = self.transcript.text
+        jobs: list[Any] = []
+        keys: list[list[int] | int] = []
+        for pool, members in self.pools:
+            wanted = [i for i in indices if i in members]
+            if wanted:
+                jobs.append(pool.positions(wanted, inline=not self.remote))
+                keys.append(wanted)
+        for i in indices:
+            if i in self.remote:
+                jobs.append(self.remote[i].positions(text, want))
+                keys.append(i)
+        results = await asyncio.gather(*jobs)
+        found: dict[int, list[Position]] = {}
+        for key, value in zip(keys, results):
+            if isinstance(key, list):
+                found.update({i: [value[i]] for i in key})
+            else:
+                found[key] = value
+        return found
+
+    def distribution(self, group: Group, position: Position) -> Distribution:
+        return build_distribution(position.top, group.weight, group.lead.temperature)
+
+    def accept(self, result: MergeResult, at: dict[int, Position], ensembled: bool) -> None:
+        """Append the winner, record the step, and tell every source about it."""
+        dists = {g.index: self.distribution(g, at[g.index]) for g in self.groups if g.index in at}
+        step: dict[str, Any] = {
+            "token": None if result.is_end else result.winner,
+            "p": round(result.probability, 6),
+            "agreement": round(result.agreement, 6),
+            "members": {
+                g.name: [None if dists[g.index].top == END else dists[g.index].top,
+                         round(math.exp(dists[g.index].top_logprob), 6)]
+                for g in self.groups if g.index in dists
+            },
+        }
+        if self.settings.gate is not None:
+            step["ensembled"] = ensembled
+        if self.settings.trace:
+            step["top"] = {
+                g.name: [[None if t == END else t, round(math.exp(lp), 6)] for t, lp in dists[g.index].candidates]
+                for g in self.groups if g.index in dists
+            }
+        self.transcript.steps.append(step)
+        dissenters = tuple(g.name for g in self.groups if g.index in dists and dists[g.index].top != result.winner)
+        if result.is_end:
+            self.transcript.finish_reason = "stop"
+            self.transcript.done = True
+            self.emit(TokenChosen(self.item.id, "", result.probability, result.agreement, dissenters))
+            return
+        token_id = next((p.token_ids[result.winner] for p in at.values() if result.winner in p.token_ids), None)
+        for pool, _ in self.pools:
+            pool.accept(result.winner, token_id)
+        self.transcript.texts.append(result.winner)
+        self.transcript.ids.append(token_id)
+        self.emit(TokenChosen(self.item.id, result.winner, result.probability, result.agreement, dissenters))
+        self._check_end()
+
+    def _check_end(self) -> None:
+        text = self.transcript.text
+        for stop in self.settings.stop:
+            if stop and stop in text:
+                self.transcript.finish_reason = "stop"
+                self.transcript.done = True
+                return
+        if len(self.transcript.texts) >= self.max_tokens:
+            self.transcript.done = True
+
+    def merge_at(self, at: dict[int, Position]) -> MergeResult:
+        dists = [self.distribution(g, at[g.index]) for g in self.groups]
+        return merge(dists, self.settings.merge)
+
+    async def decode(self) -> None:
+        gate = self.settings.gate if len(self.groups) > 1 else None
+        want = max(self.settings.draft, 1)
+        while not self.transcript.done:
+            if gate is not None:
+                await self._gated_round(gate, want)
+            else:
+                await self._round(want)
+
+    async def _round(self, want: int) -> None:
+        indices = [g.index for g in self.groups]
+        proposals = await self.positions(indices, want)
+        self.proposals += 1
+        depth = min(len(p) for p in proposals.values())
+        for i in range(depth):
+            at = {g: proposals[g][i] for g in indices}
+            result = self.merge_at(at)
+            self.accept(result, at, ensembled=True)
+            if self.transcript.done or any(p.greedy != result.winner for p in at.values()):
+                return
+
+    async def _gated_round(self, gate: float, want: int) -> None:
+        primary, others = self.groups[0], [g.index for g in self.groups[1:]]
+        own = (await self.positions([primary.index], want))[primary.index]
+        self.proposals += 1
+        for position in own:
+            dist = self.distribution(primary, position)
+            if math.exp(dist.top_logprob) >= gate:
+                result = merge([dist], self.settings.merge)
+                self.accept(result, {primary.index: position}, ensembled=False)
+                if self.transcript.done or position.greedy != result.winner:
+                    return
+                continue
+            rest = await self.positions(others, 1)
+            at = {primary.index: position, **{i: rest[i][0] for i in others}}
+            self.ensembled += 1
+            self.accept(self.merge_at(at), at, ensembled=True)
+            return
+
+    def output_text(self) -> str:
+        transcript = self.transcript
+        if self.single_engine and all(i is not None for i in transcript.ids):
+            text = self.pools[0][0].text([i for i in transcript.ids if i is not None])
+        else:
+            text = transcript.text
+        for stop in self.settings.stop:
+            if stop and stop in text:
+                text = text[: text.index(stop)]
+        return text
+
+    def result(self) -> StrategyResult:
+        steps = self.transcript.steps
+        tokens = sum(1 for s in steps if s["token"] is not None)
+        wall = time.perf_counter() - self.tally.started
+        summary: dict[str, Any] = {
+            "tokens": tokens,
+            "calls": self.tally.calls,
+            "calls_per_token": round(self.tally.calls / max(tokens, 1), 4),
+            "tokens_per_s": round(tokens / wall, 3) if wall > 0 else None,
+            "mean_agreement": round(sum(s["agreement"] for s in steps) / len(steps), 4) if steps else None,
+        }
+        if self.settings.draft:
+            summary["mean_accepted_draft"] = round(len(steps) / max(self.proposals, 1), 4)
+        if self.settings.gate is not None:
+            summary["ensembled_share"] = round(
+                sum(1 for s in steps if s.get("ensembled", True)) / max(len(steps), 1), 4
+            )
+        details = {
+            "merge": self.settings.merge,
+            "top_k": self.settings.top_k,
+            "draft": self.settings.draft,
+            "gate": self.settings.gate,
+            "groups": [
+                {"members": [m.name for m in g.members], "multiplicity": len(g.members), "weight": g.weight}
+                for g in self.groups
+            ],
+            "finish_reason": self.transcript.finish_reason,
+            "summary": summary,
+            "steps": steps,
+        }
+        return StrategyResult(output=self.output_text(), details=details, tally=self.tally)

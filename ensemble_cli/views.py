@@ -1,0 +1,49 @@
+"""Per-strategy result views (Rich renderables built from a record's details); no computation here."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+View = Callable[[dict[str, Any]], RenderableType]
+_VIEWS: dict[str, View] = {}
+
+
+def view(strategy: str) -> Callable[[View], View]:
+    def register(function: View) -> View:
+        _VIEWS[strategy] = function
+        return function
+
+    return register
+
+
+def key_values(title: str, values: dict[str, Any]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    for key, value in values.items():
+        if value is not None:
+            table.add_row(key.replace("_", " "), str(value))
+    return table
+
+
+def detail_view(record: dict[str, Any]) -> RenderableType | None:
+    function = _VIEWS.get(record.get("strategy", ""))
+    return function(record) if function else None
+
+
+@view("committee")
+def committee_view(record: dict[str, Any]) -> RenderableType:
+    details = record["details"]
+    groups = details.get("groups", [])
+    members = ", ".join(
+        f"{g['members'][0]}" + (f" x{g['multiplicity']}" if g["multiplicity"] > 1 else "") for g in groups
+    )
+    summary = dict(details.get("summary", {}))
+    summary["members"] = members
+    summary["merge"] = details.get("merge")
+    summary["finish"] = details.get("finish_reason")
+    return Group(Text("committee", style="bold cyan"), key_values("summary", summary))
