@@ -3,8 +3,9 @@
 Each member contributes its top-k tokens as text with log-probabilities. Candidates are the union
 of all members' top-k. A candidate missing from a member's top-k gets that member's k-th (lowest
 listed) log-probability: a bound, since the true value can only be lower. So a token one member
-loves but the rest never list is scored as if the rest gave it their lowest listed probability,
-never ignored and never -inf.
+loves but the rest never list is scored as if the rest gave it their lowest listed probability:
+not ignored (which would let one member's favourite beat a token every member lists) and not
+-inf (which would let one member veto a token).
 
 Modes (all weighted by member weight x multiplicity):
 - ``mean``: log of the weighted mean of probabilities (a mixture; log-mean-exp). The default.

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import weakref
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable, Generic, TypeVar
 
 import httpx
 import openai
@@ -21,6 +22,23 @@ from .presets import END_MARKERS, Preset
 from .retry import RetryVerdict, call_with_retries, is_retryable_status, retry_after_seconds
 from .templates import render_prompt
 
+T = TypeVar("T")
+
+
+class PerLoop(Generic[T]):
+    """One value per running event loop: clients and semaphores must not cross loops."""
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._values: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+
+    def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        value = self._values.get(loop)
+        if value is None:
+            value = self._values[loop] = self._factory()
+        return value
+
 
 @dataclass
 class Endpoint:
@@ -28,15 +46,26 @@ class Endpoint:
 
     preset: Preset
     base_url: str
-    client: openai.AsyncOpenAI
-    limiter: asyncio.Semaphore
+    clients: PerLoop[openai.AsyncOpenAI]
+    limiters: PerLoop[asyncio.Semaphore]
     timeout_s: float
     max_retries: int
+    api_key_env: str | None = None
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        return self.clients.get()
+
+    @property
+    def limiter(self) -> asyncio.Semaphore:
+        return self.limiters.get()
 
 
-def make_client(base_url: str, api_key: str, http_client: httpx.AsyncClient, timeout_s: float) -> openai.AsyncOpenAI:
+def make_client(
+    base_url: str, api_key: str, http_client: Callable[[], httpx.AsyncClient], timeout_s: float
+) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(
-        api_key=api_key, base_url=base_url, http_client=http_client, max_retries=0, timeout=timeout_s
+        api_key=api_key, base_url=base_url, http_client=http_client(), max_retries=0, timeout=timeout_s
     )
 
 
@@ -88,7 +117,7 @@ class OpenAICompatibleProvider:
     def _give_up(self, exc: BaseException, retries: int) -> BaseException:
         where = f"{self.label} ({self.endpoint.base_url}, model {self.model})"
         if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
-            env = self.endpoint.preset.api_key_env or "the key variable"
+            env = self.endpoint.api_key_env or "the key variable"
             return AuthError(f"{where}: the API key was rejected ({_status_detail(exc)}); check {env} or --api-key-env")
         if isinstance(exc, openai.APIStatusError):
             detail = _status_detail(exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from functools import partial
 from typing import Mapping
 
 import httpx
@@ -11,7 +12,7 @@ import httpx
 from ..config import MemberConfig, RunConfig
 from ..errors import AuthError, ConfigError
 from .base import Provider
-from .openai_compat import Endpoint, OpenAICompatibleProvider, make_client
+from .openai_compat import Endpoint, OpenAICompatibleProvider, PerLoop, make_client
 from .presets import PRESETS
 
 NO_KEY = "sk-no-key-required"
@@ -29,17 +30,19 @@ class ProviderRegistry:
     ) -> None:
         self.run = run
         self.environ = os.environ if environ is None else environ
-        self._http = http_client
-        self._owns_http = http_client is None
+        self._given_http = http_client
+        self._http = PerLoop(self._new_http)
+        self._opened: list[httpx.AsyncClient] = []
         self._endpoints: dict[tuple[str, str, str | None], Endpoint] = {}
         self._providers: dict[tuple[str, str | None, str | None, str | None], Provider] = {}
 
-    @property
-    def http(self) -> httpx.AsyncClient:
-        if self._http is None:
-            limits = httpx.Limits(max_connections=max(self.run.max_concurrency * 4, 20))
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.run.timeout), limits=limits)
-        return self._http
+    def _new_http(self) -> httpx.AsyncClient:
+        if self._given_http is not None:
+            return self._given_http
+        limits = httpx.Limits(max_connections=max(self.run.max_concurrency * 4, 20))
+        client = httpx.AsyncClient(timeout=httpx.Timeout(self.run.timeout), limits=limits)
+        self._opened.append(client)
+        return client
 
     def provider_for(self, member: MemberConfig) -> Provider:
         backend = member.provider or self.run.provider
@@ -74,10 +77,11 @@ class ProviderRegistry:
             endpoint = Endpoint(
                 preset=preset,
                 base_url=base_url.rstrip("/"),
-                client=make_client(base_url, api_key or NO_KEY, self.http, self.run.timeout),
-                limiter=asyncio.Semaphore(self.run.max_concurrency),
+                clients=PerLoop(partial(make_client, base_url, api_key or NO_KEY, self._http.get, self.run.timeout)),
+                limiters=PerLoop(partial(asyncio.Semaphore, self.run.max_concurrency)),
                 timeout_s=self.run.timeout,
                 max_retries=self.run.max_retries,
+                api_key_env=key_env,
             )
             self._endpoints[endpoint_key] = endpoint
         return OpenAICompatibleProvider(
@@ -87,5 +91,10 @@ class ProviderRegistry:
     async def aclose(self) -> None:
         for provider in self._providers.values():
             await provider.aclose()
-        if self._owns_http and self._http is not None:
-            await self._http.aclose()
+        for client in self._opened:
+            if not client.is_closed:
+                try:
+                    await client.aclose()
+                except RuntimeError:  # opened on an event loop that has since closed
+                    pass
+        self._opened.clear()

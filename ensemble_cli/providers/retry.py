@@ -48,10 +48,12 @@ def retry_after_seconds(headers: Mapping[str, str] | None, now: float | None = N
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        if parsed is None:
-            return None
-        return max(0.0, parsed.timestamp() - (now if now is not None else time.time()))
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, parsed.timestamp() - (now if now is not None else time.time()))
 
 
 def backoff_seconds(attempt: int, rng: random.Random) -> float:

@@ -156,22 +156,24 @@ class ProbeReport:
     top_alternatives: int = 0
 
 
-PROBE_PREFIX = "Sure, here"
-
-
 async def probe(member: Member, conversation: tuple[Message, ...], top_k: int, tally: Tally) -> ProbeReport:
-    """One call that checks real logprobs, enough alternatives and a working prefix continuation."""
-    request = Request(member.messages(conversation), max_tokens=3, temperature=0.0, top_logprobs=top_k,
-                      prefix=PROBE_PREFIX)
+    """Two small calls: real logprobs with enough alternatives, then an exact prefix continuation.
+
+    The first call decodes two greedy tokens; the second continues after the first of them and must
+    give the second again. A server that ignores the prefix starts the answer over instead.
+    """
+    messages = member.messages(conversation)
     try:
-        completions = await member.provider.complete(request)
+        first = (await member.provider.complete(Request(messages, max_tokens=2, top_logprobs=top_k)))[0]
+        tally.add([first])
+        if len(first.tokens) < 2:
+            return ProbeReport(True, top_alternatives=top_k)  # too short a reply to check; nothing to refute
+        head, following = first.tokens[0].text, first.tokens[1].text
+        second = (await member.provider.complete(Request(messages, max_tokens=1, top_logprobs=top_k, prefix=head)))[0]
+        tally.add([second])
     except ProviderError as exc:
         return ProbeReport(False, f"the probe call failed: {exc}")
-    tally.add(completions)
-    completion = completions[0]
-    if not completion.tokens:
-        return ProbeReport(False, "no tokens with log-probabilities came back")
-    tops = [t.top for t in completion.tokens]
+    tops = [t.top for t in first.tokens]
     if any(not top for top in tops):
         return ProbeReport(False, "no top log-probabilities came back (the provider ignores top_logprobs)")
     values = [lp for top in tops for _, lp in _pairs(top)]
@@ -180,9 +182,11 @@ async def probe(member: Member, conversation: tuple[Message, ...], top_k: int, t
     alternatives = min(len(top) for top in tops)
     if alternatives < min(2, top_k):
         return ProbeReport(False, f"only {alternatives} top alternative(s) per token; need at least 2")
-    restart = completion.text.lstrip()
-    if restart.startswith(PROBE_PREFIX) or restart.startswith(PROBE_PREFIX.split(",")[0]):
-        return ProbeReport(False, "the reply restarts the answer instead of continuing the assistant prefix")
+    got = second.tokens[0].text if second.tokens else second.text
+    if got.strip() != following.strip():
+        if got.strip() and got.strip() == head.strip():
+            return ProbeReport(False, "the reply restarts the answer instead of continuing the assistant prefix")
+        return ProbeReport(False, f"continuing the prefix gave {got!r}, not the greedy next token {following!r}")
     return ProbeReport(True, top_alternatives=alternatives)
 
 

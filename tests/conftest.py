@@ -1,0 +1,55 @@
+"""Shared fixtures: the embedded model (loaded once), fake servers, a fixed terminal width."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ["COLUMNS"] = "120"
+os.environ.setdefault("NO_COLOR", "1")
+
+from fake_server import FakeOpenAIServer  # noqa: E402
+
+from ensemble_cli.config import RunConfig  # noqa: E402
+from ensemble_cli.providers.registry import ProviderRegistry  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def local_provider():
+    from ensemble_cli.providers.local import LocalProvider
+
+    return LocalProvider(None, label="member 'local'")
+
+
+@pytest.fixture
+def fake_server():
+    """A factory: ``fake_server(models, **options)`` starts a server that stops after the test."""
+    started: list[FakeOpenAIServer] = []
+
+    def start(models, **options) -> FakeOpenAIServer:
+        server = FakeOpenAIServer(models, **options).__enter__()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def registry_for():
+    """A factory for a provider registry over a RunConfig built from keyword arguments."""
+    made: list[ProviderRegistry] = []
+
+    def make(environ=None, **run) -> ProviderRegistry:
+        registry = ProviderRegistry(RunConfig(**run), environ=environ or {})
+        made.append(registry)
+        return registry
+
+    yield make

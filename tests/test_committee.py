@@ -1,0 +1,142 @@
+"""Committee decoding: exactness, lossless drafting, gating, probes, refusal, the embedded model."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from fake_server import ScriptedModel
+
+from ensemble_cli.config import CommitteeSettings, MemberConfig
+from ensemble_cli.errors import CapabilityError
+from ensemble_cli.inputs import from_prompt
+from ensemble_cli.providers.base import Request
+from ensemble_cli.strategies.base import Member
+from ensemble_cli.strategies.committee import Committee
+
+ITEM = from_prompt("Describe the mat.")
+SCRIPTS = {
+    "a": ScriptedModel("The cat sat on the warm mat by the door", confidence=0.9),
+    "b": ScriptedModel("The dog sat on the old mat near a door", confidence=0.6),
+    "c": ScriptedModel("The cat lay on the warm rug by the door", confidence=0.7),
+}
+
+
+def remote_members(registry_for, server, names=("a", "b", "c"), provider="vllm", **run):
+    registry = registry_for(max_retries=0, **run)
+    return [
+        Member(name, registry.provider_for(MemberConfig(name=name, provider=provider, model=name, base_url=server.base_url)))
+        for name in names
+    ]
+
+
+def decode(members, max_tokens=30, **settings):
+    committee = Committee(members, CommitteeSettings(**settings), max_tokens)
+    return asyncio.run(committee.run(ITEM))
+
+
+def test_one_member_equals_greedy_on_the_embedded_model(local_provider):
+    (greedy,) = asyncio.run(local_provider.complete(Request(ITEM.messages, max_tokens=40)))
+    result = decode([Member("solo", local_provider)], max_tokens=40)
+    assert result.output == greedy.text
+    assert result.details["summary"]["tokens"] == len(greedy.tokens)
+    assert result.details["finish_reason"] == ("stop" if greedy.finish_reason == "stop" else "length")
+
+
+def test_identical_members_are_computed_once(local_provider):
+    one = decode([Member("solo", local_provider)], max_tokens=25)
+    many = decode([Member(f"m{i}", local_provider) for i in range(20)], max_tokens=25)
+    assert many.output == one.output
+    (group,) = many.details["groups"]
+    assert group["multiplicity"] == 20 and group["weight"] == 20
+    assert many.tally.calls == one.tally.calls
+
+
+def test_distinct_members_on_the_embedded_model(local_provider):
+    systems = ["Answer like a pirate.", "Answer like a poet.", "Answer in French."]
+    members = [Member(f"s{i}", local_provider, system=s) for i, s in enumerate(systems)]
+    result = decode(members, max_tokens=20, trace=True, top_k=4)
+    steps = result.details["steps"]
+    assert len(result.details["groups"]) == 3 and steps
+    for step in steps:
+        assert set(step["members"]) == {"s0", "s1", "s2"} and len(step["top"]["s0"]) == 4
+        assert 0 < step["p"] <= 1 and 0 <= step["agreement"] <= 1
+    tokens = [s["token"] for s in steps if s["token"] is not None]
+    assert "".join(tokens) == result.output
+
+
+def test_draft_is_lossless_and_cheaper(fake_server, registry_for):
+    server = fake_server(SCRIPTS)
+    members = remote_members(registry_for, server)
+    stepwise = decode(members)
+    server.reset_counters()
+    drafted = decode(members, draft=8)
+    assert drafted.output == stepwise.output
+    assert [s["token"] for s in drafted.details["steps"]] == [s["token"] for s in stepwise.details["steps"]]
+    assert drafted.tally.calls < stepwise.tally.calls
+    assert drafted.details["summary"]["mean_accepted_draft"] > 1
+
+
+def test_agreeing_members_draft_whole_answers(fake_server, registry_for):
+    server = fake_server({"a": SCRIPTS["a"], "a2": ScriptedModel("The cat sat on the warm mat by the door", 0.8)})
+    members = remote_members(registry_for, server, names=("a", "a2"))
+    stepwise = decode(members)
+    drafted = decode(members, draft=8)
+    assert drafted.output == stepwise.output == "The cat sat on the warm mat by the door"
+    assert stepwise.details["summary"]["calls_per_token"] / drafted.details["summary"]["calls_per_token"] >= 3
+
+
+def test_merge_mode_changes_the_winner(fake_server, registry_for):
+    server = fake_server(SCRIPTS)
+    members = remote_members(registry_for, server)
+    mean = decode(members, max_tokens=2)
+    assert mean.output == "The cat"
+    heavy_b = [members[0], Member("b", members[1].provider, weight=5.0), members[2]]
+    assert decode(heavy_b, max_tokens=2).output == "The dog"
+    assert decode(heavy_b, max_tokens=2, merge="vote").output == "The dog"
+
+
+def test_gate_skips_confident_positions(fake_server, registry_for):
+    server = fake_server(SCRIPTS)
+    members = remote_members(registry_for, server)
+    loose = decode(members, gate=0.85)
+    assert loose.details["summary"]["ensembled_share"] == 0.0
+    assert loose.output == "The cat sat on the warm mat by the door"
+    strict = decode(members, gate=0.95)
+    # every token position is ensembled; the end is not (a remote stop reports no alternatives)
+    assert all(step["ensembled"] for step in strict.details["steps"] if step["token"] is not None)
+    assert strict.details["summary"]["ensembled_share"] > 0.9
+    assert strict.output == decode(members).output
+
+
+def test_member_without_prefix_support_is_refused_before_any_call(fake_server, registry_for):
+    server = fake_server(SCRIPTS)
+    registry = registry_for(environ={"OPENAI_API_KEY": "sk-x"})
+    member = Member("gpt", registry.provider_for(MemberConfig(name="gpt", provider="openai", model="a", base_url=server.base_url)))
+    with pytest.raises(CapabilityError, match="member 'gpt' .* cannot continue an assistant prefix"):
+        Committee([member])
+    assert server.calls == 0
+
+
+def test_probe_excludes_a_member_that_restarts_the_answer(fake_server, registry_for):
+    good = fake_server(SCRIPTS)
+    bad = fake_server(SCRIPTS, honour_prefix=False)
+    members = remote_members(registry_for, good, names=("a",)) + remote_members(registry_for, bad, names=("b",))
+    notes = []
+    committee = Committee(members, CommitteeSettings(), 10)
+    result = asyncio.run(committee.run(ITEM, notes.append))
+    assert any("excluding member 'b'" in n.message and "restarts" in n.message for n in notes)
+    assert [g["members"] for g in result.details["groups"]] == [["a"]]
+    assert result.output == "The cat sat on the warm mat by the door"
+
+
+def test_probe_refuses_placeholder_logprobs(fake_server, registry_for):
+    server = fake_server(SCRIPTS, placeholder_logprobs=True)
+    with pytest.raises(CapabilityError, match="placeholders"):
+        decode(remote_members(registry_for, server, names=("a",)))
+
+
+def test_stop_string_ends_the_answer(fake_server, registry_for):
+    server = fake_server(SCRIPTS)
+    result = decode(remote_members(registry_for, server, names=("a",)), stop=[" warm"])
+    assert result.output == "The cat sat on the" and result.details["finish_reason"] == "stop"
