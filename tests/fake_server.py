@@ -113,6 +113,7 @@ class FakeOpenAIServer:
         self.placeholder_logprobs = placeholder_logprobs
         self.api_key = api_key
         self.faults: deque[Fault] = deque()
+        self.fail_when: Callable[[dict[str, Any]], bool] | None = None
         self.requests: list[dict[str, Any]] = []
         self.headers_seen: list[dict[str, str]] = []
         self.in_flight = 0
@@ -156,6 +157,8 @@ class FakeOpenAIServer:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             fault = self.faults.popleft() if self.faults else None
+            if fault is None and self.fail_when is not None and self.fail_when(body):
+                fault = Fault("status", 500)
             call_index = len(self.requests) - 1
         try:
             if self.latency:

@@ -4,7 +4,7 @@ from rich.table import Table
 
 from ..providers.presets import PRESETS
 from ..providers.local import MAX_TOP_LOGPROBS
-from .common import stderr_console
+from rich.console import Console
 
 
 def providers() -> None:
@@ -18,5 +18,4 @@ def providers() -> None:
         table.add_row(preset.name, preset.base_url or "(--base-url)", preset.api_key_env or "-",
                       preset.prefix_mode, str(preset.max_top_logprobs), "yes" if preset.honours_n else "no",
                       preset.description)
-    console = stderr_console()
-    console.print(table)
+    Console().print(table)

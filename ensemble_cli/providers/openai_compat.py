@@ -156,14 +156,14 @@ class OpenAICompatibleProvider:
 
     def _chat_messages(self, request: Request) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         messages: list[dict[str, Any]] = [m.as_dict() for m in request.messages]
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = dict(self.endpoint.preset.extra_body)
         if request.prefix:
             mode = self.prefix_mode
             if mode == "deepseek":
                 messages.append({"role": "assistant", "content": request.prefix, "prefix": True})
             elif mode == "vllm":
                 messages.append({"role": "assistant", "content": request.prefix})
-                extra = {"continue_final_message": True, "add_generation_prompt": False}
+                extra.update(continue_final_message=True, add_generation_prompt=False)
             else:
                 raise ProviderError(
                     f"{self.label}: provider '{self.name}' cannot continue an assistant prefix; "
@@ -204,7 +204,8 @@ class OpenAICompatibleProvider:
             args["logprobs"] = min(request.top_logprobs, self.capabilities.max_top_logprobs)
         client = self.endpoint.client
         started = time.perf_counter()
-        response, retries = await self._call(lambda: client.completions.create(prompt=prompt, **args))
+        extra = dict(self.endpoint.preset.extra_body) or None
+        response, retries = await self._call(lambda: client.completions.create(prompt=prompt, extra_body=extra, **args))
         latency = time.perf_counter() - started
         try:
             return self._parse(response.model_dump(), latency, retries, chat=False)

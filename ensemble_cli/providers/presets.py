@@ -20,6 +20,8 @@ class Preset:
     honours_n: bool
     logprobs_style: LogprobsStyle = "openai"
     description: str = ""
+    extra_body: tuple[tuple[str, object], ...] = ()
+    """Fields sent with every request (llama.cpp servers default to a repeat penalty: greedy must be greedy)."""
 
 
 PRESETS: dict[str, Preset] = {
@@ -36,7 +38,8 @@ PRESETS: dict[str, Preset] = {
         Preset("ollama", "http://127.0.0.1:11434/v1", None, "raw", 20, False,
                description="Ollama; prefix via raw completion with a client-side chat template"),
         Preset("llamacpp", "http://127.0.0.1:8080/v1", None, "raw", 20, False,
-               description="llama.cpp server or `ensemble serve`; prefix via raw completion"),
+               description="llama.cpp server or `ensemble serve`; prefix via raw completion",
+               extra_body=(("repeat_penalty", 1.0),)),
         Preset("openai-compatible", None, None, "none", 20, True,
                description="any other OpenAI-compatible endpoint (needs --base-url; set prefix_mode)"),
     )

@@ -1,0 +1,150 @@
+"""The command line: exit codes, stdout as data, stderr messages, overrides, records and --resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fake_server import ScriptedModel
+from typer.testing import CliRunner
+
+from ensemble_cli.cli import app
+from conftest import REPO
+
+runner = CliRunner()
+
+
+def invoke(*args, env=None):
+    return runner.invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+def records(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_version_and_providers():
+    assert invoke("--version").stdout.startswith("ensemble ")
+    listing = invoke("providers")
+    assert listing.exit_code == 0 and "DEEPSEEK_API_KEY" in listing.stdout and "vllm" in listing.stdout
+
+
+def test_config_run_writes_jsonl_to_stdout_only():
+    result = invoke("committee", "--config", str(REPO / "configs/committee.yaml"), "--max-tokens", "6", "-o", "-")
+    assert result.exit_code == 0, result.stderr
+    (record,) = records(result.stdout)
+    assert record["strategy"] == "committee" and record["status"] == "ok"
+    assert record["input"] == {"prompt": "Explain in one sentence why the sky is blue."}
+    assert record["details"]["summary"]["tokens"] <= 6
+    assert [m["name"] for m in record["members"]] == ["plain", "teacher", "terse"]
+    assert record["members"][2]["weight"] == 0.5
+    assert record["usage"]["calls"] >= 1 and record["schema"] == 1 and record["run_id"]
+
+
+def test_unknown_key_is_one_line_exit_2(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("committee:\n  mergee: vote\n")
+    result = invoke("committee", "--config", str(config), "--prompt", "hi")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"ensemble: error: {config}: committee.mergee: unknown key"
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_bad_flag_value_exit_2():
+    result = invoke("committee", "--prompt", "hi", "--merge", "median")
+    assert result.exit_code == 2 and "committee.merge" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_api_key_exit_3():
+    result = invoke("committee", "--prompt", "hi", "--provider", "deepseek", "--model", "deepseek-chat", env={"DEEPSEEK_API_KEY": ""})
+    assert result.exit_code == 3
+    assert "set DEEPSEEK_API_KEY or pass --api-key-env" in result.stderr
+
+
+def test_provider_without_prefix_is_refused(fake_server):
+    server = fake_server({"a": ScriptedModel("hello there")})
+    result = invoke("committee", "--prompt", "hi", "--provider", "openai", "--model", "a",
+                    "--base-url", server.base_url, env={"OPENAI_API_KEY": "sk-x"})
+    assert result.exit_code == 2 and "member 'm' (openai, a) cannot continue an assistant prefix" in result.stderr
+    assert server.calls == 0
+
+
+def test_flags_override_config(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("prompt: from config\nmax_tokens: 40\ncommittee:\n  merge: product\n")
+    result = invoke("committee", "--config", str(config), "--prompt", "from flag", "--max-tokens", "3",
+                    "--merge", "vote", "-o", "-")
+    (record,) = records(result.stdout)
+    assert record["input"]["prompt"] == "from flag"
+    assert record["details"]["merge"] == "vote" and record["details"]["summary"]["tokens"] <= 3
+
+
+def test_api_key_never_reaches_records_or_stderr(fake_server, tmp_path):
+    secret = "sk-very-secret-value-123"
+    server = fake_server({"a": ScriptedModel("The cat sat")}, api_key=secret)
+    out = tmp_path / "out.jsonl"
+    result = invoke("committee", "--prompt", "hi", "--provider", "llamacpp", "--model", "a", "--base-url",
+                    server.base_url, "--api-key-env", "MY_KEY", "-o", str(out), env={"MY_KEY": secret})
+    assert result.exit_code == 0, result.stderr
+    assert records(out.read_text())[0]["output"] == "The cat sat"
+    assert server.headers_seen[0]["authorization"] == f"Bearer {secret}"
+    assert secret not in out.read_text() and secret not in result.stderr and secret not in result.stdout
+
+
+def test_batch_resume_after_interruption(tmp_path, fake_server):
+    server = fake_server({"a": ScriptedModel("The cat sat")})
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"id": i, "prompt": f"q{i}"}) + "\n" for i in ("x", "y", "z")))
+    out = tmp_path / "out.jsonl"
+    done = {"schema": 1, "id": "x", "status": "ok", "output": "earlier"}
+    out.write_text(json.dumps(done) + "\n" + '{"schema": 1, "id": "y", "sta')  # killed mid-write
+    args = ["committee", "--input", str(prompts), "--provider", "vllm", "--model", "a", "--base-url",
+            server.base_url, "-o", str(out), "--resume"]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] == json.dumps(done)  # earlier record untouched
+    parsed = [json.loads(line) for line in lines[2:]]
+    assert sorted(r["id"] for r in parsed) == ["y", "z"] and all(r["status"] == "ok" for r in parsed)
+    again = invoke(*args)
+    assert again.exit_code == 0 and "nothing to do" in again.stderr
+    assert len(out.read_text().splitlines()) == len(lines)
+
+
+def test_failed_prompt_is_recorded_and_exit_is_partial(tmp_path, fake_server):
+    server = fake_server({"a": ScriptedModel("The cat sat")})
+    server.fail_when = lambda body: body["messages"][0]["content"] == "bad"
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps({"id": "1", "prompt": "good"}) + "\n" + json.dumps({"id": "2", "prompt": "bad"}) + "\n")
+    config = tmp_path / "run.yaml"
+    config.write_text("max_retries: 0\nparallel_prompts: 1\n")
+    out = tmp_path / "out.jsonl"
+    result = invoke("committee", "--config", str(config), "--input", str(prompts), "--provider", "vllm",
+                    "--model", "a", "--base-url", server.base_url, "-o", str(out))
+    written = {r["id"]: r for r in records(out.read_text())}
+    assert written["1"]["status"] == "ok" and written["1"]["output"] == "The cat sat"
+    assert written["2"]["status"] == "error" and "HTTP 500" in written["2"]["errors"][0]
+    assert written["2"]["output"] is None
+    assert result.exit_code == 5 and "1 of 2 prompt(s) failed" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json\n", "prompts.jsonl:1: not valid JSON"),
+        ('{"id": 1}\n', "prompts.jsonl:1: needs a string 'prompt' or a 'messages' list"),
+        ('{"id": 1, "prompt": "a"}\n{"id": 1, "prompt": "b"}\n', "prompts.jsonl:2: duplicate id '1'"),
+    ],
+)
+def test_bad_input_lines(tmp_path, content, message):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(content)
+    result = invoke("committee", "--input", str(prompts))
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_prompt_and_input_from_stdin():
+    result = runner.invoke(app, ["committee", "--input", "-", "--max-tokens", "2", "-o", "-", "-q"],
+                           input=json.dumps({"id": "s", "messages": [{"role": "user", "content": "Hi"}]}) + "\n")
+    (record,) = records(result.stdout)
+    assert record["id"] == "s" and record["input"] == {"prompt": "Hi"}
+    assert result.stderr == ""
