@@ -80,7 +80,7 @@ class LocalProvider:
                 self._cache = None
 
     async def complete(self, request: Request) -> list[Completion]:
-        return await asyncio.to_thread(self._complete_sync, request)
+        return await self.engine.run(self._complete_sync, request)
 
     async def stream(self, request: Request) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
@@ -94,7 +94,7 @@ class LocalProvider:
             except BaseException as exc:  # handed to the consumer, which re-raises it
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
 
-        worker = asyncio.create_task(asyncio.to_thread(produce))
+        worker = asyncio.ensure_future(self.engine.run(produce))
         try:
             while (item := await queue.get()) is not None:
                 if isinstance(item, BaseException):
@@ -138,6 +138,7 @@ class LocalProvider:
             end_top: tuple[TopToken, ...] = ()
             finish = "length"
             text = ""
+            pending = b""
             for _ in range(request.max_tokens):
                 logprobs = log_softmax(logits)
                 token = choose_token(logprobs, request.temperature, request.top_p, rng)
@@ -147,13 +148,15 @@ class LocalProvider:
                     break
                 generated.append(token)
                 tokens.append(TokenLogprob(engine.piece(token), float(logprobs[token]), top))
-                new_text = engine.detokenize(generated)
-                if on_text is not None and len(new_text) > len(text) and not new_text.endswith("\ufffd"):
-                    on_text(new_text[len(text):])
-                    text = new_text
-                if request.stop and _cut_at_stop(new_text, request.stop) is not None:
-                    finish = "stop"
-                    break
+                if on_text is not None or request.stop:
+                    pending += engine.piece_bytes(token)
+                    new_text = pending.decode("utf-8", errors="ignore")
+                    if on_text is not None and new_text != text and not _incomplete(pending):
+                        on_text(new_text[len(text):])
+                        text = new_text
+                    if request.stop and _cut_at_stop(new_text, request.stop) is not None:
+                        finish = "stop"
+                        break
                 logits = self._cache.feed({0: [token]})[0]
             full = engine.detokenize(generated)
             if request.stop:
@@ -169,6 +172,15 @@ class LocalProvider:
             model=self.model,
             end_logprobs=end_top,
         )
+
+
+def _incomplete(data: bytes) -> bool:
+    """Whether ``data`` ends inside a multi-byte UTF-8 character (wait for the rest before showing it)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(data) - 3
+    return False
 
 
 def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str | None:

@@ -121,7 +121,7 @@ class _CommitteeRun:
         for pool, members in self.pools:
             wanted = [i for i in indices if i in members]
             if wanted:
-                jobs.append(pool.positions(wanted, inline=not self.remote))
+                jobs.append(pool.positions(wanted))
                 keys.append(wanted)
         for i in indices:
             if i in self.remote:

@@ -8,7 +8,6 @@ there. Remote groups can return several positions per call (drafting); the local
 
 from __future__ import annotations
 
-import asyncio
 import math
 from dataclasses import dataclass, field
 
@@ -105,7 +104,7 @@ class LocalPool:
         prompts = [self.engine.prompt_tokens(g.lead.messages(conversation)) for g in groups]
         self.prompt_tokens = sum(len(p) for p in prompts)
         n_ctx = sum(len(p) for p in prompts) + len(groups) * (max_tokens + 8)
-        self.batch = SequenceBatch(self.engine, len(groups), n_ctx)
+        self.batch = self.engine.run_sync(SequenceBatch, self.engine, len(groups), n_ctx)
         for group, prompt in zip(groups, prompts):
             self.pending[group.index] = list(prompt)
         tally.prompt_tokens += self.prompt_tokens
@@ -134,10 +133,9 @@ class LocalPool:
             result[i] = Position(tuple(top), top[0][0], ids)
         return result
 
-    async def positions(self, indices: list[int], inline: bool = False) -> dict[int, Position]:
-        """One batched decode. ``inline`` runs it on the event loop's thread: with no remote member
-        to wait for, a thread hop per token costs more than the decode itself on a small CPU."""
-        result = self._step_sync(indices) if inline else await asyncio.to_thread(self._step_sync, indices)
+    async def positions(self, indices: list[int]) -> dict[int, Position]:
+        """One batched decode for the given groups, on the engine's decode thread."""
+        result = await self.engine.run(self._step_sync, indices)
         self.tally.calls += 1
         self.tally.completion_tokens += len(indices)
         return result
@@ -146,7 +144,7 @@ class LocalPool:
         return self.engine.detokenize(ids)
 
     def close(self) -> None:
-        self.batch.close()
+        self.engine.run_sync(self.batch.close)
 
 
 @dataclass(frozen=True)
