@@ -60,4 +60,11 @@ class RetriesExhaustedError(ProviderError):
 
 
 class StrategyError(EnsembleError):
-    """A strategy could not produce a result (no quorum, unparseable replies, ...)."""
+    """A strategy could not produce a result (no quorum, unparseable replies, ...).
+
+    ``details`` carries what was gathered before the failure (raw replies), for the record.
+    """
+
+    def __init__(self, message: str, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}

@@ -37,6 +37,7 @@ class BatchOutcome:
 def build_record(
     *, run_id: str, strategy: str, item: PromptItem, members: Sequence[dict[str, Any]],
     result: StrategyResult | None, tally: Tally | None, errors: Sequence[str],
+    partial: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     tally = result.tally if result is not None else (tally or Tally())
     return {
@@ -47,7 +48,7 @@ def build_record(
         "status": "ok" if result is not None and not errors else "error",
         "input": item.as_record(),
         "output": result.output if result is not None else None,
-        "details": result.details if result is not None else {},
+        "details": result.details if result is not None else (partial or {}),
         "members": list(members),
         "usage": tally.as_dict(),
         "errors": list(errors) + (result.errors if result is not None else []),
@@ -79,7 +80,8 @@ async def run_batch(
                 raise
             except (ProviderError, StrategyError) as exc:
                 record = build_record(run_id=run_id, strategy=strategy, item=item, members=members,
-                                      result=None, tally=started, errors=[str(exc)])
+                                      result=None, tally=started, errors=[str(exc)],
+                                      partial=getattr(exc, "details", None))
                 writer.write(record)
                 outcome.failed += 1
                 outcome.errors.append(exc)

@@ -47,3 +47,31 @@ def committee_view(record: dict[str, Any]) -> RenderableType:
     summary["merge"] = details.get("merge")
     summary["finish"] = details.get("finish_reason")
     return Group(Text("committee", style="bold cyan"), key_values("summary", summary))
+
+
+def vote_table(rows: list[dict[str, Any]], winner: Any, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("answer", "votes", "weight", "members"):
+        table.add_column(column)
+    for row in rows:
+        style = "bold green" if row["answer"] == winner else ""
+        table.add_row(str(row["answer"]), str(row["votes"]), f"{row['weight']:.3g}", ", ".join(row["members"]), style=style)
+    return table
+
+
+@view("vote")
+def vote_view(record: dict[str, Any]) -> RenderableType:
+    details = record["details"]
+    parts: list[RenderableType] = [vote_table(details["table"], details["winner"], f"vote ({details['method']})")]
+    if len(details["rounds"]) > 1:
+        rounds = Table(title="rounds", title_justify="left")
+        for column in ("round", "leader", "agreement"):
+            rounds.add_column(column)
+        for r in details["rounds"]:
+            rounds.add_row(str(r["round"]), str(r["winner"]), f"{r['agreement']:.2f}")
+        parts.append(rounds)
+    facts = {"winner": details["winner"], "agreement": f"{details['agreement']:.2f}", "margin": f"{details['margin']:.2f}",
+             "abstentions": ", ".join(details["abstentions"]) or "none",
+             "failed": ", ".join(f["member"] for f in details["failed"]) or "none"}
+    parts.append(key_values("summary", facts))
+    return Group(*parts)

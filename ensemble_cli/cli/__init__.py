@@ -9,6 +9,7 @@ from .committee import HELP as COMMITTEE_HELP, committee
 from .common import TRACEBACK_ENV
 from .providers_cmd import providers
 from .serve import serve
+from .vote import HELP as VOTE_HELP, vote
 
 app = typer.Typer(
     name="ensemble",
@@ -37,6 +38,7 @@ def root(
 
 
 app.command("committee", help=COMMITTEE_HELP)(committee)
+app.command("vote", help=VOTE_HELP)(vote)
 app.command("serve")(serve)
 app.command("providers")(providers)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ..errors import CapabilityError
+from ..errors import CapabilityError, ProviderError, StrategyError
 from ..providers.base import Completion, Message, Provider, Request
 
 
@@ -118,3 +120,38 @@ def require(
                 f"member '{member.name}' ({member.provider.name}) gives at most {caps.max_top_logprobs} top "
                 f"log-probabilities; {strategy} needs {top_logprobs}"
             )
+
+
+@dataclass
+class Reply:
+    """One member's answer to one request: its completions, or the error it failed with."""
+
+    member: Member
+    completions: list[Completion]
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.completions)
+
+
+async def ask_all(jobs: Sequence[tuple[Member, Request]], tally: Tally) -> list[Reply]:
+    """All requests concurrently (each provider bounds its own concurrency); failures become replies."""
+    results = await asyncio.gather(*(call(member, request, tally) for member, request in jobs), return_exceptions=True)
+    replies = []
+    for (member, _), result in zip(jobs, results):
+        if isinstance(result, ProviderError):
+            replies.append(Reply(member, [], str(result)))
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            replies.append(Reply(member, result))
+    return replies
+
+
+def check_quorum(answered: int, total: int, quorum: float, what: str, errors: Sequence[str]) -> None:
+    """Go on only if at least ``quorum`` of ``total`` answered; else one clear error naming the failures."""
+    needed = max(1, math.ceil(quorum * total))
+    if answered < needed:
+        detail = "; ".join(errors[:3])
+        raise StrategyError(f"{what}: only {answered} of {total} members answered, {needed} needed (--quorum); {detail}")

@@ -1,0 +1,251 @@
+"""Voting: members answer independently, answers are extracted and voted, optionally over debate rounds.
+
+Round 1: every member answers ``samples`` times (n > 1 where the provider honours it, concurrent
+calls where not). Round 2..R: each member sees the other members' previous answers (anonymised) and
+answers again, until the leader's share of the votes reaches ``consensus``. Methods: majority,
+weighted (member weights), confidence (mean token probability over the answer span), borda and irv
+(every member ranks the distinct answers in one more call), usc (a judge picks the most consistent reply).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import VoteSettings
+from ..errors import ConfigError, StrategyError
+from ..events import Emit, ReplyReceived, RoundFinished, ignore
+from ..extraction import Answer, get_extractor, normalise_text, token_span
+from ..inputs import PromptItem
+from ..providers.base import Completion, Message, Request
+from ..voting import Ballot, VoteTable, borda, instant_runoff, tally
+from . import vote_prompts
+from .base import Member, Reply, StrategyResult, Tally, ask_all, call, check_quorum
+
+
+@dataclass
+class Sample:
+    """One reply of one member in one round, with what was extracted from it."""
+
+    member: Member
+    round: int
+    index: int
+    text: str
+    answer: str | None = None
+    confidence: float | None = None
+    completion: Completion | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"member": self.member.name, "round": self.round, "sample": self.index,
+                                  "text": self.text, "answer": self.answer}
+        if self.confidence is not None:
+            record["confidence"] = round(self.confidence, 6)
+        return record
+
+
+def span_confidence(completion: Completion, answer: Answer) -> float | None:
+    """Mean token probability over the answer span, where the provider returned token logprobs."""
+    texts = [t.text for t in completion.tokens]
+    if not texts or "".join(texts) != completion.text:
+        return None
+    indices = token_span(texts, answer.start, answer.end)
+    if not indices:
+        return None
+    return sum(math.exp(completion.tokens[i].logprob) for i in indices) / len(indices)
+
+
+def parse_numbers(text: str, limit: int) -> list[int]:
+    """The distinct numbers 1..limit in the order they appear."""
+    seen: list[int] = []
+    for match in re.finditer(r"\d+", text):
+        number = int(match.group())
+        if 1 <= number <= limit and number not in seen:
+            seen.append(number)
+    return seen
+
+
+class Vote:
+    def __init__(self, members: list[Member], settings: VoteSettings | None = None, judge: Member | None = None,
+                 max_tokens: int = 256, seed: int | None = None) -> None:
+        self.members = members
+        self.settings = settings or VoteSettings()
+        self.judge = judge
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self.by_judge = self.settings.extract == "judge"
+        self.extractor = None if self.by_judge else get_extractor(self.settings.extract)
+        if (self.by_judge or self.settings.method == "usc") and judge is None:
+            what = "--extract judge" if self.by_judge else "--method usc"
+            raise ConfigError(f"vote: {what} needs a judge member: set vote.judge in the config (or --judge-model)")
+        if not members:
+            raise ConfigError("vote: no members")
+
+    async def run(self, item: PromptItem, emit: Emit = ignore) -> StrategyResult:
+        tally_ = Tally()
+        rounds: list[dict[str, Any]] = []
+        failures: list[dict[str, Any]] = []
+        previous: list[Sample] = []
+        table: VoteTable | None = None
+        samples: list[Sample] = []
+        for round_number in range(1, self.settings.rounds + 1):
+            samples = await self._round(item, round_number, previous, tally_, failures, emit)
+            await self._extract(item, samples, tally_)
+            for sample in samples:
+                emit(ReplyReceived(item.id, sample.member.name, round_number, sample.text, sample.answer))
+            table, extra = await self._count(item, samples, tally_)
+            rounds.append({"round": round_number, **table.as_dict(), **extra,
+                           "replies": [s.as_dict() for s in samples]})
+            emit(RoundFinished(item.id, round_number, {"agreement": table.agreement, "leader": table.winner}))
+            previous = samples
+            if table.winner is not None and table.agreement >= self.settings.consensus:
+                break
+        assert table is not None
+        if table.winner is None:
+            raise StrategyError(f"vote: no reply had an extractable answer ({self.settings.extract}); "
+                                f"{len(table.abstentions)} abstention(s); try another --extract",
+                                {"rounds": rounds, "failed": failures})
+        details = {
+            "extract": self.settings.extract,
+            "method": self.settings.method,
+            "samples": self.settings.samples,
+            "winner": table.winner,
+            "agreement": round(table.agreement, 6),
+            "margin": round(table.margin, 6),
+            "table": [r.as_dict() for r in table.rows],
+            "abstentions": table.abstentions,
+            "failed": failures,
+            "rounds": rounds,
+            "agreement_per_round": [r["agreement"] for r in rounds],
+        }
+        return StrategyResult(output=table.winner, details=details, tally=tally_,
+                              errors=[f["error"] for f in failures])
+
+    def _seed(self, member: Member, sample: int, round_number: int) -> int | None:
+        """Distinct, reproducible seeds per member, sample and round (copies of a member must differ)."""
+        if self.seed is None:
+            return None
+        position = self.members.index(member)
+        return self.seed + 1000 * round_number + self.settings.samples * position + sample
+
+    def _messages(self, member: Member, item: PromptItem, previous: list[Sample]) -> tuple[Message, ...]:
+        if not previous:
+            return member.messages(item.messages)
+        others = [(s.answer, s.text) for s in previous if s.member.name != member.name]
+        debate = vote_prompts.debate(item.text, others)
+        history = [m for m in item.messages if m.role != "user" or m.content != item.text]
+        return member.messages((*history, Message("user", debate)))
+
+    async def _round(self, item: PromptItem, round_number: int, previous: list[Sample], tally_: Tally,
+                     failures: list[dict[str, Any]], emit: Emit) -> list[Sample]:
+        wants_logprobs = 1 if self.settings.method == "confidence" else 0
+        jobs: list[tuple[Member, Request]] = []
+        for member in self.members:
+            request = Request(self._messages(member, item, previous), max_tokens=member.max_tokens,
+                              temperature=member.temperature, seed=self.seed, top_logprobs=wants_logprobs)
+            count = self.settings.samples
+            if count > 1 and member.provider.capabilities.honours_n:
+                jobs.append((member, request.but(n=count, seed=self._seed(member, 0, round_number))))
+            else:
+                for index in range(count):
+                    jobs.append((member, request.but(seed=self._seed(member, index, round_number))))
+        replies = await ask_all(jobs, tally_)
+        samples: list[Sample] = []
+        counters: dict[str, int] = {}
+        failed_members: set[str] = set()
+        for reply in replies:
+            if not reply.ok:
+                failures.append({"member": reply.member.name, "round": round_number, "error": reply.error})
+                failed_members.add(reply.member.name)
+                continue
+            for completion in reply.completions:
+                index = counters.get(reply.member.name, 0)
+                counters[reply.member.name] = index + 1
+                samples.append(Sample(reply.member, round_number, index, completion.text, completion=completion))
+        answered = len({s.member.name for s in samples})
+        check_quorum(answered, len(self.members), self.settings.quorum, f"vote round {round_number}",
+                     [f"member '{f['member']}': {f['error']}" for f in failures if f["round"] == round_number])
+        return samples
+
+    async def _extract(self, item: PromptItem, samples: list[Sample], tally_: Tally) -> None:
+        if self.by_judge:
+            await self._judge_groups(item, samples, tally_)
+            return
+        assert self.extractor is not None
+        for sample in samples:
+            answer = self.extractor(sample.text)
+            if answer is None:
+                continue
+            sample.answer = answer.value
+            if self.settings.method == "confidence" and sample.completion is not None:
+                sample.confidence = span_confidence(sample.completion, answer)
+
+    async def _judge_groups(self, item: PromptItem, samples: list[Sample], tally_: Tally) -> None:
+        assert self.judge is not None
+        prompt = vote_prompts.grouping(item.text, [s.text for s in samples])
+        reply = (await call(self.judge, Request(self.judge.messages((Message("user", prompt),)),
+                                                max_tokens=256, temperature=0.0), tally_))[0]
+        groups = [parse_numbers(line, len(samples)) for line in reply.text.splitlines()]
+        groups = [g for g in groups if g]
+        if not groups:
+            raise StrategyError(f"vote: judge '{self.judge.name}' did not list groups of response numbers: "
+                                f"{reply.text.strip()[:120]!r}")
+        assigned: dict[int, int] = {}
+        for group in groups:
+            for number in group:
+                assigned.setdefault(number, group[0])
+        for position, sample in enumerate(samples, start=1):
+            representative = assigned.get(position, position)
+            label = normalise_text(samples[representative - 1].text)
+            sample.answer = f"#{representative}: {label[:60]}" if label else None
+
+    async def _count(self, item: PromptItem, samples: list[Sample], tally_: Tally) -> tuple[VoteTable, dict[str, Any]]:
+        ballots = [Ballot(s.member.name, s.answer, s.member.weight, s.confidence, order)
+                   for order, s in enumerate(samples)]
+        method = self.settings.method
+        if method in ("majority", "weighted", "confidence"):
+            return tally(ballots, method), {}
+        candidates = list(dict.fromkeys(s.answer for s in samples if s.answer is not None))
+        if method == "usc":
+            return await self._usc(item, samples, ballots, tally_)
+        if len(candidates) < 2:
+            return tally(ballots, "majority"), {"rankings": []}
+        rankings, raw = await self._rankings(item, candidates, tally_)
+        if method == "borda":
+            return borda(rankings, candidates, ballots), {"rankings": raw}
+        table, irv_rounds = instant_runoff(rankings, candidates, ballots)
+        return table, {"rankings": raw, "irv_rounds": irv_rounds}
+
+    async def _rankings(self, item: PromptItem, candidates: list[str], tally_: Tally) -> tuple[list[list[str]], list[dict]]:
+        prompt = vote_prompts.ranking(item.text, candidates)
+        jobs = [(m, Request(m.messages((Message("user", prompt),)), max_tokens=64, temperature=0.0)) for m in self.members]
+        replies: list[Reply] = await ask_all(jobs, tally_)
+        rankings, raw = [], []
+        for reply in replies:
+            text = reply.completions[0].text if reply.ok else ""
+            order = [candidates[n - 1] for n in parse_numbers(text, len(candidates))]
+            raw.append({"member": reply.member.name, "reply": text, "ranking": order, "error": reply.error})
+            if order:
+                rankings.append(order)
+        return rankings, raw
+
+    async def _usc(self, item: PromptItem, samples: list[Sample], ballots: list[Ballot],
+                   tally_: Tally) -> tuple[VoteTable, dict[str, Any]]:
+        assert self.judge is not None
+        prompt = vote_prompts.consistency(item.text, [s.text for s in samples])
+        reply = (await call(self.judge, Request(self.judge.messages((Message("user", prompt),)),
+                                                max_tokens=16, temperature=0.0), tally_))[0]
+        picked = parse_numbers(reply.text, len(samples))
+        if not picked:
+            raise StrategyError(f"vote: judge '{self.judge.name}' did not answer with a response number: "
+                                f"{reply.text.strip()[:120]!r}")
+        chosen = samples[picked[0] - 1]
+        answer = chosen.answer if chosen.answer is not None else normalise_text(chosen.text)
+        table = tally(ballots, "majority")
+        rows = sorted(table.rows, key=lambda r: r.answer != answer)
+        if not rows or rows[0].answer != answer:
+            table = tally([*ballots, Ballot(self.judge.name, answer, 0.0, None, len(ballots))], "majority")
+            rows = sorted(table.rows, key=lambda r: r.answer != answer)
+        return VoteTable(rows, table.abstentions, "usc"), {"usc_choice": picked[0], "judge_reply": reply.text}
+

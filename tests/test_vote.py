@@ -1,0 +1,158 @@
+"""`vote` on the fake server (hand-built replies with known winners) and on the embedded model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from fake_server import ReplyModel
+from typer.testing import CliRunner
+
+from conftest import REPO
+from ensemble_cli.cli import app
+from ensemble_cli.config import MemberConfig, VoteSettings
+from ensemble_cli.errors import ConfigError, StrategyError
+from ensemble_cli.inputs import from_prompt
+from ensemble_cli.strategies.base import Member
+from ensemble_cli.strategies.vote import Vote
+
+ITEM = from_prompt("What is six times seven?")
+
+
+def says(answer: str, confidence: float = 0.8) -> ReplyModel:
+    return ReplyModel(lambda ctx: f"I worked it out. The answer is {answer}.", confidence)
+
+
+def ranker(ctx) -> str:
+    if "Candidate answers" in ctx.user:
+        return "1 > 2 > 3"
+    return "The answer is 42."
+
+
+def members_for(registry_for, server, names, provider="vllm", weights=None, **run):
+    registry = registry_for(max_retries=0, **run)
+    weights = weights or {}
+    return [Member(name, registry.provider_for(MemberConfig(name=name, provider=provider, model=model,
+                                                            base_url=server.base_url)), weight=weights.get(name, 1.0))
+            for name, model in names]
+
+
+def run_vote(members, judge=None, **settings):
+    return asyncio.run(Vote(members, VoteSettings(**settings), judge).run(ITEM))
+
+
+def test_majority_with_abstention(fake_server, registry_for):
+    server = fake_server({"42": says("42"), "7": says("7"), "none": ReplyModel(lambda ctx: "No idea, sorry!")})
+    result = run_vote(members_for(registry_for, server, [("a", "42"), ("b", "42"), ("c", "7"), ("d", "none")]),
+                      extract="number")
+    details = result.details
+    assert result.output == "42" and details["abstentions"] == ["d"]
+    assert details["table"][0] == {"answer": "42", "votes": 2, "weight": 2.0, "members": ["a", "b"]}
+    assert details["agreement"] == pytest.approx(2 / 3) and details["margin"] == pytest.approx(1 / 3)
+    assert [r["answer"] for r in details["rounds"][0]["replies"]] == ["42", "42", "7", None]
+
+
+def test_weighted_and_confidence(fake_server, registry_for):
+    server = fake_server({"42": says("42", 0.2), "7": says("7", 0.95)})
+    names = [("a", "42"), ("b", "42"), ("c", "7")]
+    assert run_vote(members_for(registry_for, server, names), extract="number").output == "42"
+    heavy = members_for(registry_for, server, names, weights={"c": 3.0})
+    assert run_vote(heavy, extract="number", method="weighted").output == "7"
+    confident = run_vote(members_for(registry_for, server, names), extract="number", method="confidence")
+    assert confident.output == "7"
+    replies = confident.details["rounds"][0]["replies"]
+    assert replies[0]["confidence"] == pytest.approx(0.2) and replies[2]["confidence"] == pytest.approx(0.95)
+
+
+def test_tie_goes_to_the_answer_given_first(fake_server, registry_for):
+    server = fake_server({"42": says("42"), "7": says("7")})
+    assert run_vote(members_for(registry_for, server, [("a", "7"), ("b", "42")]), extract="number").output == "7"
+    assert run_vote(members_for(registry_for, server, [("a", "42"), ("b", "7")]), extract="number").output == "42"
+
+
+def test_samples_use_n_where_honoured(fake_server, registry_for):
+    server = fake_server({"42": says("42")})
+    result = run_vote(members_for(registry_for, server, [("a", "42")]), extract="number", samples=3)
+    assert server.calls == 1 and result.details["table"][0]["votes"] == 3
+    server.reset_counters()
+    result = run_vote(members_for(registry_for, server, [("a", "42")], provider="llamacpp"), extract="number", samples=3)
+    assert server.calls == 3 and result.details["table"][0]["votes"] == 3
+
+
+def test_quorum(fake_server, registry_for):
+    server = fake_server({"42": says("42"), "bad": says("1")})
+    server.fail_when = lambda body: body["model"] == "bad"
+    names = [("a", "42"), ("b", "42"), ("c", "bad")]
+    result = run_vote(members_for(registry_for, server, names), extract="number")
+    assert result.output == "42" and result.details["failed"][0]["member"] == "c"
+    assert "HTTP 500" in result.errors[0]
+    with pytest.raises(StrategyError, match=r"only 2 of 3 members answered, 3 needed"):
+        run_vote(members_for(registry_for, server, names), extract="number", quorum=1.0)
+
+
+def test_two_round_negotiation_reaches_consensus(fake_server, registry_for):
+    persuadable = ReplyModel(lambda ctx: "The answer is 42." if "Other agents" in ctx.user else "The answer is 7.")
+    server = fake_server({"42": says("42"), "p": persuadable})
+    members = members_for(registry_for, server, [("a", "42"), ("b", "p"), ("c", "42")])
+    result = run_vote(members, extract="number", rounds=3)
+    assert result.details["agreement_per_round"] == [pytest.approx(2 / 3), 1.0]  # stopped after round 2
+    assert result.output == "42"
+    second = [r["body"]["messages"][-1]["content"] for r in server.requests[3:]]
+    assert all("Other agents answered" in text and "What is six times seven?" in text for text in second)
+    assert "Agent 1: answer: 42." in second[1]  # b sees a and c, anonymised
+    assert all("'a'" not in text and "member" not in text for text in second)
+
+
+def test_borda_and_irv_use_rankings(fake_server, registry_for):
+    server = fake_server({"r": ReplyModel(ranker), "x": ReplyModel(lambda c: "1 > 2 > 3" if "Candidate" in c.user else "The answer is 9."),
+                          "y": ReplyModel(lambda c: "2 > 1 > 3" if "Candidate" in c.user else "The answer is 7.")})
+    members = members_for(registry_for, server, [("a", "r"), ("b", "x"), ("c", "y")])
+    result = run_vote(members, extract="number", method="borda")
+    # candidates in reply order: 42, 9, 7; rankings 42>9>7, 42>9>7, 9>42>7
+    assert result.output == "42" and result.details["rounds"][0]["rankings"][2]["ranking"] == ["9", "42", "7"]
+    assert run_vote(members, extract="number", method="irv").output == "42"
+
+
+def test_usc_and_judge_extraction(fake_server, registry_for):
+    judge_model = ReplyModel(lambda c: "1, 3\n2" if "Group the responses" in c.user else "Response 3")
+    server = fake_server({"42": says("42"), "7": says("7"), "j": judge_model,
+                          "forty-two": ReplyModel(lambda c: "It is forty-two.")})
+    members = members_for(registry_for, server, [("a", "42"), ("b", "7"), ("c", "forty-two")])
+    (judge,) = members_for(registry_for, server, [("judge", "j")])
+    usc = run_vote(members, judge, extract="text", method="usc")
+    assert usc.output == "it is forty-two" and usc.details["rounds"][0]["usc_choice"] == 3
+    grouped = run_vote(members, judge, extract="judge")
+    assert grouped.output.startswith("#1:") and grouped.details["table"][0]["members"] == ["a", "c"]
+
+
+def test_bad_settings_are_config_errors(fake_server, registry_for):
+    server = fake_server({"42": says("42")})
+    members = members_for(registry_for, server, [("a", "42")])
+    with pytest.raises(ConfigError, match="unknown extractor 'digits'"):
+        Vote(members, VoteSettings(extract="digits"))
+    with pytest.raises(ConfigError, match="needs a judge member"):
+        Vote(members, VoteSettings(method="usc"))
+    with pytest.raises(ConfigError, match="does not compile"):
+        Vote(members, VoteSettings(extract="regex:(["))
+
+
+def test_cli_bad_method_and_extractor_exit_2():
+    runner = CliRunner()
+    bad_method = runner.invoke(app, ["vote", "--prompt", "q", "--method", "plurality"])
+    assert bad_method.exit_code == 2 and "vote.method" in bad_method.stderr
+    bad_extract = runner.invoke(app, ["vote", "--prompt", "q", "--extract", "regex:(["])
+    assert bad_extract.exit_code == 2 and bad_extract.stderr.count("\n") == 1 and "does not compile" in bad_extract.stderr
+
+
+def test_vote_config_on_the_embedded_model():
+    result = CliRunner().invoke(app, ["vote", "--config", str(REPO / "configs/vote.yaml"), "--max-tokens", "12", "-o", "-"])
+    record = json.loads(result.stdout.splitlines()[0])
+    assert record["strategy"] == "vote" and record["status"] == "ok", record["errors"]
+    details = record["details"]
+    assert result.exit_code == 0 and 1 <= len(details["rounds"]) <= 2
+    assert record["output"] == details["winner"] == details["table"][0]["answer"]
+    assert all(len(r["replies"]) == 4 for r in details["rounds"])
+    replies = details["rounds"][0]["replies"]
+    assert len(replies) == 4 and {r["member"] for r in replies} == {"plain", "careful"}
+    assert len({r["text"] for r in replies}) > 1  # sampled, seeded per member and sample
