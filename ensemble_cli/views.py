@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from rich.console import Group, RenderableType
+from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
@@ -75,3 +76,19 @@ def vote_view(record: dict[str, Any]) -> RenderableType:
              "failed": ", ".join(f["member"] for f in details["failed"]) or "none"}
     parts.append(key_values("summary", facts))
     return Group(*parts)
+
+
+@view("moa")
+def moa_view(record: dict[str, Any]) -> RenderableType:
+    details = record["details"]
+    table = Table(title="layers", title_justify="left")
+    for column in ("layer", "member", "chars", "answer"):
+        table.add_column(column)
+    for layer in details["layers"]:
+        for answer in layer["answers"]:
+            text = " ".join(answer["text"].split())
+            table.add_row(str(layer["layer"]), answer["member"], str(len(answer["text"])), text[:70])
+        for failed in layer["failed"]:
+            table.add_row(str(layer["layer"]), failed["member"], "-", f"failed: {failed['error'][:60]}", style="red")
+    final = Panel(str(record.get("output") or ""), title=f"final ({details['aggregator']['member']})", border_style="cyan")
+    return Group(table, final)

@@ -151,8 +151,9 @@ class FakeOpenAIServer:
             self.max_in_flight = 0
 
     def handle(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        entry = {"path": path, "body": body, "start": time.monotonic()}
         with self._lock:
-            self.requests.append({"path": path, "body": body})
+            self.requests.append(entry)
             self.headers_seen.append(headers)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -173,6 +174,8 @@ class FakeOpenAIServer:
                 elif fault.kind == "status":
                     status, payload, extra = _json(fault.status, {"error": {"message": f"injected {fault.status}"}})
                     return status, {**payload, **fault.headers}, extra
+            if path.endswith("/chat/completions") and body.get("stream"):
+                return _sse(self._chat(body, call_index))
             if path.endswith("/chat/completions"):
                 return _json(200, self._chat(body, call_index))
             if path.endswith("/completions"):
@@ -181,6 +184,7 @@ class FakeOpenAIServer:
         finally:
             with self._lock:
                 self.in_flight -= 1
+                entry["end"] = time.monotonic()
 
     def _model(self, body: dict[str, Any]):
         name = body.get("model")
@@ -246,9 +250,23 @@ def _json(status: int, payload: dict[str, Any]) -> tuple[int, dict[str, str], by
     return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
 
 
+def _sse(completion: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    """A completion as server-sent chunks, one per piece, then [DONE]."""
+    events = []
+    for piece in pieces(completion["choices"][0]["message"]["content"]):
+        chunk = {"id": "fake", "object": "chat.completion.chunk", "created": 0, "model": completion["model"],
+                 "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+        events.append(f"data: {json.dumps(chunk)}\n\n")
+    done = {"id": "fake", "object": "chat.completion.chunk", "created": 0, "model": completion["model"],
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    events.append(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n")
+    return 200, {"Content-Type": "text/event-stream"}, "".join(events).encode()
+
+
 def _make_handler(server: FakeOpenAIServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in two writes
 
         def log_message(self, *_: Any) -> None:
             pass

@@ -27,7 +27,7 @@ BuildStrategy = Callable[[RunConfig, list[Member], ProviderRegistry], RunOne]
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, soft_wrap=True)
+    return Console(stderr=True)
 
 
 def wants_traceback() -> bool:
@@ -44,14 +44,14 @@ def error_boundary() -> Iterator[None]:
             raise
         console = stderr_console()
         for line in str(exc).splitlines() or [type(exc).__name__]:
-            console.print(f"ensemble: error: {line}", style="red", markup=False, highlight=False)
+            console.print(f"ensemble: error: {line}", style="red", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(int(exc.exit_status)) from None
     except KeyboardInterrupt:
         if wants_traceback():
             raise
         stderr_console().print(
             "ensemble: interrupted; records already written are kept; rerun with --resume to continue",
-            markup=False, highlight=False,
+            markup=False, highlight=False, soft_wrap=True,
         )
         raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
 
@@ -81,7 +81,7 @@ def execute(strategy: str, common: CommonOptions, settings: dict[str, Any], buil
         if status != ExitStatus.OK:
             if not config.quiet:
                 console.print(f"ensemble: {outcome.failed} of {outcome.ok + outcome.failed} prompt(s) failed",
-                              style="red", markup=False, highlight=False)
+                              style="red", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(int(status))
 
 

@@ -1,0 +1,161 @@
+"""Mixture-of-Agents: layers of proposers, each seeing the previous layer's answers; an aggregator writes.
+
+Layer 1: every proposer answers the prompt. Layers 2..L: every proposer answers again with the previous
+layer's answers as numbered, anonymous references in a system message. Then the aggregator writes the
+final answer from the last layer's references, streamed. All proposers of a layer run concurrently;
+a layer starts only when the one before it has finished.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..config import MoaSettings
+from ..errors import ConfigError
+from ..events import Emit, ReplyReceived, RoundFinished, StreamDelta, ignore
+from ..inputs import PromptItem
+from ..providers.base import Message, Request
+from .base import Member, StrategyResult, Tally, ask_all, check_quorum
+from .moa_prompts import AGGREGATE_INSTRUCTION, REFERENCE_INSTRUCTION, with_references
+
+SPREAD_LOW, SPREAD_HIGH = 0.4, 1.0
+
+
+@dataclass(frozen=True)
+class Reference:
+    member: str
+    text: str
+
+
+def spread_temperatures(members: list[Member]) -> list[Member]:
+    """Copies of one member (``--n``) get temperatures spread evenly over [0.4, 1.0] so they differ."""
+    if len(members) < 2 or len({m.distribution_key() for m in members}) > 1:
+        return members
+    step = (SPREAD_HIGH - SPREAD_LOW) / (len(members) - 1)
+    return [replace(m, temperature=round(SPREAD_LOW + i * step, 4)) for i, m in enumerate(members)]
+
+
+class MixtureOfAgents:
+    def __init__(self, proposers: list[Member], aggregator: Member | None = None,
+                 settings: MoaSettings | None = None, seed: int | None = None) -> None:
+        if not proposers:
+            raise ConfigError("moa: no proposers")
+        self.settings = settings or MoaSettings()
+        self.seed = seed
+        if self.settings.self_moa:
+            base = proposers[0]
+            proposers = [replace(base, name=f"{base.name}#{i + 1}") for i in range(self.settings.self_moa)]
+        elif self.settings.proposer_temperature is None:
+            proposers = spread_temperatures(proposers)
+        self.proposers = [self._proposer_role(p) for p in proposers]
+        chosen = aggregator or replace(proposers[0], name="aggregator", system=None)
+        self.aggregator = replace(
+            chosen,
+            temperature=self.settings.aggregator_temperature if self.settings.aggregator_temperature is not None else chosen.temperature,
+            max_tokens=self.settings.aggregator_max_tokens or chosen.max_tokens,
+        )
+
+    def _proposer_role(self, member: Member) -> Member:
+        settings = self.settings
+        return replace(
+            member,
+            temperature=settings.proposer_temperature if settings.proposer_temperature is not None else member.temperature,
+            max_tokens=settings.proposer_max_tokens or member.max_tokens,
+        )
+
+    def _seed(self, layer: int, index: int) -> int | None:
+        return None if self.seed is None else self.seed + 1000 * layer + index
+
+    def _references_for(self, references: list[Reference], layer: int, index: int,
+                        cuts: list[dict[str, Any]], who: str) -> list[str]:
+        limit = self.settings.max_reference_chars
+        ordered = list(references)
+        if self.settings.shuffle_references:
+            random.Random(self._seed(layer, index) if self.seed is not None else None).shuffle(ordered)
+        texts = []
+        for position, ref in enumerate(ordered, start=1):
+            text = ref.text
+            if limit is not None and len(text) > limit:
+                cuts.append({"layer": layer, "to": who, "reference": position, "from_member": ref.member,
+                             "chars": len(text), "kept": limit})
+                text = text[:limit]
+            texts.append(text)
+        return texts
+
+    def _messages(self, member: Member, item: PromptItem, instruction: str, references: list[str]) -> tuple[Message, ...]:
+        conversation = [m for m in item.messages if m.role != "system"]
+        system = with_references(instruction, references, member.system)
+        return (Message("system", system), *conversation)
+
+    async def run(self, item: PromptItem, emit: Emit = ignore) -> StrategyResult:
+        tally = Tally()
+        layers: list[dict[str, Any]] = []
+        cuts: list[dict[str, Any]] = []
+        errors: list[str] = []
+        references: list[Reference] = []
+        for layer in range(1, self.settings.layers + 1):
+            started = time.perf_counter()
+            calls_before, tokens_before = tally.calls, (tally.prompt_tokens, tally.completion_tokens)
+            jobs, given = [], []
+            for index, member in enumerate(self.proposers):
+                if references:
+                    texts = self._references_for(references, layer, index, cuts, member.name)
+                    messages = self._messages(member, item, self.settings.reference_instruction or REFERENCE_INSTRUCTION, texts)
+                else:
+                    texts, messages = [], member.messages(item.messages)
+                given.append({"member": member.name, "references": texts})
+                jobs.append((member, Request(messages, max_tokens=member.max_tokens, temperature=member.temperature,
+                                             seed=self._seed(layer, index))))
+            replies = await ask_all(jobs, tally)
+            answers, failed = [], []
+            for reply in replies:
+                if not reply.ok:
+                    failed.append({"member": reply.member.name, "error": reply.error})
+                    errors.append(f"layer {layer}: member '{reply.member.name}': {reply.error}")
+                    continue
+                completion = reply.completions[0]
+                answers.append({"member": reply.member.name, "text": completion.text,
+                                "usage": {"prompt_tokens": completion.usage.prompt_tokens,
+                                          "completion_tokens": completion.usage.completion_tokens},
+                                "latency_s": round(completion.latency_s, 4)})
+                emit(ReplyReceived(item.id, reply.member.name, layer, completion.text))
+            check_quorum(len(answers), len(self.proposers), self.settings.quorum, f"moa layer {layer}",
+                         [f"member '{f['member']}': {f['error']}" for f in failed])
+            layers.append({
+                "layer": layer, "answers": answers, "failed": failed, "references": given,
+                "totals": {"calls": tally.calls - calls_before,
+                           "prompt_tokens": tally.prompt_tokens - tokens_before[0],
+                           "completion_tokens": tally.completion_tokens - tokens_before[1],
+                           "wall_s": round(time.perf_counter() - started, 4)},
+            })
+            emit(RoundFinished(item.id, layer, {"answers": len(answers), "failed": len(failed)}))
+            references = [Reference(a["member"], a["text"]) for a in answers]
+        final, aggregator_refs = await self._aggregate(item, references, cuts, tally, emit)
+        details = {
+            "layers": layers,
+            "aggregator": {"member": self.aggregator.name, "references": aggregator_refs},
+            "truncated": cuts,
+            "self_moa": self.settings.self_moa,
+            "shuffle_references": self.settings.shuffle_references,
+            "proposers": [{"name": p.name, "temperature": p.temperature} for p in self.proposers],
+        }
+        return StrategyResult(output=final, details=details, tally=tally, errors=errors)
+
+    async def _aggregate(self, item: PromptItem, references: list[Reference], cuts: list[dict[str, Any]],
+                         tally: Tally, emit: Emit) -> tuple[str, list[str]]:
+        texts = self._references_for(references, self.settings.layers + 1, 0, cuts, self.aggregator.name)
+        instruction = self.settings.aggregate_instruction or AGGREGATE_INSTRUCTION
+        request = Request(self._messages(self.aggregator, item, instruction, texts),
+                          max_tokens=self.aggregator.max_tokens, temperature=self.aggregator.temperature,
+                          seed=self._seed(self.settings.layers + 1, 0))
+        pieces: list[str] = []
+        started = time.perf_counter()
+        async for piece in self.aggregator.provider.stream(request):
+            pieces.append(piece)
+            emit(StreamDelta(item.id, piece))
+        tally.calls += 1
+        tally.call_latency_s += time.perf_counter() - started
+        return "".join(pieces), texts

@@ -1,0 +1,136 @@
+"""`moa` on the fake server (references, layers, quorum, truncation, concurrency) and the embedded model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from fake_server import ReplyModel
+from typer.testing import CliRunner
+
+from conftest import REPO
+from ensemble_cli.cli import app
+from ensemble_cli.config import MemberConfig, MoaSettings
+from ensemble_cli.errors import StrategyError
+from ensemble_cli.inputs import from_prompt
+from ensemble_cli.strategies.base import Member
+from ensemble_cli.strategies.moa import MixtureOfAgents
+from ensemble_cli.strategies.moa_prompts import AGGREGATE_INSTRUCTION, REFERENCE_INSTRUCTION
+
+ITEM = from_prompt("How do plants grow?")
+
+
+def layered(name: str) -> ReplyModel:
+    """Replies name the layer they think they are in: the number of references they were given + 1."""
+    def reply(ctx) -> str:
+        refs = ctx.system.count("\n[") if "References:" in ctx.system else 0
+        return f"{name} answer with {refs} refs"
+    return ReplyModel(reply)
+
+
+def members(registry_for, server, names, **run):
+    registry = registry_for(max_retries=0, **run)
+    return [Member(n, registry.provider_for(MemberConfig(name=n, provider="vllm", model=n, base_url=server.base_url)))
+            for n in names]
+
+
+def run(proposers, aggregator=None, **settings):
+    return asyncio.run(MixtureOfAgents(proposers, aggregator, MoaSettings(**settings)).run(ITEM))
+
+
+def test_each_layer_gets_the_previous_answers_as_references(fake_server, registry_for):
+    server = fake_server({n: layered(n) for n in ("a", "b", "c", "agg")})
+    proposers = members(registry_for, server, ["a", "b", "c"])
+    (aggregator,) = members(registry_for, server, ["agg"])
+    result = run(proposers, aggregator, layers=2)
+    first = [r for r in server.requests if r["body"]["model"] != "agg"][:3]
+    assert all(r["body"]["messages"][0] == {"role": "user", "content": "How do plants grow?"} for r in first)
+    second = [r["body"]["messages"] for r in server.requests[3:6]]
+    for messages in second:
+        system = messages[0]["content"]
+        assert messages[0]["role"] == "system" and system.startswith(REFERENCE_INSTRUCTION)
+        assert "[1] a answer with 0 refs" in system and "[3] c answer with 0 refs" in system
+        assert messages[1] == {"role": "user", "content": "How do plants grow?"}
+    final = server.requests[-1]["body"]
+    assert final["model"] == "agg" and final["stream"] is True
+    assert final["messages"][0]["content"].startswith(AGGREGATE_INSTRUCTION)
+    assert "[2] b answer with 3 refs" in final["messages"][0]["content"]
+    assert result.output == "agg answer with 3 refs"
+    layers = result.details["layers"]
+    assert [a["text"] for a in layers[1]["answers"]] == [f"{n} answer with 3 refs" for n in "abc"]
+    assert layers[0]["totals"]["calls"] == 3 and result.tally.calls == 7
+
+
+def test_layers_run_in_order_and_proposers_concurrently(fake_server, registry_for):
+    server = fake_server({n: layered(n) for n in ("a", "b", "c", "d")}, latency=0.1)
+    run(members(registry_for, server, ["a", "b", "c", "d"]), layers=3)
+    assert server.max_in_flight == 4
+    by_layer = [server.requests[i:i + 4] for i in (0, 4, 8)]
+    for earlier, later in zip(by_layer, by_layer[1:]):
+        assert max(r["end"] for r in earlier) <= min(r["start"] for r in later)
+    assert server.requests[-1]["start"] >= max(r["end"] for r in by_layer[2])
+
+
+def test_failed_proposer_is_dropped_and_recorded(fake_server, registry_for):
+    server = fake_server({n: layered(n) for n in ("a", "b", "bad")})
+    server.fail_when = lambda body: body["model"] == "bad"
+    result = run(members(registry_for, server, ["a", "b", "bad"]), layers=2)
+    assert [f["member"] for f in result.details["layers"][0]["failed"]] == ["bad"]
+    assert [a["member"] for a in result.details["layers"][1]["answers"]] == ["a", "b"]
+    assert "[2] b answer with 0 refs" in server.requests[3]["body"]["messages"][0]["content"]
+    assert "[3]" not in server.requests[3]["body"]["messages"][0]["content"]
+    with pytest.raises(StrategyError, match="moa layer 1: only 2 of 3 members answered, 3 needed"):
+        run(members(registry_for, server, ["a", "b", "bad"]), quorum=1.0)
+
+
+def test_references_are_truncated_and_the_cut_recorded(fake_server, registry_for):
+    server = fake_server({"long": ReplyModel(lambda ctx: "word " * 50), "short": ReplyModel(lambda ctx: "ok")})
+    result = run(members(registry_for, server, ["long", "short"]), layers=2, max_reference_chars=20)
+    cuts = result.details["truncated"]
+    length = len(result.details["layers"][0]["answers"][0]["text"])
+    assert length > 200
+    assert {"layer": 2, "to": "long", "reference": 1, "from_member": "long", "chars": length, "kept": 20} in cuts
+    assert {"layer": 3, "to": "aggregator", "reference": 1, "from_member": "long", "chars": length, "kept": 20} in cuts
+    assert all(c["from_member"] == "long" for c in cuts)
+    system = server.requests[2]["body"]["messages"][0]["content"]
+    assert "[1] " + ("word " * 4).strip() in system and "word " * 5 not in system
+
+
+def test_shuffled_references_are_seeded(fake_server, registry_for):
+    server = fake_server({n: layered(n) for n in "abcd"})
+
+    def orders(seed):
+        server.reset_counters()
+        asyncio.run(MixtureOfAgents(members(registry_for, server, list("abcd")), None,
+                                    MoaSettings(layers=2, shuffle_references=True), seed).run(ITEM))
+        return [r["body"]["messages"][0]["content"] for r in server.requests[4:8]]
+
+    assert orders(1) == orders(1)
+    assert orders(1) != orders(2)
+
+
+def test_self_moa_and_spread_temperatures(fake_server, registry_for):
+    server = fake_server({"a": layered("a")})
+    (member,) = members(registry_for, server, ["a"])
+    result = run([member], layers=1, self_moa=3, proposer_temperature=0.9)
+    assert [p["name"] for p in result.details["proposers"]] == ["a#1", "a#2", "a#3"]
+    assert {r["body"]["temperature"] for r in server.requests[:3]} == {0.9}
+    copies = run([member, member, member], layers=1)
+    assert [p["temperature"] for p in copies.details["proposers"]] == [0.4, 0.7, 1.0]
+
+
+def test_moa_configs_on_the_embedded_model():
+    runner = CliRunner()
+    lite = runner.invoke(app, ["moa", "--config", str(REPO / "configs/moa-lite.yaml"), "--max-tokens", "16",
+                               "--aggregator-max-tokens", "16", "-o", "-"])
+    assert lite.exit_code == 0, lite.stderr
+    record = json.loads(lite.stdout)
+    assert record["status"] == "ok" and record["output"]
+    assert len(record["details"]["layers"]) == 1 and len(record["details"]["layers"][0]["answers"]) == 2
+    full = runner.invoke(app, ["moa", "--config", str(REPO / "configs/moa.yaml"), "--layers", "2",
+                               "--proposer-max-tokens", "12", "--aggregator-max-tokens", "12", "-o", "-", "-q"])
+    assert full.exit_code == 0, full.stderr
+    record = json.loads(full.stdout)
+    assert [len(layer["answers"]) for layer in record["details"]["layers"]] == [3, 3]
+    assert record["details"]["layers"][1]["references"][0]["references"]  # layer 2 saw layer 1
