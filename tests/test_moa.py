@@ -104,7 +104,7 @@ def test_shuffled_references_are_seeded(fake_server, registry_for):
         server.reset_counters()
         asyncio.run(MixtureOfAgents(members(registry_for, server, list("abcd")), None,
                                     MoaSettings(layers=2, shuffle_references=True), seed).run(ITEM))
-        return [r["body"]["messages"][0]["content"] for r in server.requests[4:8]]
+        return sorted((r["body"]["model"], r["body"]["messages"][0]["content"]) for r in server.requests[4:8])
 
     assert orders(1) == orders(1)
     assert orders(1) != orders(2)
