@@ -92,3 +92,17 @@ def moa_view(record: dict[str, Any]) -> RenderableType:
             table.add_row(str(layer["layer"]), failed["member"], "-", f"failed: {failed['error'][:60]}", style="red")
     final = Panel(str(record.get("output") or ""), title=f"final ({details['aggregator']['member']})", border_style="cyan")
     return Group(table, final)
+
+
+@view("cot-decode")
+def cot_view(record: dict[str, Any]) -> RenderableType:
+    details = record["details"]
+    table = Table(title=f"paths ({details['selection']}), k={details['k']}", title_justify="left")
+    for column in ("#", "first token", "answer", "confidence", "length", "text"):
+        table.add_column(column)
+    for path in details["paths"]:
+        style = "bold green" if path["rank_first"] == details["winner"] else ""
+        marker = "*" if style else str(path["rank_first"])
+        table.add_row(marker, repr(path["first_token"]), str(path["answer"]), f"{path['confidence']:.3f}",
+                      str(path["length"]), " ".join(path["text"].split())[:50], style=style)
+    return table

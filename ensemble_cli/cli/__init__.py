@@ -6,6 +6,7 @@ import typer
 
 from .. import __version__
 from .committee import HELP as COMMITTEE_HELP, committee
+from .cot_decode import HELP as COT_HELP, cot_decode
 from .moa import HELP as MOA_HELP, moa
 from .common import TRACEBACK_ENV
 from .providers_cmd import providers
@@ -41,6 +42,7 @@ def root(
 app.command("committee", help=COMMITTEE_HELP)(committee)
 app.command("vote", help=VOTE_HELP)(vote)
 app.command("moa", help=MOA_HELP)(moa)
+app.command("cot-decode", help=COT_HELP)(cot_decode)
 app.command("serve")(serve)
 app.command("providers")(providers)
 

@@ -91,6 +91,17 @@ def top_k(logprobs: np.ndarray, k: int) -> TopCandidates:
     return TopCandidates(ids=ids, logprobs=logprobs[ids])
 
 
+def top2_probabilities(logits: np.ndarray) -> tuple[int, float, float]:
+    """Greedy token, p(top-1) and p(top-2) of one logits row: two argmax passes and one exp pass."""
+    best = int(np.argmax(logits))
+    top = float(logits[best])
+    total = float(np.exp(logits - top).sum())
+    logits[best] = -np.inf
+    second = float(logits[int(np.argmax(logits))])
+    logits[best] = top
+    return best, 1.0 / total, float(np.exp(second - top)) / total
+
+
 class LlamaEngine:
     """One GGUF model, loaded once per process.
 
@@ -277,9 +288,13 @@ class SequenceBatch:
             code = self.engine._llama_cpp.llama_decode(self.ctx.ctx, batch)
             if code != 0:
                 raise ProviderError(f"llama.cpp decode failed (code {code}); the context may be full")
-            for seq, j in wanted:
-                pointer = self.engine._llama_cpp.llama_get_logits_ith(self.ctx.ctx, j)
-                logits[seq] = np.ctypeslib.as_array(pointer, shape=(self.engine.n_vocab,)).copy()
+            if wanted:
+                # output rows follow the batch order of the tokens that asked for logits
+                pointer = self.engine._llama_cpp.llama_get_logits(self.ctx.ctx)
+                rows = np.ctypeslib.as_array(pointer, shape=(len(wanted) * self.engine.n_vocab,))
+                matrix = rows.reshape(len(wanted), self.engine.n_vocab).copy()
+                for row, (seq, _) in enumerate(wanted):
+                    logits[seq] = matrix[row]
         for seq, tokens in pending:
             self.tokens[seq].extend(tokens)
         return logits

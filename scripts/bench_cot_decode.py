@@ -1,0 +1,68 @@
+"""CoT-decoding speed on the embedded model: k branches decoded together versus one greedy path.
+
+Every branch runs the full --max-tokens (no early stop), like the single greedy path, so the lengths
+match. Target: k=10 branches in at most 0.5 x k times the single path's wall time. Rounds interleave
+both runs so that machine noise hits them alike; medians are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+
+from _bench import print_table, verdict
+
+from ensemble_cli.inputs import from_prompt
+from ensemble_cli.providers.base import Message
+from ensemble_cli.providers.local import LocalProvider
+from ensemble_cli.strategies.base import Tally
+from ensemble_cli.strategies.cot_paths import LocalBrancher, Path, first_tokens
+
+QUESTION = "Q: I have 3 apples and buy 5 more. How many apples do I have?\nA:"
+
+
+async def branches(provider: LocalProvider, k: int, length: int) -> tuple[float, int]:
+    """Prompt once, fork k ways, decode every branch ``length`` tokens (end tokens do not stop a branch)."""
+    tally = Tally()
+    brancher = LocalBrancher(provider, tally)
+    messages = (Message("user", QUESTION),)
+    started = time.perf_counter()
+    candidates = await brancher.candidates(messages, k + 2, length + 8)
+    paths = [Path(t, p) for t, p in first_tokens(candidates, k, k, 0.9)]
+    await brancher.continue_all(messages, paths, length, stop_at_end=False)
+    wall = time.perf_counter() - started
+    brancher.close()
+    return wall, sum(len(p.steps) for p in paths)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    provider = LocalProvider(None)
+    asyncio.run(branches(provider, 1, 4))
+    single, many, tokens = [], [], 0
+    for _ in range(args.rounds):
+        wall, _ = asyncio.run(branches(provider, 1, args.max_tokens))
+        single.append(wall)
+        wall, tokens = asyncio.run(branches(provider, args.k, args.max_tokens))
+        many.append(wall)
+    one, k_wall = statistics.median(single), statistics.median(many)
+    ratio = k_wall / one
+    rows = [
+        ["greedy single path", f"{one:.3f}", "1.0", "", ""],
+        [f"k={args.k} branches ({tokens} tokens)", f"{k_wall:.3f}", f"{ratio:.1f}", f"<= {0.5 * args.k:.1f}",
+         verdict(ratio <= 0.5 * args.k)],
+    ]
+    print_table(f"cot-decode on embedded SmolLM2, {args.max_tokens} tokens per path, median of {args.rounds}",
+                ["run", "wall s", "x single", "target", ""], rows)
+    print(f"\nsequential estimate (k separate greedy paths): {args.k * one:.3f} s; "
+          f"batched: {k_wall:.3f} s ({args.k * one / k_wall:.1f}x faster)")
+
+
+if __name__ == "__main__":
+    main()

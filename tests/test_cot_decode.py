@@ -1,0 +1,180 @@
+"""`cot-decode`: the confidence formula, answer spans, selection, follow-up, k auto, refusal, embedded runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+
+import pytest
+from fake_server import END, Context, pieces
+from typer.testing import CliRunner
+
+from conftest import REPO
+from ensemble_cli.aggregation import END as END_KEY
+from ensemble_cli.cli import app
+from ensemble_cli.config import CotDecodeSettings, MemberConfig
+from ensemble_cli.errors import CapabilityError
+from ensemble_cli.inputs import from_prompt
+from ensemble_cli.providers.base import Capabilities, Request
+from ensemble_cli.strategies.base import Member
+from ensemble_cli.strategies.cot_decode import CotDecode, path_confidence
+from ensemble_cli.strategies.cot_paths import Step, first_tokens
+
+ITEM = from_prompt("How many legs do two cats have?")
+
+
+class BranchModel:
+    """First token from ``firsts``; after it, the branch's script, each token with probability ``p``.
+
+    ``answers`` maps a prefix ending in the answer prompt to its follow-up text.
+    """
+
+    def __init__(self, firsts, branches, follow_ups=None):
+        self.firsts = firsts
+        self.branches = branches
+        self.follow_ups = follow_ups or {}
+
+    def generate(self, ctx: Context, max_tokens: int):
+        if not ctx.prefix:
+            top = [(t, math.log(p), []) for t, p in self.firsts]
+            first, lp, _ = top[0]
+            return [(first, lp, [(t, lp_) for t, lp_, _ in top])], "length"
+        for prompt, reply in self.follow_ups.items():
+            if ctx.prefix.endswith(prompt):
+                return [(w, math.log(0.7), [(w, math.log(0.7)), (" x", math.log(0.2))]) for w in pieces(reply)], "stop"
+        first = pieces(ctx.prefix)[0]
+        script, p = self.branches[first]
+        done = len(pieces(ctx.prefix)) - 1
+        words = pieces(script)[done:][:max_tokens]
+        steps = [(w, math.log(p), [(w, math.log(p)), (" um", math.log((1 - p) / 2))]) for w in words]
+        return steps, "stop"
+
+
+def member_on(fake_server, registry_for, model):
+    server = fake_server({"m": model})
+    registry = registry_for(max_retries=0)
+    return server, Member("m", registry.provider_for(MemberConfig(name="m", provider="vllm", model="m", base_url=server.base_url)))
+
+
+def decode(member, **settings):
+    return asyncio.run(CotDecode([member], CotDecodeSettings(**settings), 32).run(ITEM))
+
+
+def test_confidence_is_mean_top1_minus_top2_over_the_answer_span():
+    steps = [Step("The", 0.9, 0.05, 0.9), Step(" answer", 0.8, 0.1, 0.8), Step(" is", 0.6, 0.3, 0.6),
+             Step(" 4", 0.7, 0.2, 0.7), Step("2", 0.5, 0.4, 0.5), Step(".", 0.99, 0.0, 0.99)]
+    text = "".join(s.text for s in steps)
+    start = text.index("42")
+    confidence, margins = path_confidence(steps, start, start + 2)
+    assert margins == pytest.approx([0.5, 0.1]) and confidence == pytest.approx(0.3)
+    branching = Step("So", 0.6, 0.3, 0.3)  # a non-greedy first token: p(it) - p(best other)
+    assert branching.margin == pytest.approx(-0.3)
+
+
+def test_k_auto_branches_less_when_one_token_dominates():
+    dominant = [("A", 0.95), ("B", 0.03), ("C", 0.02)]
+    flat = [(t, 0.1) for t in "ABCDEFGHIJ"]
+    assert [t for t, _ in first_tokens(dominant, "auto", 10, 0.9)] == ["A", "B"]
+    assert len(first_tokens(flat, "auto", 6, 0.9)) == 6
+    assert [t for t, _ in first_tokens([(END_KEY, 0.5), ("A", 0.3), ("B", 0.2)], 5, 5, 0.9)] == ["A", "B"]
+
+
+BRANCHES = {
+    "Two": (" cats have 8 legs.", 0.6),
+    "Each": (" cat has 4 legs, so 8 legs.", 0.95),
+    "Cats": (" have 4 legs.", 0.9),
+    "Hmm": (" let me think about it.", 0.8),
+}
+FIRSTS = [("Two", 0.4), ("Each", 0.3), ("Cats", 0.2), ("Hmm", 0.1)]
+
+
+def test_picks_the_most_confident_path_and_aggregates(fake_server, registry_for):
+    server, member = member_on(fake_server, registry_for, BranchModel(FIRSTS, BRANCHES, {" So the answer is": " 8."}))
+    result = decode(member, k=4)
+    paths = {p["first_token"]: p for p in result.details["paths"]}
+    assert paths["Each"]["confidence"] == pytest.approx(0.95 - 0.025)
+    assert paths["Cats"]["answer"] == "4" and paths["Two"]["answer"] == "8"
+    assert result.output == "8" and result.details["winner"] == 2 and result.details["selection"] == "max"
+    assert paths["Each"]["margins"] == [pytest.approx(0.925)]
+    # the path with no number got the follow-up and its answer from it
+    assert paths["Hmm"]["follow_up"] == " 8." and paths["Hmm"]["answer"] == "8"
+    assert paths["Hmm"]["confidence"] == pytest.approx(0.5)
+    prefixes = [r["body"]["messages"][-1]["content"] for r in server.requests[1:] if r["body"]["messages"][-1]["role"] == "assistant"]
+    assert {"Two", "Each", "Cats", "Hmm"} <= set(prefixes)
+
+
+def test_aggregate_sums_confidences_by_answer(fake_server, registry_for):
+    branches = {"A": (" it is 5.", 0.9), "B": (" maybe 7.", 0.7), "C": (" I say 7.", 0.7)}
+    _, member = member_on(fake_server, registry_for, BranchModel([("A", 0.5), ("B", 0.3), ("C", 0.2)], branches))
+    assert decode(member, k=3).output == "5"
+    aggregated = decode(member, k=3, aggregate=True)
+    # 5: 0.9 - 0.05 = 0.85 once; 7: (0.7 - 0.15) twice = 1.1
+    assert aggregated.output == "7" and aggregated.details["answer_totals"]["7"] == pytest.approx(1.1)
+
+
+@pytest.mark.parametrize(
+    ("extract", "script", "answer", "span"),
+    [
+        ("choice", " the answer is (C) clearly", "C", ["C"]),
+        ("boxed", r" so \boxed{12} done", "12", [r" so \boxed{12}"]),
+        ("line", " first\nfinal line here", "final line here", ["final", " line", " here"]),
+        ("regex:ans=(\\w+)", " ans=blue ok", "blue", [" ans=blue"]),
+    ],
+)
+def test_answer_span_for_each_extractor(fake_server, registry_for, extract, script, answer, span):
+    model = BranchModel([("X", 0.9), ("Y", 0.1)], {"X": (script, 0.9), "Y": (" nothing", 0.9)})
+    _, member = member_on(fake_server, registry_for, model)
+    result = decode(member, k=2, extract=extract, answer_prompt=None)
+    path = next(p for p in result.details["paths"] if p["first_token"] == "X")
+    assert path["answer"] == answer.lower() if extract == "line" else path["answer"] == answer
+    assert len(path["margins"]) == len(span)
+
+
+def test_incapable_provider_is_refused_before_any_call(fake_server, registry_for):
+    server = fake_server({"m": BranchModel(FIRSTS, BRANCHES)})
+    registry = registry_for(environ={"OPENAI_API_KEY": "sk-x"})
+    member = Member("gpt", registry.provider_for(MemberConfig(name="gpt", provider="openai", model="m", base_url=server.base_url)))
+    with pytest.raises(CapabilityError, match="member 'gpt' .* cannot continue an assistant prefix"):
+        CotDecode([member])
+
+    class OneAlternative:
+        name, model = "stub", "stub"
+        capabilities = Capabilities(max_top_logprobs=1, prefix_continuation=True, honours_n=False)
+
+        def key(self):
+            return "stub"
+
+        async def complete(self, request: Request):
+            raise AssertionError("no call may be made")
+
+    with pytest.raises(CapabilityError, match="member 'one' .* at most 1 top log-probabilities; cot-decode needs 2"):
+        CotDecode([Member("one", OneAlternative())])
+    assert server.calls == 0
+
+
+def test_top_path_on_the_embedded_model_is_greedy_decoding(local_provider):
+    member = Member("local", local_provider)
+    strategy = CotDecode([member], CotDecodeSettings(k=3, answer_prompt=None, extract="text"), 24)
+    result = asyncio.run(strategy.run(ITEM))
+    messages = strategy._messages(ITEM)
+    (greedy,) = asyncio.run(local_provider.complete(Request(messages, max_tokens=24)))
+    top = next(p for p in result.details["paths"] if p["rank_first"] == 1)
+    assert top["text"] == greedy.text
+    assert len(result.details["paths"]) == 3 and len({p["first_token"] for p in result.details["paths"]}) == 3
+
+
+def test_cot_decode_config_and_batch_on_the_embedded_model(tmp_path):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps({"id": f"q{i}", "prompt": f"What is {i} plus {i}?"}) for i in (2, 3)) + "\n")
+    runner = CliRunner()
+    single = runner.invoke(app, ["cot-decode", "--config", str(REPO / "configs/cot-decode.yaml"), "--max-tokens", "24",
+                                 "--k", "auto", "--k-max", "4", "-o", "-"])
+    assert single.exit_code == 0, single.stderr
+    record = json.loads(single.stdout)
+    assert record["status"] == "ok" and 2 <= record["details"]["k"] <= 4
+    assert record["output"] == record["details"]["answer"]
+    batch = runner.invoke(app, ["cot-decode", "--config", str(REPO / "configs/cot-decode.yaml"), "--input", str(questions),
+                                "--max-tokens", "16", "--k", "3", "-o", "-", "-q"])
+    assert batch.exit_code in (0, 5), batch.stderr
+    assert sorted(json.loads(line)["id"] for line in batch.stdout.splitlines()) == ["q2", "q3"]
