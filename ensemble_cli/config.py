@@ -88,6 +88,7 @@ class VerbalizeSettings(Strict):
     min_prob: float | None = Field(default=None, ge=0.0, le=1.0)
     min_keep: int = Field(default=1, ge=1)
     sample: int = Field(default=1, ge=0)
+    show_all: bool = False
     compare: Literal["direct"] | None = None
     instruction: str | None = None
 

@@ -106,3 +106,33 @@ def cot_view(record: dict[str, Any]) -> RenderableType:
         table.add_row(marker, repr(path["first_token"]), str(path["answer"]), f"{path['confidence']:.3f}",
                       str(path["length"]), " ".join(path["text"].split())[:50], style=style)
     return table
+
+
+@view("verbalize")
+def verbalize_view(record: dict[str, Any]) -> RenderableType:
+    details = record["details"]
+    parts: list[RenderableType] = []
+    if details.get("show_all"):
+        table = Table(title=f"distribution ({details['probability_source']})", title_justify="left")
+        for column in ("text", "p", ""):
+            table.add_column(column)
+        for row in sorted(details["candidates"], key=lambda r: -r["final_probability"]):
+            bar = "█" * round(row["final_probability"] * 30)
+            table.add_row(" ".join(row["text"].split())[:60], f"{row['final_probability']:.3f}", bar,
+                          style="" if row["kept"] else "dim")
+        parts.append(table)
+    draws = Table(title="draws", title_justify="left", show_header=False)
+    draws.add_column("text")
+    for draw in details["draws"]:
+        draws.add_row(draw["text"])
+    parts.append(draws)
+    compare = details.get("compare")
+    if compare:
+        table = Table(title="diversity: verbalized vs direct sampling", title_justify="left")
+        table.add_column("metric")
+        table.add_column("verbalized")
+        table.add_column(f"direct (T={compare['temperature']})")
+        for metric in compare["verbalized"]:
+            table.add_row(metric.replace("_", " "), str(compare["verbalized"][metric]), str(compare["direct"][metric]))
+        parts.append(table)
+    return Group(*parts)

@@ -11,6 +11,7 @@ from .moa import HELP as MOA_HELP, moa
 from .common import TRACEBACK_ENV
 from .providers_cmd import providers
 from .serve import serve
+from .verbalize import HELP as VERBALIZE_HELP, verbalize
 from .vote import HELP as VOTE_HELP, vote
 
 app = typer.Typer(
@@ -43,6 +44,7 @@ app.command("committee", help=COMMITTEE_HELP)(committee)
 app.command("vote", help=VOTE_HELP)(vote)
 app.command("moa", help=MOA_HELP)(moa)
 app.command("cot-decode", help=COT_HELP)(cot_decode)
+app.command("verbalize", help=VERBALIZE_HELP)(verbalize)
 app.command("serve")(serve)
 app.command("providers")(providers)
 

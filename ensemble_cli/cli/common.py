@@ -110,7 +110,8 @@ def _print_outputs(event: Any) -> None:
     """Without ``-o``, each prompt's final output goes to stdout as plain text."""
     if isinstance(event, PromptFinished):
         output = event.record.get("output")
-        sys.stdout.write((output if isinstance(output, str) else str(output)) + "\n")
+        lines = output if isinstance(output, list) else [output]
+        sys.stdout.write("".join(f"{line}\n" for line in lines))
         sys.stdout.flush()
 
 

@@ -1,0 +1,130 @@
+"""Verbalized Sampling (Zhang et al. 2025): ask for k responses with probabilities, parse, normalise, sample.
+
+Variants: ``standard`` (one call), ``cot`` (brief reasoning first), ``multi`` (more turns, each asking for
+k new responses, until ``total`` are gathered). A reply that does not parse gets one repair call; where
+the provider continues assistant prefixes, replies are started with ``<response><text>`` so that small
+models keep to the format. ``--tail T`` asks for tail responses (each below T); ``--min-prob P`` drops
+parsed candidates below P afterwards (keeping at least ``min_keep``) and renormalises.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..config import VerbalizeSettings
+from ..diversity import report
+from ..errors import ConfigError, StrategyError
+from ..events import Emit, Note, ReplyReceived, ignore
+from ..inputs import PromptItem
+from ..providers.base import Message, Request
+from . import verbalize_prompts as prompts
+from .base import Member, StrategyResult, Tally, ask_all, call
+from .verbalize_parse import Candidate, filter_min_prob, merge_duplicates, normalise, parse_reply
+
+MAX_EXTRA_TURNS = 2
+
+
+class Verbalize:
+    def __init__(self, members: list[Member], settings: VerbalizeSettings | None = None, seed: int | None = None,
+                 max_tokens: int = 512) -> None:
+        if not members:
+            raise ConfigError("verbalize: no member")
+        self.member = members[0]
+        self.settings = settings or VerbalizeSettings()
+        self.seed = seed
+        self.max_tokens = max_tokens
+        if self.settings.variant == "multi" and (self.settings.total or 0) < self.settings.k:
+            raise ConfigError("verbalize.total: the multi variant needs --total N of at least --k")
+        self.prefill = prompts.PREFILL if self.member.provider.capabilities.prefix_continuation else ""
+
+    async def _ask(self, conversation: list[Message], tally: Tally) -> str:
+        request = Request(self.member.messages(conversation), max_tokens=self.max_tokens,
+                          temperature=self.member.temperature, seed=self.seed, prefix=self.prefill)
+        completion = (await call(self.member, request, tally))[0]
+        return self.prefill + completion.text
+
+    async def _turn(self, conversation: list[Message], tally: Tally, turns: list[dict[str, Any]]) -> list[Candidate]:
+        reply = await self._ask(conversation, tally)
+        path, candidates = parse_reply(reply)
+        turn: dict[str, Any] = {"reply": reply, "parse": path}
+        if not candidates:
+            repair = [*conversation, Message("assistant", reply), Message("user", prompts.REPAIR)]
+            repaired = await self._ask(repair, tally)
+            path, candidates = parse_reply(repaired)
+            turn.update(repair_reply=repaired, parse=f"repair:{path}")
+            if not candidates:
+                turns.append(turn)
+                raise StrategyError(
+                    f"verbalize: member '{self.member.name}' gave no response in a readable format, even after a "
+                    f"repair call; the raw replies are in the record", {"turns": turns})
+            reply = repaired
+        turn["candidates"] = len(candidates)
+        turns.append(turn)
+        conversation += [Message("assistant", reply)]
+        return candidates
+
+    async def run(self, item: PromptItem, emit: Emit = ignore) -> StrategyResult:
+        tally = Tally()
+        settings = self.settings
+        first = prompts.first_request(settings.variant, item.text, settings.k, settings.tail, settings.instruction)
+        history = [m for m in item.messages if m.role != "user" or m.content != item.text]
+        conversation: list[Message] = [*history, Message("user", first)]
+        turns: list[dict[str, Any]] = []
+        candidates = await self._turn(conversation, tally, turns)
+        if settings.variant == "multi":
+            wanted = settings.total or settings.k
+            limit = math.ceil(wanted / settings.k) + MAX_EXTRA_TURNS
+            while len(merge_duplicates(candidates)) < wanted and len(turns) < limit:
+                conversation.append(Message("user", prompts.MORE.format(k=settings.k)))
+                try:
+                    candidates += await self._turn(conversation, tally, turns)
+                except StrategyError:
+                    emit(Note(item.id, f"turn {len(turns)} did not parse; keeping the {len(candidates)} responses so far"))
+                    break
+        merged = merge_duplicates(candidates)
+        if settings.variant == "multi" and settings.total:
+            merged = merged[: settings.total]
+        probabilities, source = normalise(merged)
+        kept = filter_min_prob(probabilities, settings.min_prob, settings.min_keep)
+        kept_total = sum(probabilities[i] for i in kept)
+        final = {i: probabilities[i] / kept_total for i in kept}
+        rng = np.random.default_rng(self.seed)
+        order = list(final)
+        draws = [order[int(i)] for i in rng.choice(len(order), size=settings.sample, p=[final[i] for i in order])] if settings.sample else []
+        table = [
+            {"text": c.text, "raw_probability": c.raw_probability, "parsed_probability": c.probability,
+             "probability": round(probabilities[i], 6), "final_probability": round(final.get(i, 0.0), 6),
+             "kept": i in final, "note": c.note}
+            for i, c in enumerate(merged)
+        ]
+        for index in draws:
+            emit(ReplyReceived(item.id, self.member.name, 1, merged[index].text, f"p={final[index]:.2f}"))
+        details: dict[str, Any] = {
+            "variant": settings.variant,
+            "k": settings.k,
+            "parse": [t["parse"] for t in turns],
+            "probability_source": source,
+            "candidates": table,
+            "draws": [{"index": i, "text": merged[i].text} for i in draws],
+            "seed": self.seed,
+            "turns": turns,
+            "show_all": settings.show_all,
+        }
+        if settings.compare == "direct":
+            details["compare"] = await self._compare(item, [merged[i].text for i in draws], tally)
+        output: Any = [merged[i].text for i in draws] if settings.sample != 1 else merged[draws[0]].text
+        return StrategyResult(output=output, details=details, tally=tally)
+
+    async def _compare(self, item: PromptItem, verbalized: list[str], tally: Tally) -> dict[str, Any]:
+        """The same number of plain samples of the prompt, and both sets' diversity side by side."""
+        count = max(len(verbalized), 2)
+        temperature = self.member.temperature if self.member.temperature > 0 else 1.0
+        jobs = [(self.member, Request(self.member.messages(item.messages), max_tokens=self.max_tokens,
+                                      temperature=temperature, seed=None if self.seed is None else self.seed + i))
+                for i in range(count)]
+        direct = [r.completions[0].text for r in await ask_all(jobs, tally) if r.ok]
+        return {"temperature": temperature, "direct_samples": direct,
+                "direct": report(direct), "verbalized": report(verbalized), "similarity": "word-level Jaccard"}
