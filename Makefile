@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEMO_PROMPT ?= Name three primary colours.
 
 .PHONY: install demo test bench clean
 
@@ -16,13 +15,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ensemble committee --n 5 --max-tokens 48 --prompt "$(DEMO_PROMPT)"
+	$(BIN)/ensemble committee --config configs/committee.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python scripts/bench_committee.py
+	for script in scripts/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info
