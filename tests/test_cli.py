@@ -148,3 +148,30 @@ def test_prompt_and_input_from_stdin():
     (record,) = records(result.stdout)
     assert record["id"] == "s" and record["input"] == {"prompt": "Hi"}
     assert result.stderr == ""
+
+
+def test_interrupt_keeps_written_records_and_resume_finishes(tmp_path, fake_server, monkeypatch):
+    from ensemble_cli.strategies.committee import Committee
+
+    server = fake_server({"a": ScriptedModel("The cat sat")})
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"id": i, "prompt": f"q{i}"}) + "\n" for i in "123"))
+    config = tmp_path / "run.yaml"
+    config.write_text("parallel_prompts: 1\n")
+    out = tmp_path / "out.jsonl"
+    args = ["committee", "--config", str(config), "--input", str(prompts), "--provider", "vllm", "--model", "a",
+            "--base-url", server.base_url, "-o", str(out), "--resume"]
+    original = Committee.run
+
+    async def interrupted(self, item, emit=None):
+        if item.id == "2":
+            raise KeyboardInterrupt
+        return await original(self, item, emit)
+
+    monkeypatch.setattr(Committee, "run", interrupted)
+    result = invoke(*args)
+    assert result.exit_code == 130 and "rerun with --resume" in result.stderr
+    assert [r["id"] for r in records(out.read_text())] == ["1"]
+    monkeypatch.setattr(Committee, "run", original)
+    assert invoke(*args).exit_code == 0
+    assert sorted(r["id"] for r in records(out.read_text())) == ["1", "2", "3"]

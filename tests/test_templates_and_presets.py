@@ -1,0 +1,32 @@
+"""Client-side chat templates and provider presets."""
+
+from __future__ import annotations
+
+from ensemble_cli.providers.base import Message
+from ensemble_cli.providers.openai_compat import parse_logprobs
+from ensemble_cli.providers.presets import END_MARKERS, PRESETS
+from ensemble_cli.providers.templates import render_prompt
+
+
+def test_chatml_and_custom_templates():
+    messages = (Message("system", "S"), Message("user", "U"))
+    assert render_prompt(messages, "chatml", "The") == (
+        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\nThe"
+    )
+    custom = "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}[assistant] "
+    assert render_prompt(messages, custom, "Hi") == "[system] S\n[user] U\n[assistant] Hi"
+
+
+def test_presets_say_what_each_backend_can_do():
+    assert PRESETS["openai"].prefix_mode == "none" and PRESETS["openai"].api_key_env == "OPENAI_API_KEY"
+    assert PRESETS["deepseek"].base_url.endswith("/beta") and PRESETS["deepseek"].prefix_mode == "deepseek"
+    assert PRESETS["vllm"].prefix_mode == "vllm" and PRESETS["llamacpp"].prefix_mode == "raw"
+    assert PRESETS["together"].logprobs_style == "integer"
+    assert dict(PRESETS["llamacpp"].extra_body) == {"repeat_penalty": 1.0}
+
+
+def test_end_markers_are_recognised_in_logprobs():
+    parsed = parse_logprobs({"content": [{"token": "a", "logprob": -0.1, "top_logprobs": [
+        {"token": "<|im_end|>", "logprob": -0.5}, {"token": "a", "logprob": -0.1}]}]})
+    assert parsed[0].top[0].is_end and not parsed[0].top[1].is_end
+    assert "<|eot_id|>" in END_MARKERS
