@@ -17,7 +17,7 @@ from rich.text import Text
 
 from .events import (
     CallFinished, Event, Note, PromptFailed, PromptFinished, PromptStarted, ReplyReceived, RoundFinished,
-    StreamDelta, TokenChosen,
+    StreamDelta, TokenChosen, VoteTally,
 )
 from .views import detail_view
 
@@ -47,6 +47,7 @@ class LiveState:
         self.dissent: tuple[str, ...] = ()
         self.replies: list[ReplyReceived] = []
         self.rounds: list[RoundFinished] = []
+        self.tally: VoteTally | None = None
 
     def renderable(self) -> RenderableType:
         parts: list[RenderableType] = []
@@ -60,6 +61,14 @@ class LiveState:
                 answer = "-" if reply.answer is None else reply.answer
                 table.add_row(str(reply.round), reply.member, snippet(answer, 24), snippet(reply.text, 60))
             parts.append(table)
+        if self.tally is not None and self.tally.rows:
+            votes = Table(title=f"votes, round {self.tally.round}", expand=False, show_edge=False)
+            for column in ("answer", "votes", "members"):
+                votes.add_column(column)
+            for answer, count, members in self.tally.rows:
+                style = "bold green" if answer == self.tally.leader else ""
+                votes.add_row(snippet(answer, 30), str(count), ", ".join(members), style=style)
+            parts.append(votes)
         if self.answer:
             parts.append(Panel(self.answer, title="answer", border_style="cyan"))
         if self.dissent:
@@ -137,6 +146,10 @@ class Display:
         elif self.mode == "plain" and self.total == 1:
             answer = "" if event.answer is None else f" -> {snippet(event.answer, 30)}"
             self.console.print(f"  round {event.round} {event.member}{answer}", highlight=False)
+
+    def _on_VoteTally(self, event: VoteTally) -> None:
+        self.state.tally = event
+        self._refresh()
 
     def _on_RoundFinished(self, event: RoundFinished) -> None:
         self.state.rounds.append(event)

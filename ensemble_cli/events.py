@@ -48,6 +48,15 @@ class ReplyReceived(Event):
 
 
 @dataclass(frozen=True)
+class VoteTally(Event):
+    """Vote: the running vote table of a round, as replies arrive (rows: answer, votes, members)."""
+
+    round: int
+    rows: tuple[tuple[str, int, tuple[str, ...]], ...]
+    leader: str | None
+
+
+@dataclass(frozen=True)
 class RoundFinished(Event):
     round: int
     summary: dict[str, Any] = field(default_factory=dict)

@@ -80,3 +80,14 @@ def test_agreement_shading_and_views_for_every_strategy():
         con.print(detail_view(record))
         assert expected in out.getvalue()
     assert detail_view({"strategy": "unknown"}) is None
+
+
+def test_live_vote_table_highlights_the_leader():
+    from ensemble_cli.events import VoteTally
+
+    con, out = console(True)
+    with Display(con, total=1) as display:
+        display(VoteTally("q", 1, (("42", 2, ("a", "b")), ("7", 1, ("c",))), "42"))
+        rendered = io.StringIO()
+        Console(file=rendered, width=100, color_system=None).print(display.state.renderable())
+    assert "votes, round 1" in rendered.getvalue() and "a, b" in rendered.getvalue()

@@ -134,3 +134,16 @@ def test_moa_configs_on_the_embedded_model():
     record = json.loads(full.stdout)
     assert [len(layer["answers"]) for layer in record["details"]["layers"]] == [3, 3]
     assert record["details"]["layers"][1]["references"][0]["references"]  # layer 2 saw layer 1
+
+
+def test_each_proposer_is_shown_as_it_finishes_then_the_stream(fake_server, registry_for):
+    from ensemble_cli.events import ReplyReceived, StreamDelta
+
+    server = fake_server({n: layered(n) for n in ("a", "b")})
+    events = []
+    asyncio.run(MixtureOfAgents(members(registry_for, server, ["a", "b"]), None, MoaSettings(layers=2)).run(ITEM, events.append))
+    replies = [(e.member, e.round) for e in events if isinstance(e, ReplyReceived)]
+    assert sorted(replies) == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
+    first_delta = next(i for i, e in enumerate(events) if isinstance(e, StreamDelta))
+    assert all(not isinstance(e, ReplyReceived) for e in events[first_delta:])
+    assert "".join(e.text for e in events if isinstance(e, StreamDelta)) == "a answer with 2 refs"

@@ -98,10 +98,13 @@ def test_two_round_negotiation_reaches_consensus(fake_server, registry_for):
     result = run_vote(members, extract="number", rounds=3)
     assert result.details["agreement_per_round"] == [pytest.approx(2 / 3), 1.0]  # stopped after round 2
     assert result.output == "42"
-    second = [r["body"]["messages"][-1]["content"] for r in server.requests[3:]]
-    assert all("Other agents answered" in text and "What is six times seven?" in text for text in second)
-    assert "Agent 1: answer: 42." in second[1]  # b sees a and c, anonymised
-    assert all("'a'" not in text and "member" not in text for text in second)
+    second = {r["body"]["model"] + str(i): r["body"]["messages"][-1]["content"] for i, r in enumerate(server.requests[3:])}
+    assert len(second) == 3
+    assert all("Other agents answered" in text and "What is six times seven?" in text for text in second.values())
+    persuaded = next(text for key, text in second.items() if key.startswith("p"))
+    assert "Agent 1: answer: 42." in persuaded and "Agent 2: answer: 42." in persuaded  # b sees a and c
+    assert "answer: 7" not in persuaded  # not its own earlier answer
+    assert all("'a'" not in text and "member" not in text for text in second.values())
 
 
 def test_borda_and_irv_use_rankings(fake_server, registry_for):
@@ -156,3 +159,18 @@ def test_vote_config_on_the_embedded_model():
     replies = details["rounds"][0]["replies"]
     assert len(replies) == 4 and {r["member"] for r in replies} == {"plain", "careful"}
     assert len({r["text"] for r in replies}) > 1  # sampled, seeded per member and sample
+
+
+def test_replies_and_running_tally_are_emitted_as_they_arrive(fake_server, registry_for):
+    from ensemble_cli.events import ReplyReceived, RoundFinished, VoteTally
+
+    server = fake_server({"42": says("42"), "7": says("7")})
+    events = []
+    vote = Vote(members_for(registry_for, server, [("a", "42"), ("b", "7"), ("c", "42")]), VoteSettings(extract="number"))
+    asyncio.run(vote.run(ITEM, events.append))
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["ReplyReceived", "VoteTally"] * 3 + ["RoundFinished"]
+    tallies = [e for e in events if isinstance(e, VoteTally)]
+    assert [sum(row[1] for row in t.rows) for t in tallies] == [1, 2, 3]
+    assert tallies[-1].leader == "42" and isinstance(events[-1], RoundFinished)
+    assert {e.answer for e in events if isinstance(e, ReplyReceived)} == {"42", "7"}

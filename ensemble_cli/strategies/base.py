@@ -6,7 +6,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..errors import CapabilityError, ProviderError, StrategyError
 from ..providers.base import Completion, Message, Provider, Request
@@ -135,18 +135,24 @@ class Reply:
         return self.error is None and bool(self.completions)
 
 
-async def ask_all(jobs: Sequence[tuple[Member, Request]], tally: Tally) -> list[Reply]:
-    """All requests concurrently (each provider bounds its own concurrency); failures become replies."""
-    results = await asyncio.gather(*(call(member, request, tally) for member, request in jobs), return_exceptions=True)
-    replies = []
-    for (member, _), result in zip(jobs, results):
-        if isinstance(result, ProviderError):
-            replies.append(Reply(member, [], str(result)))
-        elif isinstance(result, BaseException):
-            raise result
-        else:
-            replies.append(Reply(member, result))
-    return replies
+async def ask_all(
+    jobs: Sequence[tuple[Member, Request]], tally: Tally, on_reply: Callable[[Reply], None] | None = None
+) -> list[Reply]:
+    """All requests concurrently (each provider bounds its own concurrency); failures become replies.
+
+    ``on_reply`` sees each reply as it arrives; the returned list keeps the order of ``jobs``.
+    """
+
+    async def one(member: Member, request: Request) -> Reply:
+        try:
+            reply = Reply(member, await call(member, request, tally))
+        except ProviderError as exc:
+            reply = Reply(member, [], str(exc))
+        if on_reply is not None:
+            on_reply(reply)
+        return reply
+
+    return list(await asyncio.gather(*(one(member, request) for member, request in jobs)))
 
 
 def check_quorum(answered: int, total: int, quorum: float, what: str, errors: Sequence[str]) -> None:

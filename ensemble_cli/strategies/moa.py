@@ -109,7 +109,8 @@ class MixtureOfAgents:
                 given.append({"member": member.name, "references": texts})
                 jobs.append((member, Request(messages, max_tokens=member.max_tokens, temperature=member.temperature,
                                              seed=self._seed(layer, index))))
-            replies = await ask_all(jobs, tally)
+            replies = await ask_all(jobs, tally, lambda r, layer=layer: emit(
+                ReplyReceived(item.id, r.member.name, layer, r.completions[0].text if r.ok else f"failed: {r.error}")))
             answers, failed = [], []
             for reply in replies:
                 if not reply.ok:
@@ -121,7 +122,6 @@ class MixtureOfAgents:
                                 "usage": {"prompt_tokens": completion.usage.prompt_tokens,
                                           "completion_tokens": completion.usage.completion_tokens},
                                 "latency_s": round(completion.latency_s, 4)})
-                emit(ReplyReceived(item.id, reply.member.name, layer, completion.text))
             check_quorum(len(answers), len(self.proposers), self.settings.quorum, f"moa layer {layer}",
                          [f"member '{f['member']}': {f['error']}" for f in failed])
             layers.append({

@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ..config import VoteSettings
 from ..errors import ConfigError, StrategyError
-from ..events import Emit, ReplyReceived, RoundFinished, ignore
+from ..events import Emit, ReplyReceived, RoundFinished, VoteTally, ignore
 from ..extraction import Answer, get_extractor, normalise_text, token_span
 from ..inputs import PromptItem
 from ..providers.base import Completion, Message, Request
@@ -92,8 +92,6 @@ class Vote:
         for round_number in range(1, self.settings.rounds + 1):
             samples = await self._round(item, round_number, previous, tally_, failures, emit)
             await self._extract(item, samples, tally_)
-            for sample in samples:
-                emit(ReplyReceived(item.id, sample.member.name, round_number, sample.text, sample.answer))
             table, extra = await self._count(item, samples, tally_)
             rounds.append({"round": round_number, **table.as_dict(), **extra,
                            "replies": [s.as_dict() for s in samples]})
@@ -121,6 +119,23 @@ class Vote:
         }
         return StrategyResult(output=table.winner, details=details, tally=tally_,
                               errors=[f["error"] for f in failures])
+
+    def _live_tally(self, item: PromptItem, round_number: int, emit: Emit) -> Callable[[Reply], None]:
+        """Emits each reply as it arrives and the running majority table (display only; the vote
+        itself is counted after the round, in reply order, so that ties stay deterministic)."""
+        ballots: list[Ballot] = []
+
+        def on_reply(reply: Reply) -> None:
+            for completion in reply.completions:
+                found = None if self.extractor is None else self.extractor(completion.text)
+                answer = found.value if found else None
+                emit(ReplyReceived(item.id, reply.member.name, round_number, completion.text, answer))
+                ballots.append(Ballot(reply.member.name, answer, order=len(ballots)))
+            running = tally(ballots, "majority")
+            rows = tuple((r.answer, r.votes, tuple(r.members)) for r in running.rows)
+            emit(VoteTally(item.id, round_number, rows, running.winner))
+
+        return on_reply
 
     def _seed(self, member: Member, sample: int, round_number: int) -> int | None:
         """Distinct, reproducible seeds per member, sample and round (copies of a member must differ)."""
@@ -150,7 +165,7 @@ class Vote:
             else:
                 for index in range(count):
                     jobs.append((member, request.but(seed=self._seed(member, index, round_number))))
-        replies = await ask_all(jobs, tally_)
+        replies = await ask_all(jobs, tally_, self._live_tally(item, round_number, emit))
         samples: list[Sample] = []
         counters: dict[str, int] = {}
         failed_members: set[str] = set()
