@@ -77,6 +77,7 @@ class CotDecodeSettings(Strict):
     extract: str = "number"
     aggregate: bool = False
     template: str = "Q: {question}\nA:"
+    raw: bool = False
     answer_prompt: str | None = " So the answer is"
 
 

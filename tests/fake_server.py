@@ -223,11 +223,15 @@ class FakeOpenAIServer:
     def _raw(self, body: dict[str, Any], call_index: int) -> dict[str, Any]:
         prompt: str = body["prompt"]
         marker = "<|im_start|>assistant\n"
-        head, _, prefix = prompt.rpartition(marker)
-        messages = [
-            {"role": m.group(1), "content": m.group(2)}
-            for m in re.finditer(r"<\|im_start\|>(\w+)\n(.*?)<\|im_end\|>", head, re.S)
-        ]
+        if marker in prompt:
+            head, _, prefix = prompt.rpartition(marker)
+            messages = [
+                {"role": m.group(1), "content": m.group(2)}
+                for m in re.finditer(r"<\|im_start\|>(\w+)\n(.*?)<\|im_end\|>", head, re.S)
+            ]
+        else:  # a raw question-answer prompt: the answer so far follows the last "A:"
+            head, _, prefix = prompt.rpartition("A:")
+            messages = [{"role": "user", "content": head}]
         ctx = Context(messages, prefix, float(body.get("temperature") or 0.0), body.get("seed"), call_index)
         steps, finish = self._model(body).generate(ctx, int(body.get("max_tokens") or 16))
         k = int(body.get("logprobs") or 0)

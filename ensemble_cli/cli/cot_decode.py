@@ -20,9 +20,10 @@ def cot_decode(
     extract: Annotated[Optional[str], typer.Option(help="number, choice, boxed, line, text, json:FIELD or regex:PATTERN.")] = None,
     aggregate: Annotated[bool, typer.Option("--aggregate", help="Sum confidences of paths with the same answer.")] = False,
     template: Annotated[Optional[str], typer.Option(help="Question-answer template with {question}.")] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Send the template as a raw prompt (no chat template), as for base models.")] = False,
     answer_prompt: Annotated[Optional[str], typer.Option(help="Appended to a path with no answer, then continued once ('' for none).")] = None,
 ) -> None:
-    settings = section(k=k, k_max=k_max, extract=extract, aggregate=aggregate, template=template)
+    settings = section(k=k, k_max=k_max, extract=extract, aggregate=aggregate, template=template, raw=raw)
     if answer_prompt is not None:
         settings["answer_prompt"] = answer_prompt or None
 

@@ -19,7 +19,11 @@ class Message:
 
 @dataclass(frozen=True)
 class Request:
-    """One call. ``prefix`` is assistant text the reply must continue exactly."""
+    """One call. ``prefix`` is assistant text the reply must continue exactly.
+
+    ``prompt``, when given, is raw text sent as is (no chat template; ``messages`` are ignored), and the
+    reply continues ``prompt + prefix``.
+    """
 
     messages: tuple[Message, ...]
     max_tokens: int = 256
@@ -30,6 +34,7 @@ class Request:
     n: int = 1
     top_logprobs: int = 0
     prefix: str = ""
+    prompt: str | None = None
 
     @property
     def wants_logprobs(self) -> bool:

@@ -183,8 +183,9 @@ class LlamaEngine:
         eos = self.model.token_eos()
         return (self.piece(bos) if bos >= 0 else "", self.piece(eos) if eos >= 0 else "")
 
-    def prompt_tokens(self, messages: Sequence[Message], prefix: str = "") -> list[int]:
-        return self.tokenize(self.render(messages, prefix))
+    def prompt_tokens(self, messages: Sequence[Message], prefix: str = "", raw: str | None = None) -> list[int]:
+        """Tokens of the chat-templated ``messages`` then ``prefix``; or of ``raw + prefix`` when raw is given."""
+        return self.tokenize(raw + prefix if raw is not None else self.render(messages, prefix))
 
     # Contexts
 

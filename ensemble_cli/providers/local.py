@@ -131,7 +131,7 @@ class LocalProvider:
         engine = self.engine
         started = time.perf_counter()
         with engine.lock:
-            prompt = engine.prompt_tokens(request.messages, request.prefix)
+            prompt = engine.prompt_tokens(request.messages, request.prefix, request.prompt)
             logits = self._prefill(prompt, request.max_tokens)
             generated: list[int] = []
             tokens: list[TokenLogprob] = []

@@ -171,8 +171,16 @@ class OpenAICompatibleProvider:
                 )
         return messages, extra
 
+    def _uses_raw(self, request: Request) -> bool:
+        return request.prompt is not None or bool(request.prefix and self.prefix_mode == "raw")
+
+    def _raw_text(self, request: Request) -> str:
+        if request.prompt is not None:
+            return request.prompt + request.prefix
+        return render_prompt(request.messages, self.template, request.prefix)
+
     async def complete(self, request: Request) -> list[Completion]:
-        if request.prefix and self.prefix_mode == "raw":
+        if self._uses_raw(request):
             return await self._complete_raw(request)
         return await self._complete_chat(request)
 
@@ -198,7 +206,7 @@ class OpenAICompatibleProvider:
             raise self._give_up(exc, retries) from exc
 
     async def _complete_raw(self, request: Request) -> list[Completion]:
-        prompt = render_prompt(request.messages, self.template, request.prefix)
+        prompt = self._raw_text(request)
         args = self._common_args(request)
         if request.wants_logprobs:
             args["logprobs"] = min(request.top_logprobs, self.capabilities.max_top_logprobs)
@@ -236,16 +244,23 @@ class OpenAICompatibleProvider:
         return completions
 
     async def stream(self, request: Request) -> AsyncIterator[str]:
-        messages, extra = self._chat_messages(request)
         args = self._common_args(request)
         client = self.endpoint.client
-        stream, _ = await self._call(
-            lambda: client.chat.completions.create(messages=messages, stream=True, extra_body=extra or None, **args)
-        )
+        raw = self._uses_raw(request)
+        if raw:
+            prompt, extra = self._raw_text(request), dict(self.endpoint.preset.extra_body)
+            stream, _ = await self._call(
+                lambda: client.completions.create(prompt=prompt, stream=True, extra_body=extra or None, **args)
+            )
+        else:
+            messages, extra = self._chat_messages(request)
+            stream, _ = await self._call(
+                lambda: client.chat.completions.create(messages=messages, stream=True, extra_body=extra or None, **args)
+            )
         try:
             async for chunk in stream:
                 for choice in chunk.choices or []:
-                    delta = getattr(choice.delta, "content", None)
+                    delta = choice.text if raw else getattr(choice.delta, "content", None)
                     if delta:
                         yield delta
         except openai.APIError as exc:

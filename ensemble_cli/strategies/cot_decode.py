@@ -17,7 +17,7 @@ from ..errors import ConfigError, StrategyError
 from ..events import Emit, Note, ReplyReceived, ignore
 from ..extraction import get_extractor, token_span
 from ..inputs import PromptItem
-from ..providers.base import Message
+from ..providers.base import Message, Request
 from ..providers.local import LocalProvider
 from .base import Member, StrategyResult, Tally, require
 from .cot_paths import LocalBrancher, Path, RemoteBrancher, first_tokens
@@ -46,10 +46,13 @@ class CotDecode:
         if "{question}" not in self.settings.template:
             raise ConfigError("cot-decode.template: must contain {question}")
 
-    def _messages(self, item: PromptItem) -> tuple[Message, ...]:
+    def base_request(self, item: PromptItem) -> Request:
+        """The question in the template: as a chat user message, or with ``raw`` as the whole prompt."""
         question = self.settings.template.replace("{question}", item.text)
+        if self.settings.raw:
+            return Request((), prompt=question)
         history = [m for m in item.messages if m.role != "user" or m.content != item.text]
-        return self.member.messages((*history, Message("user", question)))
+        return Request(self.member.messages((*history, Message("user", question))))
 
     def _width(self, emit: Emit, item: PromptItem) -> int:
         wanted = self.settings.k_max if self.settings.k == "auto" else int(self.settings.k)
@@ -62,7 +65,7 @@ class CotDecode:
         tally = Tally()
         if self.ignored:
             emit(Note(item.id, f"cot-decode decodes with one model; ignoring members {', '.join(self.ignored)}"))
-        messages = self._messages(item)
+        messages = self.base_request(item)
         width = self._width(emit, item)
         provider = self.member.provider
         local = isinstance(provider, LocalProvider)

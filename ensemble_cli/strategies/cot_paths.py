@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..aggregation import END
-from ..providers.base import Message, Request, TokenLogprob
+from ..providers.base import Request, TokenLogprob
 from ..providers.llama_engine import SequenceBatch, log_softmax, top2_probabilities, top_k
 from ..providers.local import LocalProvider
 from .base import Member, Tally
@@ -77,16 +77,16 @@ class RemoteBrancher:
         self.member = member
         self.tally = tally
 
-    async def candidates(self, messages: tuple[Message, ...], width: int, room: int) -> list[tuple[str, float]]:
-        request = Request(messages, max_tokens=1, temperature=0.0, top_logprobs=width)
+    async def candidates(self, base: Request, width: int, room: int) -> list[tuple[str, float]]:
+        request = base.but(max_tokens=1, temperature=0.0, top_logprobs=width)
         (completion,) = (await self.member.provider.complete(request))[:1]
         self.tally.add([completion])
         top = completion.tokens[0].top if completion.tokens else completion.end_logprobs
         return [(END if t.is_end else t.text, math.exp(t.logprob)) for t in top]
 
-    async def continue_all(self, messages: tuple[Message, ...], paths: list[Path], max_tokens: int) -> None:
+    async def continue_all(self, base: Request, paths: list[Path], max_tokens: int) -> None:
         async def one(path: Path) -> None:
-            request = Request(messages, max_tokens=max_tokens, temperature=0.0, top_logprobs=2, prefix=path.first)
+            request = base.but(max_tokens=max_tokens, temperature=0.0, top_logprobs=2, prefix=path.first)
             completion = (await self.member.provider.complete(request))[0]
             self.tally.add([completion])
             path.steps.extend(steps_from_tokens(completion.tokens))
@@ -94,9 +94,8 @@ class RemoteBrancher:
 
         await asyncio.gather(*(one(p) for p in paths))
 
-    async def follow_up(self, messages: tuple[Message, ...], path: Path, prompt: str, max_tokens: int,
-                        seq: int = 0) -> None:
-        request = Request(messages, max_tokens=max_tokens, temperature=0.0, top_logprobs=2, prefix=path.text + prompt)
+    async def follow_up(self, base: Request, path: Path, prompt: str, max_tokens: int, seq: int = 0) -> None:
+        request = base.but(max_tokens=max_tokens, temperature=0.0, top_logprobs=2, prefix=path.text + prompt)
         completion = (await self.member.provider.complete(request))[0]
         self.tally.add([completion])
         path.follow_prompt = prompt
@@ -113,9 +112,9 @@ class LocalBrancher:
         self.prompt: list[int] = []
         self.first_logprobs = None
 
-    def _start(self, messages: tuple[Message, ...], width: int, room: int) -> list[tuple[str, float]]:
+    def _start(self, base: Request, width: int, room: int) -> list[tuple[str, float]]:
         engine = self.engine
-        self.prompt = engine.prompt_tokens(messages)
+        self.prompt = engine.prompt_tokens(base.messages, base.prefix, base.prompt)
         self.batch = SequenceBatch(engine, width, width * (len(self.prompt) + room))
         logits = self.batch.feed({0: self.prompt})[0]
         self.first_logprobs = log_softmax(logits)
@@ -130,8 +129,8 @@ class LocalBrancher:
             result.append((text, math.exp(lp)))
         return result
 
-    async def candidates(self, messages: tuple[Message, ...], width: int, room: int) -> list[tuple[str, float]]:
-        return await self.engine.run(self._start, messages, width, room)
+    async def candidates(self, base: Request, width: int, room: int) -> list[tuple[str, float]]:
+        return await self.engine.run(self._start, base, width, room)
 
     def _decode(self, paths: list[Path], max_tokens: int, stop_at_end: bool = True) -> None:
         assert self.batch is not None
@@ -161,7 +160,7 @@ class LocalBrancher:
             generated += 1
         self.tally.completion_tokens += sum(len(p.steps) for p in paths)
 
-    async def continue_all(self, messages: tuple[Message, ...], paths: list[Path], max_tokens: int,
+    async def continue_all(self, base: Request, paths: list[Path], max_tokens: int,
                            stop_at_end: bool = True) -> None:
         """``stop_at_end=False`` decodes every branch to ``max_tokens`` (benchmarks compare equal lengths)."""
         await self.engine.run(self._decode, paths, max_tokens, stop_at_end)
@@ -183,8 +182,7 @@ class LocalBrancher:
             logits = batch.feed({seq: [token]})[seq]
         self.tally.calls += 1
 
-    async def follow_up(self, messages: tuple[Message, ...], path: Path, prompt: str, max_tokens: int,
-                        seq: int = 0) -> None:
+    async def follow_up(self, base: Request, path: Path, prompt: str, max_tokens: int, seq: int = 0) -> None:
         await self.engine.run(self._follow, seq, path, prompt, max_tokens)
 
     def close(self) -> None:
