@@ -91,6 +91,7 @@ class VerbalizeSettings(Strict):
     sample: int = Field(default=1, ge=0)
     show_all: bool = False
     compare: Literal["direct"] | None = None
+    embedding_model: str | None = None
     instruction: str | None = None
 
 

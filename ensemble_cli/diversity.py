@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from itertools import combinations
 from typing import Sequence
 
@@ -30,11 +31,26 @@ def mean_pairwise_similarity(responses: Sequence[str]) -> float:
     return sum(jaccard(a, b) for a, b in pairs) / len(pairs) if pairs else 1.0
 
 
-def report(responses: Sequence[str]) -> dict[str, float | int]:
-    return {
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0
+
+
+def mean_pairwise_cosine(vectors: Sequence[Sequence[float]]) -> float:
+    pairs = list(combinations(vectors, 2))
+    return sum(cosine(a, b) for a, b in pairs) / len(pairs) if pairs else 1.0
+
+
+def report(responses: Sequence[str], vectors: Sequence[Sequence[float]] | None = None) -> dict[str, float | int]:
+    """The metrics of one set of responses; with embedding ``vectors``, their mean pairwise cosine too."""
+    metrics: dict[str, float | int] = {
         "responses": len(responses),
         "unique": len({normalise_text(r) for r in responses}),
         "distinct_1": round(distinct_n(responses, 1), 4),
         "distinct_2": round(distinct_n(responses, 2), 4),
         "mean_pairwise_jaccard": round(mean_pairwise_similarity(responses), 4),
     }
+    if vectors is not None:
+        metrics["mean_pairwise_cosine"] = round(mean_pairwise_cosine(vectors), 4)
+    return metrics

@@ -174,6 +174,8 @@ class FakeOpenAIServer:
                 elif fault.kind == "status":
                     status, payload, extra = _json(fault.status, {"error": {"message": f"injected {fault.status}"}})
                     return status, {**payload, **fault.headers}, extra
+            if path.endswith("/embeddings"):
+                return _json(200, _embeddings(body))
             if path.endswith("/chat/completions") and body.get("stream"):
                 return _sse(self._chat(body, call_index))
             if path.endswith("/chat/completions"):
@@ -252,6 +254,18 @@ class FakeOpenAIServer:
 
 def _json(status: int, payload: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
     return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+
+
+def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
+    """Deterministic bag-of-words vectors: texts sharing words point the same way."""
+    texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    data = []
+    for index, text in enumerate(texts):
+        vector = [0.0] * 16
+        for word in text.lower().split():
+            vector[sum(map(ord, word)) % 16] += 1.0
+        data.append({"object": "embedding", "index": index, "embedding": vector})
+    return {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 0, "total_tokens": 0}}
 
 
 def _sse(completion: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:

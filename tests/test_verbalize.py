@@ -187,3 +187,16 @@ def test_verbalize_config_on_the_embedded_model():
     assert record["status"] == "ok" and len(details["draws"]) == 3
     assert sum(r["final_probability"] for r in details["candidates"]) == pytest.approx(1.0, abs=1e-5)
     assert details["compare"]["verbalized"]["responses"] == 3 and details["compare"]["direct"]["responses"] >= 2
+
+
+def test_compare_uses_embeddings_where_the_provider_has_them(fake_server, registry_for):
+    reply = ReplyModel(lambda ctx: tagged(("blue sky", 0.5), ("green grass", 0.5))[len("<response><text>"):]
+                       if "different responses" in ctx.user else "blue sky")
+    server, member = member_on(fake_server, registry_for, reply)
+    result = run(member, sample=4, compare="direct", embedding_model="embedder")
+    compare = result.details["compare"]
+    assert compare["similarity"].startswith("embedding cosine")
+    assert compare["direct"]["mean_pairwise_cosine"] == pytest.approx(1.0)  # four identical plain samples
+    assert compare["verbalized"]["mean_pairwise_cosine"] < 1.0
+    embed_call = next(r for r in server.requests if r["path"].endswith("/embeddings"))
+    assert embed_call["body"]["model"] == "embedder" and len(embed_call["body"]["input"]) == 8

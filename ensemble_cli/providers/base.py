@@ -98,6 +98,7 @@ class Capabilities:
     honours_n: bool
     prefix_mode: PrefixMode = "none"
     streaming: bool = True
+    embeddings: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +106,7 @@ class Capabilities:
             "prefix_continuation": self.prefix_continuation,
             "prefix_mode": self.prefix_mode,
             "honours_n": self.honours_n,
+            "embeddings": self.embeddings,
         }
 
 
@@ -119,6 +121,10 @@ class Provider(Protocol):
     async def complete(self, request: Request) -> list[Completion]: ...
 
     async def stream(self, request: Request): ...  # AsyncIterator[str]
+
+    async def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
+        """Embedding vectors, where ``capabilities.embeddings``; raises ProviderError otherwise."""
+        ...
 
     def key(self) -> str:
         """Identity of the endpoint and model: members with equal keys share a distribution."""

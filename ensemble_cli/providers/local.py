@@ -15,6 +15,7 @@ from typing import AsyncIterator, Callable
 
 import numpy as np
 
+from ..errors import ProviderError
 from .base import Capabilities, Completion, Request, TokenLogprob, TopToken, Usage
 from .llama_engine import LlamaEngine, SequenceBatch, TopCandidates, log_softmax, resolve_model_path, top_k
 
@@ -81,6 +82,9 @@ class LocalProvider:
 
     async def complete(self, request: Request) -> list[Completion]:
         return await self.engine.run(self._complete_sync, request)
+
+    async def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
+        raise ProviderError(f"{self.label}: the local backend has no embeddings endpoint")
 
     async def stream(self, request: Request) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()

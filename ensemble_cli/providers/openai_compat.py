@@ -106,6 +106,7 @@ class OpenAICompatibleProvider:
             prefix_continuation=mode != "none",
             honours_n=endpoint.preset.honours_n,
             prefix_mode=mode,  # type: ignore[arg-type]
+            embeddings=endpoint.preset.embeddings,
         )
 
     def key(self) -> str:
@@ -242,6 +243,16 @@ class OpenAICompatibleProvider:
                 )
             )
         return completions
+
+    async def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
+        """``/v1/embeddings`` with ``model`` (default: this member's model)."""
+        client = self.endpoint.client
+        response, _ = await self._call(lambda: client.embeddings.create(model=model or self.model, input=texts))
+        try:
+            rows = sorted(response.model_dump()["data"], key=lambda row: row["index"])
+            return [[float(v) for v in row["embedding"]] for row in rows]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise self._give_up(exc, 0) from exc
 
     async def stream(self, request: Request) -> AsyncIterator[str]:
         args = self._common_args(request)

@@ -21,6 +21,7 @@ class Preset:
     logprobs_style: LogprobsStyle = "openai"
     description: str = ""
     extra_body: tuple[tuple[str, object], ...] = ()
+    embeddings: bool = True
     """Fields sent with every request (llama.cpp servers default to a repeat penalty: greedy must be greedy)."""
 
 
@@ -30,7 +31,7 @@ PRESETS: dict[str, Preset] = {
         Preset("openai", "https://api.openai.com/v1", "OPENAI_API_KEY", "none", 20, True,
                description="OpenAI chat completions; cannot continue an assistant prefix"),
         Preset("deepseek", "https://api.deepseek.com/beta", "DEEPSEEK_API_KEY", "deepseek", 20, False,
-               description="DeepSeek (beta base URL for assistant prefix completion)"),
+               description="DeepSeek (beta base URL for assistant prefix completion)", embeddings=False),
         Preset("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY", "none", 20, True,
                logprobs_style="integer", description="Together AI chat completions"),
         Preset("vllm", "http://127.0.0.1:8000/v1", None, "vllm", 20, True,

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..config import VerbalizeSettings
 from ..diversity import report
-from ..errors import ConfigError, StrategyError
+from ..errors import ConfigError, ProviderError, StrategyError
 from ..events import Emit, Note, ReplyReceived, ignore
 from ..inputs import PromptItem
 from ..providers.base import Message, Request
@@ -126,5 +126,17 @@ class Verbalize:
                                       temperature=temperature, seed=None if self.seed is None else self.seed + i))
                 for i in range(count)]
         direct = [r.completions[0].text for r in await ask_all(jobs, tally) if r.ok]
-        return {"temperature": temperature, "direct_samples": direct,
-                "direct": report(direct), "verbalized": report(verbalized), "similarity": "word-level Jaccard"}
+        vectors, similarity = await self._embeddings(direct + verbalized)
+        return {"temperature": temperature, "direct_samples": direct, "similarity": similarity,
+                "direct": report(direct, vectors and vectors[: len(direct)]),
+                "verbalized": report(verbalized, vectors and vectors[len(direct):])}
+
+    async def _embeddings(self, texts: list[str]) -> tuple[list[list[float]] | None, str]:
+        """Embedding vectors where the member's provider has an embeddings endpoint, else word-level Jaccard."""
+        provider = self.member.provider
+        if not provider.capabilities.embeddings:
+            return None, f"word-level Jaccard ({provider.name} has no embeddings endpoint)"
+        try:
+            return await provider.embed(texts, self.settings.embedding_model), "embedding cosine and word-level Jaccard"
+        except ProviderError as exc:
+            return None, f"word-level Jaccard (embeddings failed: {exc})"
