@@ -14,7 +14,6 @@ import time
 
 from _bench import print_table, verdict
 
-from ensemble_cli.inputs import from_prompt
 from ensemble_cli.providers.base import Message
 from ensemble_cli.providers.local import LocalProvider
 from ensemble_cli.strategies.base import Tally

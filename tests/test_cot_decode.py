@@ -7,7 +7,7 @@ import json
 import math
 
 import pytest
-from fake_server import END, Context, pieces
+from fake_server import Context, pieces
 from typer.testing import CliRunner
 
 from conftest import REPO

@@ -17,7 +17,7 @@ import httpx
 import openai
 
 from ..errors import AuthError, ProviderError, ProviderResponseError, RetriesExhaustedError
-from .base import Capabilities, Completion, Message, Request, TokenLogprob, TopToken, Usage
+from .base import Capabilities, Completion, Request, TokenLogprob, TopToken, Usage
 from .presets import END_MARKERS, Preset
 from .retry import RetryVerdict, call_with_retries, is_retryable_status, retry_after_seconds
 from .templates import render_prompt
