@@ -192,3 +192,16 @@ def test_raw_template_on_both_backends(fake_server, registry_for, local_provider
     raw = asyncio.run(strategy.run(ITEM))
     (greedy,) = asyncio.run(local_provider.complete(Request((), max_tokens=12, prompt="Q: How many legs do two cats have?\nA:")))
     assert next(p for p in raw.details["paths"] if p["rank_first"] == 1)["text"] == greedy.text
+
+
+def test_provider_that_returns_no_logprobs_is_a_clear_error(fake_server, registry_for):
+    server, member = member_on(fake_server, registry_for, BranchModel(FIRSTS, BRANCHES))
+    original = server._chat
+
+    def without_logprobs(body, call_index):
+        reply = original({**body, "logprobs": False}, call_index)
+        return reply
+
+    server._chat = without_logprobs
+    with pytest.raises(CapabilityError, match="returned 0 top log-probabilities for the first token"):
+        decode(member, k=2)

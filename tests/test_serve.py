@@ -68,6 +68,21 @@ def test_prefix_continuation_over_http_matches_in_process(server_url, registry_f
     assert not remote.text.lstrip().startswith("The largest")
 
 
+def test_draft_equals_stepwise_on_the_real_model_over_http(server_url, registry_for):
+    from ensemble_cli.config import CommitteeSettings
+    from ensemble_cli.inputs import from_prompt
+    from ensemble_cli.strategies.base import Member
+    from ensemble_cli.strategies.committee import Committee
+
+    provider = http_provider(registry_for, server_url)
+    members = [Member("a", provider), Member("b", provider, system="You are a helpful assistant.")]
+    item = from_prompt("Name two rivers.")
+    stepwise = asyncio.run(Committee(members, CommitteeSettings(), 16).run(item))
+    drafted = asyncio.run(Committee(members, CommitteeSettings(draft=8), 16).run(item))
+    assert drafted.output == stepwise.output and stepwise.output
+    assert drafted.tally.calls < stepwise.tally.calls
+
+
 def test_committee_over_http(server_url, tmp_path):
     from typer.testing import CliRunner
 

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..aggregation import END
+from ..errors import CapabilityError
 from ..providers.base import Request, TokenLogprob
 from ..providers.llama_engine import SequenceBatch, log_softmax, top2_probabilities, top_k
 from ..providers.local import LocalProvider
@@ -82,6 +83,10 @@ class RemoteBrancher:
         (completion,) = (await self.member.provider.complete(request))[:1]
         self.tally.add([completion])
         top = completion.tokens[0].top if completion.tokens else completion.end_logprobs
+        if len(top) < 2:
+            raise CapabilityError(
+                f"member '{self.member.name}' ({self.member.provider.name}, {self.member.provider.model}) returned "
+                f"{len(top)} top log-probabilities for the first token; cot-decode needs at least 2")
         return [(END if t.is_end else t.text, math.exp(t.logprob)) for t in top]
 
     async def continue_all(self, base: Request, paths: list[Path], max_tokens: int) -> None:
