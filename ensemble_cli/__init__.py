@@ -2,9 +2,9 @@
 
 Library use, without the CLI::
 
-    from ensemble_cli import Committee, Member, LocalProvider, from_prompt
-    committee = Committee([Member("a", LocalProvider(None))] * 3)
-    result = asyncio.run(committee.run(from_prompt("Name a colour.")))
+    from ensemble_cli import committee
+    from ensemble_cli.providers.local import LocalProvider
+    result = committee("Name a colour.", LocalProvider(None), n=3, max_tokens=20)
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -19,6 +19,7 @@ from .inputs import PromptItem, from_prompt  # noqa: E402
 from .providers.base import Completion, Message, Provider, Request  # noqa: E402
 from .strategies.base import Member, StrategyResult  # noqa: E402
 from .strategies.committee import Committee  # noqa: E402
+from .api import committee, cot_decode, moa, verbalize, vote  # noqa: E402
 
 
 def __getattr__(name: str):
@@ -30,6 +31,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "committee", "cot_decode", "moa", "verbalize", "vote",
     "Committee", "Completion", "Member", "Message", "PromptItem", "Provider", "Request", "RunConfig",
     "StrategyResult", "from_prompt", "load_config", "__version__",
 ]

@@ -1,0 +1,33 @@
+"""The one-call Python API: every strategy with a provider passed in, no CLI."""
+
+from __future__ import annotations
+
+from fake_server import ReplyModel, ScriptedModel
+
+import ensemble_cli
+from ensemble_cli.config import MemberConfig
+from ensemble_cli.strategies.base import Member
+
+
+def test_committee_with_the_embedded_model(local_provider):
+    one = ensemble_cli.committee("Name a colour.", local_provider, max_tokens=8)
+    three = ensemble_cli.committee("Name a colour.", local_provider, n=3, max_tokens=8)
+    assert one.output == three.output and three.details["groups"][0]["multiplicity"] == 3
+
+
+def test_every_strategy_from_python(fake_server, registry_for):
+    server = fake_server({
+        "s": ScriptedModel("The answer is 42"),
+        "r": ReplyModel(lambda ctx: "<response><text>Blue</text><probability>1</probability></response>"
+                        if "different responses" in ctx.user else "The answer is 42."),
+    })
+    registry = registry_for(max_retries=0)
+    scripted = registry.provider_for(MemberConfig(name="s", provider="vllm", model="s", base_url=server.base_url))
+    replies = registry.provider_for(MemberConfig(name="r", provider="vllm", model="r", base_url=server.base_url))
+    assert ensemble_cli.vote("q?", replies, n=3, extract="number").output == "42"
+    assert ensemble_cli.moa("q?", replies, n=2, layers=1).output == "The answer is 42."
+    assert ensemble_cli.cot_decode("q?", scripted, k=2, answer_prompt=None).output == "42"
+    assert ensemble_cli.verbalize("q?", [Member("r", replies)], seed=1).output == "Blue"
+    events = []
+    ensemble_cli.committee("q?", scripted, emit=events.append, max_tokens=3)
+    assert [e.text for e in events if type(e).__name__ == "TokenChosen"] == ["The", " answer", " is"]
