@@ -23,6 +23,11 @@ class PromptItem:
         """The last user message: what strategies that re-prompt (MoA, vote rounds) quote."""
         return next((m.content for m in reversed(self.messages) if m.role == "user"), "")
 
+    def asking(self, text: str) -> tuple[Message, ...]:
+        """The conversation with its last user message replaced by ``text`` (a re-worded question)."""
+        last = max((i for i, m in enumerate(self.messages) if m.role == "user"), default=len(self.messages))
+        return (*self.messages[:last], Message("user", text), *self.messages[last + 1:])
+
     def as_record(self) -> dict[str, Any]:
         if len(self.messages) == 1:
             return {"prompt": self.messages[0].content}

@@ -175,3 +175,13 @@ def test_interrupt_keeps_written_records_and_resume_finishes(tmp_path, fake_serv
     monkeypatch.setattr(Committee, "run", original)
     assert invoke(*args).exit_code == 0
     assert sorted(r["id"] for r in records(out.read_text())) == ["1", "2", "3"]
+
+
+def test_prompt_item_rewords_only_the_last_user_message():
+    from ensemble_cli.inputs import PromptItem
+    from ensemble_cli.providers.base import Message
+
+    item = PromptItem("x", (Message("system", "S"), Message("user", "hi"), Message("assistant", "yo"), Message("user", "hi")))
+    assert item.text == "hi"
+    assert item.asking("Q: hi") == (Message("system", "S"), Message("user", "hi"), Message("assistant", "yo"),
+                                    Message("user", "Q: hi"))

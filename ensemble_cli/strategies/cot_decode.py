@@ -17,7 +17,7 @@ from ..errors import ConfigError, StrategyError
 from ..events import Emit, Note, ReplyReceived, ignore
 from ..extraction import get_extractor, token_span
 from ..inputs import PromptItem
-from ..providers.base import Message, Request
+from ..providers.base import Request
 from ..providers.local import LocalProvider
 from .base import Member, StrategyResult, Tally, require
 from .cot_paths import LocalBrancher, Path, RemoteBrancher, first_tokens
@@ -51,8 +51,7 @@ class CotDecode:
         question = self.settings.template.replace("{question}", item.text)
         if self.settings.raw:
             return Request((), prompt=question)
-        history = [m for m in item.messages if m.role != "user" or m.content != item.text]
-        return Request(self.member.messages((*history, Message("user", question))))
+        return Request(self.member.messages(item.asking(question)))
 
     def _width(self, emit: Emit, item: PromptItem) -> int:
         wanted = self.settings.k_max if self.settings.k == "auto" else int(self.settings.k)

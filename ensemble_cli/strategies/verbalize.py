@@ -70,8 +70,7 @@ class Verbalize:
         tally = Tally()
         settings = self.settings
         first = prompts.first_request(settings.variant, item.text, settings.k, settings.tail, settings.instruction)
-        history = [m for m in item.messages if m.role != "user" or m.content != item.text]
-        conversation: list[Message] = [*history, Message("user", first)]
+        conversation: list[Message] = list(item.asking(first))
         turns: list[dict[str, Any]] = []
         candidates = await self._turn(conversation, tally, turns)
         if settings.variant == "multi":

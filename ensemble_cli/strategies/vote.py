@@ -148,9 +148,7 @@ class Vote:
         if not previous:
             return member.messages(item.messages)
         others = [(s.answer, s.text) for s in previous if s.member.name != member.name]
-        debate = vote_prompts.debate(item.text, others)
-        history = [m for m in item.messages if m.role != "user" or m.content != item.text]
-        return member.messages((*history, Message("user", debate)))
+        return member.messages(item.asking(vote_prompts.debate(item.text, others)))
 
     async def _round(self, item: PromptItem, round_number: int, previous: list[Sample], tally_: Tally,
                      failures: list[dict[str, Any]], emit: Emit) -> list[Sample]:
