@@ -14,7 +14,7 @@ import time
 
 from _bench import print_table, verdict
 
-from ensemble_cli.providers.base import Message
+from ensemble_cli.providers.base import Message, Request
 from ensemble_cli.providers.local import LocalProvider
 from ensemble_cli.strategies.base import Tally
 from ensemble_cli.strategies.cot_paths import LocalBrancher, Path, first_tokens
@@ -26,7 +26,7 @@ async def branches(provider: LocalProvider, k: int, length: int) -> tuple[float,
     """Prompt once, fork k ways, decode every branch ``length`` tokens (end tokens do not stop a branch)."""
     tally = Tally()
     brancher = LocalBrancher(provider, tally)
-    messages = (Message("user", QUESTION),)
+    messages = Request((Message("user", QUESTION),))
     started = time.perf_counter()
     candidates = await brancher.candidates(messages, k + 2, length + 8)
     paths = [Path(t, p) for t, p in first_tokens(candidates, k, k, 0.9)]

@@ -27,7 +27,8 @@ def serve(
             raise ConfigError("serve needs llama-cpp-python[server]: pip install 'ensemble-cli[local]'") from None
         app = create_app(
             server_settings=ServerSettings(host=host, port=port),
-            model_settings=[ModelSettings(model=str(path), model_alias=alias, n_ctx=n_ctx, logits_all=True, verbose=False)],
+            model_settings=[ModelSettings(model=str(path), model_alias=alias, n_ctx=n_ctx, logits_all=True, flash_attn=True,
+                                         verbose=False)],
         )
         typer.echo(f"serving {path.name} as '{alias}' on http://{host}:{port}/v1", err=True)
         uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -198,7 +198,7 @@ class LlamaEngine:
         params.n_ubatch = BATCH_TOKENS
         params.n_seq_max = n_seqs
         params.kv_unified = True
-        params.flash_attn_type = self._llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED  # as llama_cpp.Llama and its server
+        params.flash_attn_type = self._llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED  # `ensemble serve` enables it too
         params.n_threads = self.n_threads
         params.n_threads_batch = self.n_threads
         try:
