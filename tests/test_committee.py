@@ -140,3 +140,19 @@ def test_stop_string_ends_the_answer(fake_server, registry_for):
     server = fake_server(SCRIPTS)
     result = decode(remote_members(registry_for, server, names=("a",)), stop=[" warm"])
     assert result.output == "The cat sat on the" and result.details["finish_reason"] == "stop"
+
+
+def test_two_local_models_merge_on_text(local_provider, tmp_path):
+    import shutil
+
+    from ensemble_cli.providers.local import LocalProvider
+
+    copy = tmp_path / "copy.gguf"
+    shutil.copy(local_provider.engine.path, copy)
+    other = LocalProvider(str(copy))
+    assert other.engine is not local_provider.engine  # a second model: its own pool and vocabulary
+    (greedy,) = asyncio.run(local_provider.complete(Request(ITEM.messages, max_tokens=20)))
+    result = decode([Member("a", local_provider), Member("b", other)], max_tokens=20)
+    assert len(result.details["groups"]) == 2
+    assert result.output == greedy.text  # two copies of one model agree with its greedy decoding
+    assert all(step["agreement"] == 1.0 for step in result.details["steps"])

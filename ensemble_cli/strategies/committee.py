@@ -166,9 +166,12 @@ class _CommitteeRun:
             self.transcript.done = True
             self.emit(TokenChosen(self.item.id, "", result.probability, result.agreement, dissenters))
             return
-        token_id = next((p.token_ids[result.winner] for p in at.values() if result.winner in p.token_ids), None)
-        for pool, _ in self.pools:
-            pool.accept(result.winner, token_id)
+        token_id = None
+        for pool, members in self.pools:
+            # a pool takes the winner's id from its own vocabulary, else re-tokenises the text
+            own = next((at[i].token_ids[result.winner] for i in members if i in at and result.winner in at[i].token_ids), None)
+            pool.accept(result.winner, own)
+            token_id = own if self.single_engine else None
         self.transcript.texts.append(result.winner)
         self.transcript.ids.append(token_id)
         self.emit(TokenChosen(self.item.id, result.winner, result.probability, result.agreement, dissenters))
