@@ -185,3 +185,18 @@ def test_prompt_item_rewords_only_the_last_user_message():
     assert item.text == "hi"
     assert item.asking("Q: hi") == (Message("system", "S"), Message("user", "hi"), Message("assistant", "yo"),
                                     Message("user", "Q: hi"))
+
+
+def test_single_prompt_provider_failure_exits_4(tmp_path, fake_server):
+    from fake_server import ReplyModel
+
+    server = fake_server({"p": ReplyModel(lambda ctx: "an answer"), "bad": ReplyModel(lambda ctx: "never")})
+    server.fail_when = lambda body: body["model"] == "bad"
+    config = tmp_path / "moa.yaml"
+    config.write_text(f"max_retries: 0\nprovider: vllm\nbase_url: {server.base_url}\nmodel: p\n"
+                      "moa:\n  layers: 1\n  aggregator: {model: bad}\n")
+    out = tmp_path / "out.jsonl"
+    result = invoke("moa", "--config", str(config), "--prompt", "q", "-o", str(out))
+    assert result.exit_code == 4 and "HTTP 500" in result.stderr
+    (record,) = records(out.read_text())
+    assert record["status"] == "error" and record["output"] is None and "HTTP 500" in record["errors"][0]

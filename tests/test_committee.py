@@ -156,3 +156,14 @@ def test_two_local_models_merge_on_text(local_provider, tmp_path):
     assert len(result.details["groups"]) == 2
     assert result.output == greedy.text  # two copies of one model agree with its greedy decoding
     assert all(step["agreement"] == 1.0 for step in result.details["steps"])
+
+
+def test_gate_with_draft_equals_gate_stepwise(fake_server, registry_for):
+    server = fake_server(SCRIPTS)
+    members = remote_members(registry_for, server)
+    stepwise = decode(members, gate=0.8)
+    server.reset_counters()
+    drafted = decode(members, gate=0.8, draft=6)
+    assert drafted.output == stepwise.output
+    assert [s["ensembled"] for s in drafted.details["steps"]] == [s["ensembled"] for s in stepwise.details["steps"]]
+    assert drafted.tally.calls < stepwise.tally.calls
