@@ -127,6 +127,10 @@ def test_probe_excludes_a_member_that_restarts_the_answer(fake_server, registry_
     result = asyncio.run(committee.run(ITEM, notes.append))
     assert any("excluding member 'b'" in n.message and "restarts" in n.message for n in notes)
     assert [g["members"] for g in result.details["groups"]] == [["a"]]
+    assert result.details["excluded"] == ["b"]
+    probes = {p["member"]: p for p in result.details["probes"]}
+    assert probes["a"]["ok"] and probes["a"]["top_alternatives"] == 5  # the chosen piece, 3 others, the end
+    assert not probes["b"]["ok"] and "restarts" in probes["b"]["reason"]
     assert result.output == "The cat sat on the warm mat by the door"
 
 

@@ -62,6 +62,7 @@ def test_traceback_flag_reraises(monkeypatch):
 
 
 def test_module_entry_point_and_providers_listing(capsys):
+    """`python -m ensemble_cli` runs ensemble_cli/__main__.py."""
     result = subprocess.run([sys.executable, "-m", "ensemble_cli", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("ensemble ")
     providers()

@@ -22,7 +22,9 @@ from ..events import Emit, Note, TokenChosen, ignore
 from ..inputs import PromptItem
 from ..providers.local import LocalProvider
 from .base import Member, StrategyResult, Tally, require
-from .committee_sources import Group, LocalPool, Position, RemoteGroupSource, group_members, needs_probe, probe
+from .committee_sources import (
+    Group, LocalPool, Position, ProbeReport, RemoteGroupSource, group_members, needs_probe, probe,
+)
 
 
 @dataclass
@@ -51,7 +53,7 @@ class Committee:
         require(members, "committee", prefix=True, top_logprobs=2)
         self.members = members
         self.groups = group_members(members)
-        self._probes: dict[int, str] = {}
+        self._probes: dict[int, ProbeReport] = {}
         self._probe_lock = asyncio.Lock()
 
     async def _probe_groups(self, item: PromptItem, tally: Tally, emit: Emit) -> list[Group]:
@@ -61,14 +63,23 @@ class Committee:
                 *(probe(g.lead, item.messages, self.settings.top_k, tally) for g in pending)
             )
             for group, report in zip(pending, reports):
-                self._probes[group.index] = "" if report.ok else report.reason
+                self._probes[group.index] = report
                 if not report.ok:
                     emit(Note(item.id, f"excluding member '{group.lead.name}': {report.reason}"))
-        usable = [g for g in self.groups if not self._probes.get(g.index)]
+        usable = [g for g in self.groups if g.index not in self._probes or self._probes[g.index].ok]
         if not usable:
-            reasons = "; ".join(f"'{g.lead.name}': {self._probes[g.index]}" for g in self.groups)
+            reasons = "; ".join(f"'{g.lead.name}': {self._probes[g.index].reason}" for g in self.groups)
             raise CapabilityError(f"no committee member passed the probe: {reasons}")
         return usable
+
+    def probe_record(self) -> list[dict[str, Any]]:
+        """What the probes found, per probed group, for the record."""
+        by_index = {g.index: g for g in self.groups}
+        return [
+            {"member": by_index[i].lead.name, "ok": report.ok, "reason": report.reason or None,
+             "top_alternatives": report.top_alternatives}
+            for i, report in sorted(self._probes.items())
+        ]
 
     async def run(self, item: PromptItem, emit: Emit = ignore) -> StrategyResult:
         tally = Tally()
@@ -78,7 +89,10 @@ class Committee:
             await run.decode()
         finally:
             run.close()
-        return run.result()
+        result = run.result()
+        result.details["probes"] = self.probe_record()
+        result.details["excluded"] = [g.lead.name for g in self.groups if g not in groups]
+        return result
 
 
 class _CommitteeRun:
