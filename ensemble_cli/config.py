@@ -201,7 +201,10 @@ def load_config(
     data: dict[str, Any] = {key: environ[var] for var, key in ENV_DEFAULTS.items() if environ.get(var)}
     source = str(path) if path else "command line"
     if path is not None:
-        data = deep_merge(data, read_yaml(path))
+        yaml_data = read_yaml(path)
+        if "cot_decode" in yaml_data and "cot-decode" not in yaml_data:
+            yaml_data["cot-decode"] = yaml_data.pop("cot_decode")  # one spelling, so flags merge into it
+        data = deep_merge(data, yaml_data)
     try:
         RunConfig.model_validate(data)
     except ValidationError as exc:
