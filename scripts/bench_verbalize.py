@@ -44,8 +44,9 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=6)
     parser.add_argument("--temperature", type=float, default=0.9)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--model", default=None, help="a GGUF path instead of the embedded SmolLM2")
     args = parser.parse_args()
-    member = Member("smollm2", LocalProvider(None), temperature=args.temperature)
+    member = Member(args.model or "smollm2", LocalProvider(args.model), temperature=args.temperature)
     rows, totals = [], {"verbalized": {m: [] for m in METRICS}, "direct": {m: [] for m in METRICS}}
     for prompt in PROMPTS:
         compare = asyncio.run(one(member, prompt, args.draws, args.seed))
@@ -55,7 +56,7 @@ def main() -> None:
             rows.append([prompt[:34], side] + [compare[side][m] for m in METRICS])
             for m in METRICS:
                 totals[side][m].append(compare[side][m])
-    print_table(f"Verbalized Sampling vs direct sampling, embedded SmolLM2, {args.draws} draws, T={args.temperature}",
+    print_table(f"Verbalized Sampling vs direct sampling, {member.name}, {args.draws} draws, T={args.temperature}",
                 ["prompt", "method", *METRICS], rows)
     means = {side: {m: statistics.mean(v) if v else 0.0 for m, v in values.items()} for side, values in totals.items()}
     summary = [[side] + [f"{means[side][m]:.3f}" for m in METRICS] for side in ("verbalized", "direct")]
