@@ -200,3 +200,9 @@ def test_single_prompt_provider_failure_exits_4(tmp_path, fake_server):
     assert result.exit_code == 4 and "HTTP 500" in result.stderr
     (record,) = records(out.read_text())
     assert record["status"] == "error" and record["output"] is None and "HTTP 500" in record["errors"][0]
+
+
+def test_resume_needs_an_output_file():
+    for extra in ([], ["-o", "-"]):
+        result = invoke("committee", "--prompt", "hi", "--resume", *extra)
+        assert result.exit_code == 2 and "--resume reads the records already written" in result.stderr

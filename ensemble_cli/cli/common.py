@@ -66,8 +66,10 @@ def execute(strategy: str, common: CommonOptions, settings: dict[str, Any], buil
         if config.strategy is not None and config.strategy != strategy:
             raise ConfigError(f"{common.config}: strategy: this config is for '{config.strategy}', not '{strategy}'")
         items = load_inputs(config.prompt, config.input)
-        if config.resume and config.output and config.output != "-":
-            done = completed_ids(Path(config.output))
+        if config.resume and (not config.output or config.output == "-"):
+            raise ConfigError("--resume reads the records already written: give it an output file with -o FILE")
+        if config.resume:
+            done = completed_ids(Path(str(config.output)))
             todo = [item for item in items if item.id not in done]
         else:
             todo = items
