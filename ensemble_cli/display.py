@@ -53,7 +53,7 @@ class LiveState:
         parts: list[RenderableType] = []
         if self.replies:
             table = Table(title="replies", expand=False, show_edge=False)
-            table.add_column("round", justify="right")
+            table.add_column(self.replies[-1].stage, justify="right")
             table.add_column("member")
             table.add_column("answer")
             table.add_column("reply")
@@ -145,7 +145,7 @@ class Display:
             self._refresh()
         elif self.mode == "plain" and self.total == 1:
             answer = "" if event.answer is None else f" -> {snippet(event.answer, 30)}"
-            self.console.print(f"  round {event.round} {event.member}{answer}", highlight=False)
+            self.console.print(f"  {event.stage} {event.round} {event.member}{answer}", highlight=False)
 
     def _on_VoteTally(self, event: VoteTally) -> None:
         self.state.tally = event

@@ -45,6 +45,8 @@ class ReplyReceived(Event):
     round: int
     text: str
     answer: str | None = None
+    stage: str = "round"
+    """What ``round`` counts: "round" (vote), "layer" (moa), "path" (cot-decode), "draw" (verbalize)."""
 
 
 @dataclass(frozen=True)

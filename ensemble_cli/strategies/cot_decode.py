@@ -83,7 +83,7 @@ class CotDecode:
             if local:
                 brancher.close()
         for entry in scored:
-            emit(ReplyReceived(item.id, f"path {entry['rank_first']}", 1, entry["text"], entry["answer"]))
+            emit(ReplyReceived(item.id, self.member.name, entry["rank_first"], entry["text"], entry["answer"], "path"))
         return self._select(scored, candidates, tally)
 
     async def _score(self, brancher, messages, seq: int, path: Path) -> dict[str, Any]:

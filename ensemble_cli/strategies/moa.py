@@ -110,7 +110,8 @@ class MixtureOfAgents:
                 jobs.append((member, Request(messages, max_tokens=member.max_tokens, temperature=member.temperature,
                                              seed=self._seed(layer, index))))
             replies = await ask_all(jobs, tally, lambda r, layer=layer: emit(
-                ReplyReceived(item.id, r.member.name, layer, r.completions[0].text if r.ok else f"failed: {r.error}")))
+                ReplyReceived(item.id, r.member.name, layer, r.completions[0].text if r.ok else f"failed: {r.error}",
+                              stage="layer")))
             answers, failed = [], []
             for reply in replies:
                 if not reply.ok:

@@ -99,8 +99,8 @@ class Verbalize:
              "kept": i in final, "note": c.note}
             for i, c in enumerate(merged)
         ]
-        for index in draws:
-            emit(ReplyReceived(item.id, self.member.name, 1, merged[index].text, f"p={final[index]:.2f}"))
+        for number, index in enumerate(draws, start=1):
+            emit(ReplyReceived(item.id, self.member.name, number, merged[index].text, f"p={final[index]:.2f}", "draw"))
         details: dict[str, Any] = {
             "variant": settings.variant,
             "k": settings.k,
