@@ -126,7 +126,8 @@ def test_usc_and_judge_extraction(fake_server, registry_for):
     usc = run_vote(members, judge, extract="text", method="usc")
     assert usc.output == "it is forty-two" and usc.details["rounds"][0]["usc_choice"] == 3
     grouped = run_vote(members, judge, extract="judge")
-    assert grouped.output.startswith("#1:") and grouped.details["table"][0]["members"] == ["a", "c"]
+    assert grouped.details["winner"].startswith("#1:") and grouped.details["table"][0]["members"] == ["a", "c"]
+    assert grouped.output == "I worked it out. The answer is 42."  # the winning group's first reply
 
 
 def test_bad_settings_are_config_errors(fake_server, registry_for):

@@ -117,8 +117,11 @@ class Vote:
             "rounds": rounds,
             "agreement_per_round": [r["agreement"] for r in rounds],
         }
-        return StrategyResult(output=table.winner, details=details, tally=tally_,
-                              errors=[f["error"] for f in failures])
+        output = table.winner
+        if self.by_judge:  # the winning group's first reply, in its own words
+            output = next(s.text.strip() for s in samples if s.answer == table.winner)
+            details["winner_reply"] = output
+        return StrategyResult(output=output, details=details, tally=tally_, errors=[f["error"] for f in failures])
 
     def _live_tally(self, item: PromptItem, round_number: int, emit: Emit) -> Callable[[Reply], None]:
         """Emits each reply as it arrives and the running majority table (display only; the vote
