@@ -205,3 +205,15 @@ def test_provider_that_returns_no_logprobs_is_a_clear_error(fake_server, registr
     server._chat = without_logprobs
     with pytest.raises(CapabilityError, match="returned 0 top log-probabilities for the first token"):
         decode(member, k=2)
+
+
+def test_follow_ups_of_several_paths_run_concurrently(fake_server, registry_for):
+    branches = {"A": (" hmm.", 0.9), "B": (" well.", 0.9), "C": (" so.", 0.9)}
+    model = BranchModel([("A", 0.5), ("B", 0.3), ("C", 0.2)], branches, {" So the answer is": " 3."})
+    server, member = member_on(fake_server, registry_for, model)
+    server.latency = 0.05
+    result = decode(member, k=3)
+    assert [p["answer"] for p in result.details["paths"]] == ["3", "3", "3"]
+    follow_ups = [r for r in server.requests if r["body"]["messages"][-1]["content"].endswith(" So the answer is")]
+    assert len(follow_ups) == 3
+    assert max(r["start"] for r in follow_ups) < min(r["end"] for r in follow_ups)  # all in flight at once

@@ -10,6 +10,8 @@ extractable answer may get one follow-up (``answer_prompt``, e.g. " So the answe
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Any
 
 from ..config import CotDecodeSettings
@@ -78,7 +80,8 @@ class CotDecode:
                 raise StrategyError(f"cot-decode: member '{self.member.name}' offered no first token to branch on")
             paths = [Path(text, probability) for text, probability in firsts]
             await brancher.continue_all(messages, paths, self.max_tokens)
-            scored = [await self._score(brancher, messages, seq, path) for seq, path in enumerate(paths)]
+            scored = list(await asyncio.gather(*(self._score(brancher, messages, seq, path)
+                                                 for seq, path in enumerate(paths))))
         finally:
             if local:
                 brancher.close()
