@@ -19,7 +19,7 @@ from .inputs import PromptItem, from_prompt  # noqa: E402
 from .providers.base import Completion, Message, Provider, Request  # noqa: E402
 from .strategies.base import Member, StrategyResult  # noqa: E402
 from .strategies.committee import Committee  # noqa: E402
-from .api import committee, cot_decode, moa, verbalize, vote  # noqa: E402
+from .api import committee, cot_decode, moa, provider, verbalize, vote  # noqa: E402
 
 
 def __getattr__(name: str):
@@ -31,7 +31,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "committee", "cot_decode", "moa", "verbalize", "vote",
+    "committee", "cot_decode", "moa", "provider", "verbalize", "vote",
     "Committee", "Completion", "Member", "Message", "PromptItem", "Provider", "Request", "RunConfig",
     "StrategyResult", "from_prompt", "load_config", "__version__",
 ]

@@ -14,10 +14,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Sequence
 
-from .config import CommitteeSettings, CotDecodeSettings, MoaSettings, VerbalizeSettings, VoteSettings
+from .config import (
+    CommitteeSettings, CotDecodeSettings, MemberConfig, MoaSettings, RunConfig, VerbalizeSettings, VoteSettings,
+)
 from .events import Emit, ignore
 from .inputs import PromptItem, from_prompt
 from .providers.base import Provider
+from .providers.registry import ProviderRegistry
 from .strategies.base import Member, StrategyResult
 from .strategies.committee import Committee
 from .strategies.cot_decode import CotDecode
@@ -26,6 +29,15 @@ from .strategies.verbalize import Verbalize
 from .strategies.vote import Vote
 
 Members = Provider | Member | Sequence[Member]
+
+
+def provider(name: str = "local", model: str | None = None, *, base_url: str | None = None,
+             api_key_env: str | None = None, **run: Any) -> Provider:
+    """A provider by backend name, as ``--provider`` would build it; ``run`` takes RunConfig keys such as
+    ``max_concurrency``, ``timeout`` or ``max_retries``."""
+    registry = ProviderRegistry(RunConfig(**run))
+    return registry.provider_for(MemberConfig(name=name, provider=name, model=model, base_url=base_url,
+                                              api_key_env=api_key_env))
 
 
 def as_members(members: Members, n: int = 1, temperature: float = 0.0, max_tokens: int = 256) -> list[Member]:

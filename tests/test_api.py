@@ -31,3 +31,11 @@ def test_every_strategy_from_python(fake_server, registry_for):
     events = []
     ensemble_cli.committee("q?", scripted, emit=events.append, max_tokens=3)
     assert [e.text for e in events if type(e).__name__ == "TokenChosen"] == ["The", " answer", " is"]
+
+
+def test_provider_by_name(fake_server, local_provider):
+    server = fake_server({"s": ScriptedModel("Hello there")})
+    remote = ensemble_cli.provider("vllm", "s", base_url=server.base_url, max_retries=0)
+    assert remote.capabilities.prefix_continuation and remote.name == "vllm"
+    assert ensemble_cli.committee("hi", remote, n=2).output == "Hello there"
+    assert ensemble_cli.provider().engine is local_provider.engine
