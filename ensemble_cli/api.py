@@ -69,7 +69,7 @@ def vote(prompt: str | PromptItem, members: Members, *, n: int = 1, temperature:
          emit: Emit = ignore, **settings: Any) -> StrategyResult:
     """Voting; ``settings`` are ``VoteSettings`` fields (samples, extract, method, rounds, ...)."""
     chosen = as_members(members, n, temperature, max_tokens)
-    return _run(Vote(chosen, VoteSettings(**settings), judge, max_tokens, seed), prompt, emit)
+    return _run(Vote(chosen, VoteSettings(**settings), judge, seed), prompt, emit)
 
 
 def moa(prompt: str | PromptItem, members: Members, *, n: int = 1, temperature: float = 0.0,

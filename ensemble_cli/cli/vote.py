@@ -31,6 +31,6 @@ def vote(
 
     def build(config: RunConfig, members, registry):
         judge_member = bind_extra(config, registry, config.vote.judge, "judge")
-        return Vote(members, config.vote, judge_member, config.max_tokens, config.seed).run
+        return Vote(members, config.vote, judge_member, config.seed).run
 
     execute("vote", common, settings, build)

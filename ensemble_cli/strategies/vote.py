@@ -25,6 +25,11 @@ from . import vote_prompts
 from .base import Member, Reply, StrategyResult, Tally, ask_all, call, check_quorum
 
 
+GROUPING_TOKENS = 256
+RANKING_TOKENS = 64
+CHOICE_TOKENS = 16
+
+
 @dataclass
 class Sample:
     """One reply of one member in one round, with what was extracted from it."""
@@ -68,11 +73,10 @@ def parse_numbers(text: str, limit: int) -> list[int]:
 
 class Vote:
     def __init__(self, members: list[Member], settings: VoteSettings | None = None, judge: Member | None = None,
-                 max_tokens: int = 256, seed: int | None = None) -> None:
+                 seed: int | None = None) -> None:
         self.members = members
         self.settings = settings or VoteSettings()
         self.judge = judge
-        self.max_tokens = max_tokens
         self.seed = seed
         self.by_judge = self.settings.extract == "judge"
         self.extractor = None if self.by_judge else get_extractor(self.settings.extract)
@@ -201,7 +205,7 @@ class Vote:
         assert self.judge is not None
         prompt = vote_prompts.grouping(item.text, [s.text for s in samples])
         reply = (await call(self.judge, Request(self.judge.messages((Message("user", prompt),)),
-                                                max_tokens=256, temperature=0.0), tally_))[0]
+                                                max_tokens=GROUPING_TOKENS, temperature=0.0), tally_))[0]
         groups = [parse_numbers(line, len(samples)) for line in reply.text.splitlines()]
         groups = [g for g in groups if g]
         if not groups:
@@ -235,7 +239,7 @@ class Vote:
 
     async def _rankings(self, item: PromptItem, candidates: list[str], tally_: Tally) -> tuple[list[list[str]], list[dict]]:
         prompt = vote_prompts.ranking(item.text, candidates)
-        jobs = [(m, Request(m.messages((Message("user", prompt),)), max_tokens=64, temperature=0.0)) for m in self.members]
+        jobs = [(m, Request(m.messages((Message("user", prompt),)), max_tokens=RANKING_TOKENS, temperature=0.0)) for m in self.members]
         replies: list[Reply] = await ask_all(jobs, tally_)
         rankings, raw = [], []
         for reply in replies:
@@ -251,7 +255,7 @@ class Vote:
         assert self.judge is not None
         prompt = vote_prompts.consistency(item.text, [s.text for s in samples])
         reply = (await call(self.judge, Request(self.judge.messages((Message("user", prompt),)),
-                                                max_tokens=16, temperature=0.0), tally_))[0]
+                                                max_tokens=CHOICE_TOKENS, temperature=0.0), tally_))[0]
         picked = parse_numbers(reply.text, len(samples))
         if not picked:
             raise StrategyError(f"vote: judge '{self.judge.name}' did not answer with a response number: "
