@@ -107,7 +107,6 @@ class _CommitteeRun:
         self.emit = emit
         self.transcript = Transcript()
         self.proposals = 0
-        self.ensembled = 0
         self.pools: list[tuple[LocalPool, set[int]]] = []
         self.remote: dict[int, RemoteGroupSource] = {}
         by_engine: dict[str, list[Group]] = {}
@@ -240,7 +239,6 @@ class _CommitteeRun:
                 continue
             rest = await self.positions(others, 1)
             at = {primary.index: position, **{i: rest[i][0] for i in others}}
-            self.ensembled += 1
             self.accept(self.merge_at(at), at, ensembled=True)
             return
 
