@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
+from .providers.retry import DEFAULT_MAX_RETRIES
 
 ENV_DEFAULTS = {"ENSEMBLE_PROVIDER": "provider", "ENSEMBLE_MODEL": "model", "ENSEMBLE_BASE_URL": "base_url"}
 
@@ -112,7 +113,7 @@ class RunConfig(Strict):
     max_concurrency: int = Field(default=8, ge=1)
     parallel_prompts: int = Field(default=4, ge=1)
     timeout: float = Field(default=60.0, gt=0.0)
-    max_retries: int = Field(default=4, ge=0)
+    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
     quiet: bool = False
     members: list[MemberConfig] = []
     committee: CommitteeSettings = CommitteeSettings()

@@ -42,7 +42,6 @@ class RecordWriter:
         self.target = target
         self._stream: IO[str] | None = None
         self._owns = False
-        self.written = 0
 
     def __enter__(self) -> "RecordWriter":
         if self.target == "-":
@@ -67,7 +66,6 @@ class RecordWriter:
         self._stream.flush()
         if self._owns:
             os.fsync(self._stream.fileno())
-        self.written += 1
 
     def __exit__(self, *_: object) -> None:
         if self._owns and self._stream is not None:

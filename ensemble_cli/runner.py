@@ -23,7 +23,6 @@ FATAL = (ConfigError, CapabilityError)
 class BatchOutcome:
     ok: int = 0
     failed: int = 0
-    skipped: int = 0
     errors: list[EnsembleError] = field(default_factory=list)
 
     def exit_status(self) -> ExitStatus:

@@ -5,7 +5,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator
 
 import typer
 from rich.console import Console
@@ -116,6 +116,3 @@ def _print_outputs(event: Any) -> None:
         sys.stdout.write("".join(f"{line}\n" for line in lines))
         sys.stdout.flush()
 
-
-def optional_path(value: Optional[str]) -> Optional[Path]:
-    return Path(value) if value else None

@@ -97,7 +97,6 @@ class Capabilities:
     prefix_continuation: bool
     honours_n: bool
     prefix_mode: PrefixMode = "none"
-    streaming: bool = True
     embeddings: bool = False
 
     def as_dict(self) -> dict[str, Any]:
