@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, AsyncIterator, Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant"]
 
@@ -119,7 +119,9 @@ class Provider(Protocol):
 
     async def complete(self, request: Request) -> list[Completion]: ...
 
-    async def stream(self, request: Request): ...  # AsyncIterator[str]
+    def stream(self, request: Request) -> AsyncIterator[str]:
+        """The reply's text as it is generated (an async generator)."""
+        ...
 
     async def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
         """Embedding vectors, where ``capabilities.embeddings``; raises ProviderError otherwise."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -160,7 +160,7 @@ class LlamaEngine:
         size = 64
         buffer = (ctypes.c_char * size)()
         n = self._llama_cpp.llama_token_to_piece(self.model.vocab, token, buffer, size, 0, special)
-        return bytes(buffer[: max(n, 0)])
+        return buffer.raw[: max(n, 0)]
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         """Text of generated tokens; end-of-generation tokens are not spelled out."""
@@ -261,7 +261,7 @@ class SequenceBatch:
         lc.llama_memory_seq_rm(lc.llama_get_memory(self.ctx.ctx), seq, length, -1)
         del self.tokens[seq][length:]
 
-    def feed(self, new_tokens: dict[int, Sequence[int]]) -> dict[int, np.ndarray]:
+    def feed(self, new_tokens: Mapping[int, Sequence[int]]) -> dict[int, np.ndarray]:
         """Append tokens to sequences; returns each fed sequence's logits after its last new token."""
         pending = [(seq, list(tokens)) for seq, tokens in new_tokens.items() if tokens]
         if self.used() + sum(len(t) for _, t in pending) > self.n_ctx:

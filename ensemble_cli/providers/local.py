@@ -112,7 +112,7 @@ class LocalProvider:
         choices = [self._generate(request, rng) for _ in range(max(request.n, 1))]
         return [choices[0]] + [replace(c, usage=Usage(0, c.usage.completion_tokens)) for c in choices[1:]]
 
-    def _prefill(self, prompt: list[int], max_tokens: int) -> np.ndarray:
+    def _prefill(self, prompt: list[int], max_tokens: int) -> tuple[SequenceBatch, np.ndarray]:
         """Evaluate ``prompt`` on the cached sequence, reusing the longest prefix already evaluated."""
         needed = len(prompt) + max_tokens + 1
         if self._cache is None or self._cache.n_ctx < needed:
@@ -127,16 +127,16 @@ class LocalProvider:
             common += 1
         common = min(common, len(prompt) - 1)
         self._cache.truncate(0, common)
-        return self._cache.feed({0: prompt[common:]})[0]
+        return self._cache, self._cache.feed({0: prompt[common:]})[0]
 
     def _generate(
-        self, request: Request, rng: np.random.Generator, on_text: Callable[[str], None] | None = None
+        self, request: Request, rng: np.random.Generator, on_text: Callable[[str], object] | None = None
     ) -> Completion:
         engine = self.engine
         started = time.perf_counter()
         with engine.lock:
             prompt = engine.prompt_tokens(request.messages, request.prefix, request.prompt)
-            logits = self._prefill(prompt, request.max_tokens)
+            cache, logits = self._prefill(prompt, request.max_tokens)
             generated: list[int] = []
             tokens: list[TokenLogprob] = []
             end_top: tuple[TopToken, ...] = ()
@@ -161,7 +161,7 @@ class LocalProvider:
                     if request.stop and _cut_at_stop(new_text, request.stop) is not None:
                         finish = "stop"
                         break
-                logits = self._cache.feed({0: [token]})[0]
+                logits = cache.feed({0: [token]})[0]
             full = engine.detokenize(generated)
             if request.stop:
                 cut = _cut_at_stop(full, request.stop)

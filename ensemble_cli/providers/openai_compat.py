@@ -64,8 +64,10 @@ class Endpoint:
 def make_client(
     base_url: str, api_key: str, http_client: Callable[[], httpx.AsyncClient], timeout_s: float
 ) -> openai.AsyncOpenAI:
+    # openai 3.x runs on httpx2 and accepts an httpx (the project's HTTP client) AsyncClient too
     return openai.AsyncOpenAI(
-        api_key=api_key, base_url=base_url, http_client=http_client(), max_retries=0, timeout=timeout_s
+        api_key=api_key, base_url=base_url, http_client=http_client(), max_retries=0,  # type: ignore[arg-type]
+        timeout=timeout_s,
     )
 
 
@@ -155,7 +157,8 @@ class OpenAICompatibleProvider:
             args["n"] = request.n
         return args
 
-    def _chat_messages(self, request: Request) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def _chat_messages(self, request: Request) -> tuple[Any, dict[str, Any]]:
+        """Chat messages (plain dicts: the SDK's typed params do not know provider fields like ``prefix``)."""
         messages: list[dict[str, Any]] = [m.as_dict() for m in request.messages]
         extra: dict[str, Any] = dict(self.endpoint.preset.extra_body)
         if request.prefix:

@@ -117,8 +117,9 @@ class _CommitteeRun:
             else:
                 self.remote[group.index] = RemoteGroupSource(group, item.messages, self.settings.top_k, tally)
         for members in by_engine.values():
-            provider = members[0].lead.provider
-            pool = LocalPool(provider, members, item.messages, self.settings.top_k, self.max_tokens, tally)
+            local = members[0].lead.provider
+            assert isinstance(local, LocalProvider)
+            pool = LocalPool(local, members, item.messages, self.settings.top_k, self.max_tokens, tally)
             self.pools.append((pool, {g.index for g in members}))
         self.single_engine = len(self.pools) == 1 and not self.remote
 

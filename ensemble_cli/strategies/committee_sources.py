@@ -124,8 +124,8 @@ class LocalPool:
         for i in indices:
             logprobs = log_softmax(logits[self.slot[i]])
             cand = top_k(logprobs, self.top_k)
-            ids = {}
-            top = []
+            ids: dict[str, int] = {}
+            top: list[tuple[str, float]] = []
             for token, lp in zip(cand.ids.tolist(), cand.logprobs.tolist()):
                 text = END if self.engine.is_end(token) else self.engine.piece(token)
                 ids.setdefault(text, token)

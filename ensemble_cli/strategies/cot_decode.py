@@ -69,8 +69,11 @@ class CotDecode:
         messages = self.base_request(item)
         width = self._width(emit, item)
         provider = self.member.provider
-        local = isinstance(provider, LocalProvider)
-        brancher = LocalBrancher(provider, tally) if local else RemoteBrancher(self.member, tally)
+        brancher: LocalBrancher | RemoteBrancher
+        if isinstance(provider, LocalProvider):
+            brancher = LocalBrancher(provider, tally)
+        else:
+            brancher = RemoteBrancher(self.member, tally)
         try:
             room = self.max_tokens + FOLLOW_UP_TOKENS + 16
             candidates = await brancher.candidates(messages, min(width + 2, provider.capabilities.max_top_logprobs), room)
@@ -83,8 +86,7 @@ class CotDecode:
             scored = list(await asyncio.gather(*(self._score(brancher, messages, seq, path)
                                                  for seq, path in enumerate(paths))))
         finally:
-            if local:
-                brancher.close()
+            brancher.close()
         for entry in scored:
             emit(ReplyReceived(item.id, self.member.name, entry["rank_first"], entry["text"], entry["answer"], "path"))
         return self._select(scored, candidates, tally)
@@ -98,7 +100,7 @@ class CotDecode:
             tail = path.follow_prompt + "".join(s.text for s in path.follow_up)
             answer = self.extractor(tail)
             steps, offset, follow = path.follow_up, len(path.follow_prompt), True
-        confidence, margins = (0.0, [])
+        confidence, margins = 0.0, list[float]()
         if answer is not None:
             confidence, margins = path_confidence(steps, max(answer.start - offset, 0), answer.end - offset)
         return {

@@ -12,6 +12,8 @@ import asyncio
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..aggregation import END
 from ..errors import CapabilityError
 from ..providers.base import Request, TokenLogprob
@@ -99,6 +101,9 @@ class RemoteBrancher:
 
         await asyncio.gather(*(one(p) for p in paths))
 
+    def close(self) -> None:
+        """Nothing held between calls."""
+
     async def follow_up(self, base: Request, path: Path, prompt: str, max_tokens: int, seq: int = 0) -> None:
         request = base.but(max_tokens=max_tokens, temperature=0.0, top_logprobs=2, prefix=path.text + prompt)
         completion = (await self.member.provider.complete(request))[0]
@@ -115,7 +120,8 @@ class LocalBrancher:
         self.tally = tally
         self.batch: SequenceBatch | None = None
         self.prompt: list[int] = []
-        self.first_logprobs = None
+        self.first_logprobs: np.ndarray = np.zeros(0)
+        self._ids: dict[str, int] = {}
 
     def _start(self, base: Request, width: int, room: int) -> list[tuple[str, float]]:
         engine = self.engine
@@ -127,7 +133,7 @@ class LocalBrancher:
         self.tally.prompt_tokens += len(self.prompt)
         candidates = top_k(self.first_logprobs, width)
         self._ids = {}
-        result = []
+        result: list[tuple[str, float]] = []
         for token, lp in zip(candidates.ids.tolist(), candidates.logprobs.tolist()):
             text = END if engine.is_end(token) else engine.piece(token)
             self._ids.setdefault(text, token)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Callable
 
 from ..config import MoaSettings
 from ..errors import ConfigError
 from ..events import Emit, ReplyReceived, RoundFinished, StreamDelta, ignore
 from ..inputs import PromptItem
 from ..providers.base import Message, Request
-from .base import Member, StrategyResult, Tally, ask_all, check_quorum
+from .base import Member, Reply, StrategyResult, Tally, ask_all, check_quorum
 from .moa_prompts import AGGREGATE_INSTRUCTION, REFERENCE_INSTRUCTION, with_references
 
 SPREAD_LOW, SPREAD_HIGH = 0.4, 1.0
@@ -109,10 +109,9 @@ class MixtureOfAgents:
                 given.append({"member": member.name, "references": texts})
                 jobs.append((member, Request(messages, max_tokens=member.max_tokens, temperature=member.temperature,
                                              seed=self._seed(layer, index))))
-            replies = await ask_all(jobs, tally, lambda r, layer=layer: emit(
-                ReplyReceived(item.id, r.member.name, layer, r.completions[0].text if r.ok else f"failed: {r.error}",
-                              stage="layer")))
-            answers, failed = [], []
+            replies = await ask_all(jobs, tally, self._announcer(item, layer, emit))
+            answers: list[dict[str, Any]] = []
+            failed: list[dict[str, Any]] = []
             for reply in replies:
                 if not reply.ok:
                     failed.append({"member": reply.member.name, "error": reply.error})
@@ -144,6 +143,14 @@ class MixtureOfAgents:
             "proposers": [{"name": p.name, "temperature": p.temperature} for p in self.proposers],
         }
         return StrategyResult(output=final, details=details, tally=tally, errors=errors)
+
+    @staticmethod
+    def _announcer(item: PromptItem, layer: int, emit: Emit) -> Callable[[Reply], None]:
+        """Shows each proposer's reply as it arrives."""
+        def announce(reply: Reply) -> None:
+            text = reply.completions[0].text if reply.ok else f"failed: {reply.error}"
+            emit(ReplyReceived(item.id, reply.member.name, layer, text, stage="layer"))
+        return announce
 
     async def _aggregate(self, item: PromptItem, references: list[Reference], cuts: list[dict[str, Any]],
                          tally: Tally, emit: Emit) -> tuple[str, list[str]]:

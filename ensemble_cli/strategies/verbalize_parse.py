@@ -88,7 +88,8 @@ def parse_tagged(reply: str) -> list[Candidate]:
 
 def _json_lists(reply: str) -> list[list]:
     decoder = json.JSONDecoder()
-    lists, index = [], 0
+    lists: list[list] = []
+    index = 0
     while True:
         starts = [i for i in (reply.find("[", index), reply.find("{", index)) if i != -1]
         if not starts:
