@@ -63,7 +63,7 @@ def test_each_layer_gets_the_previous_answers_as_references(fake_server, registr
 
 
 def test_layers_run_in_order_and_proposers_concurrently(fake_server, registry_for):
-    server = fake_server({n: layered(n) for n in ("a", "b", "c", "d")}, latency=0.1)
+    server = fake_server({n: layered(n) for n in ("a", "b", "c", "d")}, latency=0.25)
     run(members(registry_for, server, ["a", "b", "c", "d"]), layers=3)
     assert server.max_in_flight == 4
     by_layer = [server.requests[i:i + 4] for i in (0, 4, 8)]
