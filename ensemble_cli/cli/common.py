@@ -115,4 +115,3 @@ def _print_outputs(event: Any) -> None:
         lines = output if isinstance(output, list) else [output]
         sys.stdout.write("".join(f"{line}\n" for line in lines))
         sys.stdout.flush()
-

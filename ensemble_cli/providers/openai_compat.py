@@ -178,10 +178,13 @@ class OpenAICompatibleProvider:
     def _uses_raw(self, request: Request) -> bool:
         return request.prompt is not None or bool(request.prefix and self.prefix_mode == "raw")
 
-    def _raw_text(self, request: Request) -> str:
+    def _raw_request(self, request: Request) -> tuple[str, dict[str, Any] | None]:
+        """The text for ``/v1/completions`` (raw prompt, or templated messages, then the prefix) and extra fields."""
         if request.prompt is not None:
-            return request.prompt + request.prefix
-        return render_prompt(request.messages, self.template, request.prefix)
+            text = request.prompt + request.prefix
+        else:
+            text = render_prompt(request.messages, self.template, request.prefix)
+        return text, dict(self.endpoint.preset.extra_body) or None
 
     async def complete(self, request: Request) -> list[Completion]:
         if self._uses_raw(request):
@@ -210,13 +213,12 @@ class OpenAICompatibleProvider:
             raise self._give_up(exc, retries) from exc
 
     async def _complete_raw(self, request: Request) -> list[Completion]:
-        prompt = self._raw_text(request)
+        prompt, extra = self._raw_request(request)
         args = self._common_args(request)
         if request.wants_logprobs:
             args["logprobs"] = min(request.top_logprobs, self.capabilities.max_top_logprobs)
         client = self.endpoint.client
         started = time.perf_counter()
-        extra = dict(self.endpoint.preset.extra_body) or None
         response, retries = await self._call(lambda: client.completions.create(prompt=prompt, extra_body=extra, **args))
         latency = time.perf_counter() - started
         try:
@@ -262,9 +264,9 @@ class OpenAICompatibleProvider:
         client = self.endpoint.client
         raw = self._uses_raw(request)
         if raw:
-            prompt, extra = self._raw_text(request), dict(self.endpoint.preset.extra_body)
+            prompt, raw_extra = self._raw_request(request)
             stream, _ = await self._call(
-                lambda: client.completions.create(prompt=prompt, stream=True, extra_body=extra or None, **args)
+                lambda: client.completions.create(prompt=prompt, stream=True, extra_body=raw_extra, **args)
             )
         else:
             messages, extra = self._chat_messages(request)

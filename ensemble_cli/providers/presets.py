@@ -21,8 +21,8 @@ class Preset:
     logprobs_style: LogprobsStyle = "openai"
     description: str = ""
     extra_body: tuple[tuple[str, object], ...] = ()
-    embeddings: bool = True
     """Fields sent with every request (llama.cpp servers default to a repeat penalty: greedy must be greedy)."""
+    embeddings: bool = True
 
 
 PRESETS: dict[str, Preset] = {
