@@ -40,9 +40,17 @@ class CapabilityError(EnsembleError):
 
 
 class ProviderError(EnsembleError):
-    """A provider call failed for good (after retries where retrying made sense)."""
+    """A provider call failed for good (after retries where retrying made sense).
+
+    ``retries`` counts the retries spent on the call before it failed, so that the prompt's record
+    still counts them.
+    """
 
     exit_status = ExitStatus.PROVIDER
+
+    def __init__(self, message: str, retries: int = 0) -> None:
+        super().__init__(message)
+        self.retries = retries
 
 
 class AuthError(ProviderError):

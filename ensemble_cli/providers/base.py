@@ -119,8 +119,12 @@ class Provider(Protocol):
 
     async def complete(self, request: Request) -> list[Completion]: ...
 
-    def stream(self, request: Request) -> AsyncIterator[str]:
-        """The reply's text as it is generated (an async generator)."""
+    def stream(self, request: Request) -> AsyncIterator["str | Completion"]:
+        """The reply as it is generated (an async generator): text pieces (``str``), then exactly one
+        ``Completion`` as the last item, holding the whole text, usage, retries and finish reason.
+
+        A stream that ends early or is interrupted raises ``ProviderError``; it never ends as if it
+        were complete."""
         ...
 
     async def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
