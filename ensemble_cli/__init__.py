@@ -3,8 +3,8 @@
 Library use, without the CLI::
 
     from ensemble_cli import committee
-    from ensemble_cli.providers.local import LocalProvider
-    result = committee("Name a colour.", LocalProvider(None), n=3, max_tokens=20)
+    result = committee("Name a colour.", n=3, max_tokens=20)   # the embedded model
+    print(result.output)
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -17,9 +17,9 @@ except PackageNotFoundError:  # running from a source tree
 from .config import RunConfig, load_config  # noqa: E402
 from .inputs import PromptItem, from_prompt  # noqa: E402
 from .providers.base import Completion, Message, Provider, Request  # noqa: E402
+from .session import Session  # noqa: E402
 from .strategies.base import Member, StrategyResult  # noqa: E402
-from .strategies.committee import Committee  # noqa: E402
-from .api import committee, cot_decode, moa, provider, verbalize, vote  # noqa: E402
+from .api import Result, committee, cot_decode, moa, provider, run, verbalize, vote  # noqa: E402
 
 
 def __getattr__(name: str):
@@ -31,7 +31,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "committee", "cot_decode", "moa", "provider", "verbalize", "vote",
-    "Committee", "Completion", "Member", "Message", "PromptItem", "Provider", "Request", "RunConfig",
+    "committee", "cot_decode", "moa", "provider", "run", "verbalize", "vote",
+    "Completion", "Member", "Message", "PromptItem", "Provider", "Request", "Result", "RunConfig", "Session",
     "StrategyResult", "from_prompt", "load_config", "__version__",
 ]

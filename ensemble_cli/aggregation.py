@@ -21,7 +21,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-END = "\u0000<end>"
+from .providers.base import END
+
 MergeMode = Literal["mean", "product", "vote"]
 
 

@@ -1,93 +1,115 @@
-"""One-call Python functions for each strategy: pass a prompt and a provider (or members), get a result.
+"""One-call Python functions for each strategy: pass a prompt and a provider, get a result.
 
     from ensemble_cli import committee
-    from ensemble_cli.providers.local import LocalProvider
-    result = committee("Name a colour.", LocalProvider(None), n=3, merge="vote", max_tokens=20)
+    result = committee("Name a colour.", n=3, merge="vote", max_tokens=20)
     print(result.output)
 
-Each function builds members, runs the strategy once and returns its ``StrategyResult``; the
-strategy classes (``Committee``, ``Vote``, ...) are there for repeated or concurrent use.
+Each function runs one ``Session`` (one event loop for the whole run) and returns a ``Result``. The
+provider is a backend name (``"local"``, ``"openai"``, ...) or a provider object; ``members`` lists
+member dicts as a config file would; other keywords are run settings (``n``, ``temperature``,
+``seed``, ``max_tokens``, ``timeout``, ...) or the strategy's own settings (``merge``, ``samples``, ...).
+Failures raise the toolkit's typed errors.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Mapping
 
-from .config import (
-    CommitteeSettings, CotDecodeSettings, MemberConfig, MoaSettings, RunConfig, VerbalizeSettings, VoteSettings,
-)
-from .events import Emit, ignore
+from pydantic import BaseModel, ValidationError
+
+from .config import CommitteeSettings, CotDecodeSettings, MemberConfig, MoaSettings, RunConfig, VerbalizeSettings, VoteSettings, format_validation_error
+from .errors import ConfigError
+from .events import Emit
 from .inputs import PromptItem, from_prompt
 from .providers.base import Provider
-from .providers.registry import ProviderRegistry
-from .strategies.base import Member, StrategyResult
-from .strategies.committee import Committee
-from .strategies.cot_decode import CotDecode
-from .strategies.moa import MixtureOfAgents
-from .strategies.verbalize import Verbalize
-from .strategies.vote import Vote
+from .session import Session
+from .sinks.records import Collector
 
-Members = Provider | Member | Sequence[Member]
+SECTIONS: dict[str, type[BaseModel]] = {"committee": CommitteeSettings, "vote": VoteSettings, "moa": MoaSettings,
+            "cot-decode": CotDecodeSettings, "verbalize": VerbalizeSettings}
+
+
+@dataclass(frozen=True)
+class Result:
+    """One prompt's result: its output and details, as in its JSONL record (``record``)."""
+
+    record: dict[str, Any]
+
+    @property
+    def output(self) -> Any:
+        return self.record["output"]
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return self.record["details"]
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        return self.record["usage"]
+
+    @property
+    def members(self) -> list[dict[str, Any]]:
+        return self.record["members"]
 
 
 def provider(name: str = "local", model: str | None = None, *, base_url: str | None = None,
              api_key_env: str | None = None, **run: Any) -> Provider:
-    """A provider by backend name, as ``--provider`` would build it; ``run`` takes RunConfig keys such as
-    ``max_concurrency``, ``timeout`` or ``max_retries``."""
-    registry = ProviderRegistry(RunConfig(**run))
+    """A provider by backend name, as ``--provider`` would build it, for use inside one event loop;
+    ``run`` takes RunConfig keys such as ``max_concurrency``, ``timeout`` or ``max_retries``."""
+    from .providers.registry import ProviderRegistry
+
+    registry = ProviderRegistry(_config(run))
     return registry.provider_for(MemberConfig(name=name, provider=name, model=model, base_url=base_url,
                                               api_key_env=api_key_env))
 
 
-def as_members(members: Members, n: int = 1, temperature: float = 0.0, max_tokens: int = 256) -> list[Member]:
-    """A provider becomes ``n`` members named m1..mN; members are used as given."""
-    if isinstance(members, Member):
-        return [members]
-    if isinstance(members, Sequence):
-        return list(members)
-    return [Member(f"m{i + 1}", members, temperature=temperature, max_tokens=max_tokens) for i in range(n)]
+def _config(values: Mapping[str, Any]) -> RunConfig:
+    try:
+        return RunConfig.model_validate(dict(values))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error("arguments", exc)) from None
 
 
-def _item(prompt: str | PromptItem) -> PromptItem:
-    return prompt if isinstance(prompt, PromptItem) else from_prompt(prompt)
+def run(strategy: str, prompt: str | PromptItem, provider: str | Provider = "local", *,
+        emit: Emit | None = None, **settings: Any) -> Result:
+    """Run ``strategy`` once on ``prompt``; keywords are run settings or the strategy's own."""
+    section = SECTIONS[strategy]
+    own = {k: settings.pop(k) for k in list(settings) if k in section.model_fields}
+    values: dict[str, Any] = {**settings, strategy: own}
+    if isinstance(provider, str):
+        values["provider"] = provider
+    session = Session(_config(values), provider=None if isinstance(provider, str) else provider)
+    collector = Collector()
+    item = prompt if isinstance(prompt, PromptItem) else from_prompt(prompt)
+    outcome = session.run_sync(strategy, [item], [collector, *([emit] if emit else [])])
+    if outcome.failed:
+        raise outcome.errors[0]
+    return Result(collector.records[0])
 
 
-def _run(strategy: Any, prompt: str | PromptItem, emit: Emit) -> StrategyResult:
-    return asyncio.run(strategy.run(_item(prompt), emit))
+def committee(prompt: str | PromptItem, provider: str | Provider = "local", **settings: Any) -> Result:
+    """Consensus decoding; settings: ``n``, ``max_tokens``, ``members``, and CommitteeSettings fields
+    (merge, top_k, draft, gate, trace, stop)."""
+    return run("committee", prompt, provider, **settings)
 
 
-def committee(prompt: str | PromptItem, members: Members, *, n: int = 1, max_tokens: int = 256,
-              emit: Emit = ignore, **settings: Any) -> StrategyResult:
-    """Consensus decoding; ``settings`` are ``CommitteeSettings`` fields (merge, top_k, draft, gate, ...)."""
-    chosen = as_members(members, n, max_tokens=max_tokens)
-    return _run(Committee(chosen, CommitteeSettings(**settings), max_tokens), prompt, emit)
+def vote(prompt: str | PromptItem, provider: str | Provider = "local", **settings: Any) -> Result:
+    """Voting; settings: ``n``, ``temperature``, ``seed``, ``members``, and VoteSettings fields
+    (samples, extract, method, rounds, judge, ...)."""
+    return run("vote", prompt, provider, **settings)
 
 
-def vote(prompt: str | PromptItem, members: Members, *, n: int = 1, temperature: float = 0.0,
-         max_tokens: int = 256, seed: int | None = None, judge: Member | None = None,
-         emit: Emit = ignore, **settings: Any) -> StrategyResult:
-    """Voting; ``settings`` are ``VoteSettings`` fields (samples, extract, method, rounds, ...)."""
-    chosen = as_members(members, n, temperature, max_tokens)
-    return _run(Vote(chosen, VoteSettings(**settings), judge, seed), prompt, emit)
+def moa(prompt: str | PromptItem, provider: str | Provider = "local", **settings: Any) -> Result:
+    """Mixture-of-Agents; settings: ``n``, ``members``, and MoaSettings fields (layers, self_moa, aggregator, ...)."""
+    return run("moa", prompt, provider, **settings)
 
 
-def moa(prompt: str | PromptItem, members: Members, *, n: int = 1, temperature: float = 0.0,
-        max_tokens: int = 256, seed: int | None = None, aggregator: Member | None = None,
-        emit: Emit = ignore, **settings: Any) -> StrategyResult:
-    """Mixture-of-Agents; ``settings`` are ``MoaSettings`` fields (layers, self_moa, ...)."""
-    chosen = as_members(members, n, temperature, max_tokens)
-    return _run(MixtureOfAgents(chosen, aggregator, MoaSettings(**settings), seed), prompt, emit)
+def cot_decode(prompt: str | PromptItem, provider: str | Provider = "local", **settings: Any) -> Result:
+    """CoT-decoding; settings: ``max_tokens`` and CotDecodeSettings fields (k, extract, aggregate, ...)."""
+    return run("cot-decode", prompt, provider, **settings)
 
 
-def cot_decode(prompt: str | PromptItem, members: Members, *, max_tokens: int = 256,
-               emit: Emit = ignore, **settings: Any) -> StrategyResult:
-    """CoT-decoding; ``settings`` are ``CotDecodeSettings`` fields (k, extract, aggregate, ...)."""
-    return _run(CotDecode(as_members(members), CotDecodeSettings(**settings), max_tokens), prompt, emit)
-
-
-def verbalize(prompt: str | PromptItem, members: Members, *, temperature: float = 0.0, max_tokens: int = 512,
-              seed: int | None = None, emit: Emit = ignore, **settings: Any) -> StrategyResult:
-    """Verbalized Sampling; ``settings`` are ``VerbalizeSettings`` fields (k, variant, sample, ...)."""
-    chosen = as_members(members, 1, temperature, max_tokens)
-    return _run(Verbalize(chosen, VerbalizeSettings(**settings), seed, max_tokens), prompt, emit)
+def verbalize(prompt: str | PromptItem, provider: str | Provider = "local", **settings: Any) -> Result:
+    """Verbalized Sampling; settings: ``seed``, ``temperature`` and VerbalizeSettings fields (k, variant, sample, ...)."""
+    return run("verbalize", prompt, provider, **settings)

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
-from .providers.retry import DEFAULT_MAX_RETRIES
+
+DEFAULT_MAX_RETRIES = 4
 
 ENV_DEFAULTS = {"ENSEMBLE_PROVIDER": "provider", "ENSEMBLE_MODEL": "model", "ENSEMBLE_BASE_URL": "base_url"}
 
@@ -47,6 +48,18 @@ class CommitteeSettings(Strict):
     stop: list[str] = []
 
 
+def _extractor(spec: str, judge: bool) -> str:
+    """An ``extract`` value that names a known extractor (a regex must compile), checked with the config."""
+    from .extraction import get_extractor
+
+    if not (judge and spec == "judge"):
+        try:
+            get_extractor(spec)
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("extract: ")) from None
+    return spec
+
+
 class VoteSettings(Strict):
     samples: int = Field(default=1, ge=1)
     extract: str = "text"
@@ -55,6 +68,11 @@ class VoteSettings(Strict):
     consensus: float = Field(default=1.0, gt=0.0, le=1.0)
     quorum: float = Field(default=0.5, gt=0.0, le=1.0)
     judge: MemberConfig | None = None
+
+    @field_validator("extract")
+    @classmethod
+    def _known_extractor(cls, spec: str) -> str:
+        return _extractor(spec, judge=True)
 
 
 class MoaSettings(Strict):
@@ -81,6 +99,25 @@ class CotDecodeSettings(Strict):
     raw: bool = False
     answer_prompt: str | None = " So the answer is"
 
+    @field_validator("k")
+    @classmethod
+    def _k_range(cls, k: int | str) -> int | str:
+        if isinstance(k, int) and not 1 <= k <= 20:
+            raise ValueError("k must be 'auto' or a number of branches from 1 to 20")
+        return k
+
+    @field_validator("extract")
+    @classmethod
+    def _known_extractor(cls, spec: str) -> str:
+        return _extractor(spec, judge=False)
+
+    @field_validator("template")
+    @classmethod
+    def _has_question(cls, template: str) -> str:
+        if "{question}" not in template:
+            raise ValueError("the template must contain {question}")
+        return template
+
 
 class VerbalizeSettings(Strict):
     k: int = Field(default=5, ge=1)
@@ -90,10 +127,22 @@ class VerbalizeSettings(Strict):
     min_prob: float | None = Field(default=None, ge=0.0, le=1.0)
     min_keep: int = Field(default=1, ge=1)
     sample: int = Field(default=1, ge=0)
-    show_all: bool = False
     compare: Literal["direct"] | None = None
     embedding_model: str | None = None
     instruction: str | None = None
+
+    @model_validator(mode="after")
+    def _multi_needs_total(self) -> "VerbalizeSettings":
+        if self.variant == "multi" and (self.total or 0) < self.k:
+            raise ValueError("the multi variant needs total (--total N) of at least k")
+        return self
+
+
+class DisplaySettings(Strict):
+    """How results are shown on stderr; never part of a record."""
+
+    show_all: bool = False
+    """verbalize: the whole distribution as a table."""
 
 
 class RunConfig(Strict):
@@ -121,33 +170,21 @@ class RunConfig(Strict):
     moa: MoaSettings = MoaSettings()
     cot_decode: CotDecodeSettings = Field(default=CotDecodeSettings(), alias="cot-decode")
     verbalize: VerbalizeSettings = VerbalizeSettings()
+    display: DisplaySettings = DisplaySettings()
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    def resolved_members(self) -> list[MemberConfig]:
-        """Members with inherited fields filled in, each listed member replicated ``n`` times."""
-        listed = self.members or [MemberConfig()]
-        resolved: list[MemberConfig] = []
-        for index, member in enumerate(listed):
-            full = self.fill(member, default_name=f"m{index + 1}" if len(listed) > 1 else "m")
-            for copy in range(self.n):
-                name = full.name if self.n == 1 else f"{full.name}#{copy + 1}"
-                resolved.append(full.model_copy(update={"name": name}))
-        return resolved
+    @field_validator("max_tokens", "n", "max_concurrency", "parallel_prompts", "max_retries", "seed",
+                     mode="before")
+    @classmethod
+    def _whole_number(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("must be a whole number, not true/false")
+        return value
 
-    def fill(self, member: MemberConfig, default_name: str) -> MemberConfig:
-        """``member`` with unset fields taken from the run's top-level values."""
-        return member.model_copy(
-            update={
-                "name": member.name or default_name,
-                "provider": member.provider or self.provider,
-                "model": member.model or self.model,
-                "base_url": member.base_url or self.base_url,
-                "api_key_env": member.api_key_env or self.api_key_env,
-                "temperature": self.temperature if member.temperature is None else member.temperature,
-                "max_tokens": member.max_tokens or self.max_tokens,
-            }
-        )
+    def settings_for(self, strategy: str) -> BaseModel:
+        """The strategy's own section."""
+        return getattr(self, strategy.replace("-", "_"))
 
 
 def deep_merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

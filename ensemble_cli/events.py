@@ -15,6 +15,15 @@ class Event:
 
 
 @dataclass(frozen=True)
+class RunStarted(Event):
+    """Before the first prompt: how many prompts will run, how many were skipped, remarks to show once."""
+
+    total: int
+    skipped: int = 0
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PromptStarted(Event):
     prompt: str
 
@@ -86,6 +95,7 @@ class PromptFinished(Event):
 @dataclass(frozen=True)
 class PromptFailed(Event):
     error: str
+    record: dict[str, Any] = field(default_factory=dict)
 
 
 Emit = Callable[[Event], None]

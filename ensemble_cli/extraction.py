@@ -20,8 +20,20 @@ EXTRACTORS = ("number", "choice", "boxed", "line", "text", "json:FIELD", "regex:
 @dataclass(frozen=True)
 class Answer:
     value: str
+    """The normalised key that answers are counted by."""
     start: int
     end: int
+
+    def words(self, text: str) -> str:
+        """The answer as the reply wrote it (its span, trimmed)."""
+        return text[self.start:self.end].strip()
+
+
+def in_own_words(spec: str) -> bool:
+    """Whether an extractor's key is a normalised text (lower-cased, trimmed), which no one should be shown
+    as the answer: the output is then the winning reply's own words. Numbers, choices and boxed answers
+    are shown as their canonical value."""
+    return spec in ("text", "line", "judge") or spec.startswith(("json:", "regex:"))
 
 
 Extractor = Callable[[str], "Answer | None"]

@@ -1,70 +1,162 @@
-"""JSONL records: one object per prompt, appended and flushed as each finishes; resumable."""
+"""JSONL records: one object per prompt, appended and flushed as each finishes; resumable.
+
+A record carries the strategy, the run settings and a fingerprint of everything that shapes its
+output, so ``--resume`` skips only prompts done by the same strategy and settings.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import stat
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Sequence
 
 from .errors import InputError
+from .inputs import PromptItem
+from .secrets import redact_obj
+from .usage import Tally
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: adds ``fingerprint``, ``settings``, ``members[].role``/``max_tokens`` and ``usage.failed_calls``."""
 
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
-def completed_ids(path: Path) -> set[str]:
-    """Ids of prompts whose record in ``path`` finished without error (an unfinished last line is ignored)."""
+def fingerprint(strategy: str, settings: dict[str, Any], members: Sequence[dict[str, Any]]) -> str:
+    """A short hash of what shapes a run's outputs: strategy, settings and every member's call settings."""
+    shaped = json.dumps({"strategy": strategy, "settings": settings, "members": list(members)},
+                        sort_keys=True, default=str)
+    return hashlib.sha256(shaped.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What every record of one run shares."""
+
+    strategy: str
+    settings: dict[str, Any]
+    members: list[dict[str, Any]]
+    run_id: str = field(default_factory=new_run_id)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.strategy, self.settings, self.members)
+
+
+def build_record(run: RunInfo, item: PromptItem, *, output: Any, details: dict[str, Any], tally: Tally,
+                 errors: Sequence[str], ok: bool) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "run_id": run.run_id,
+        "strategy": run.strategy,
+        "fingerprint": run.fingerprint,
+        "id": item.id,
+        "status": "ok" if ok else "error",
+        "input": item.as_record(),
+        "output": output,
+        "details": details,
+        "members": run.members,
+        "settings": run.settings,
+        "usage": tally.as_dict(),
+        "errors": list(errors),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+@dataclass
+class Recorded:
+    """What an output file already holds: ids done by this run's settings, and records of other runs."""
+
+    done: set[str] = field(default_factory=set)
+    other: dict[str, str] = field(default_factory=dict)
+    """id -> why it does not count (another strategy or other settings)."""
+    records: int = 0
+
+
+def read_recorded(path: Path, strategy: str, print_: str) -> Recorded:
+    """Scan ``path`` for ok records; a damaged line (cut by a kill, bytes that are not UTF-8) is skipped."""
+    found = Recorded()
     if not path.exists():
-        return set()
-    done: set[str] = set()
-    with path.open(encoding="utf-8") as stream:
-        for line in stream:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict) and record.get("status") == "ok" and "id" in record:
-                done.add(str(record["id"]))
-    return done
+        return found
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give -o a file name")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the output file ({exc.strerror})") from None
+    for raw in data.splitlines():
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if not isinstance(record, dict) or "id" not in record:
+            continue
+        found.records += 1
+        if record.get("status") != "ok":
+            continue
+        item_id = str(record["id"])
+        if record.get("strategy") != strategy:
+            found.other[item_id] = f"written by {record.get('strategy')}"
+        elif record.get("fingerprint") != print_:
+            found.other[item_id] = "written with other settings"
+        else:
+            found.done.add(item_id)
+            found.other.pop(item_id, None)
+    return found
+
+
+def is_regular_file(stream: IO[str]) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 class RecordWriter:
-    """Appends records to a file (or stdout for ``-``), one line each, flushed and synced per record."""
+    """Appends records to a file (or stdout for ``-``), one line each, flushed per record and synced
+    where the target is a regular file (devices, pipes and FIFOs cannot be synced)."""
 
     def __init__(self, target: str | None) -> None:
         self.target = target
         self._stream: IO[str] | None = None
         self._owns = False
+        self._sync = False
 
     def __enter__(self) -> "RecordWriter":
         if self.target == "-":
             self._stream = sys.stdout
         elif self.target:
             path = Path(self.target)
+            if path.is_dir():
+                raise InputError(f"{path}: is a directory; give -o a file name")
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                needs_newline = path.exists() and path.stat().st_size > 0 and not _ends_with_newline(path)
+                if path.parent != Path(""):
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                tail = _damaged_tail(path)
                 self._stream = path.open("a", encoding="utf-8")
             except OSError as exc:
                 raise InputError(f"{path}: cannot open the output file ({exc.strerror})") from None
             self._owns = True
-            if needs_newline:
+            self._sync = is_regular_file(self._stream)
+            if tail:
                 self._stream.write("\n")
         return self
 
     def write(self, record: dict[str, Any]) -> None:
         if self._stream is None:
             return
-        self._stream.write(json.dumps(record, ensure_ascii=False, default=_plain) + "\n")
+        self._stream.write(json.dumps(redact_obj(record), ensure_ascii=False, default=_plain) + "\n")
         self._stream.flush()
-        if self._owns:
+        if self._sync:
             os.fsync(self._stream.fileno())
 
     def __exit__(self, *_: object) -> None:
@@ -72,14 +164,22 @@ class RecordWriter:
             self._stream.close()
 
 
-def _ends_with_newline(path: Path) -> bool:
-    with path.open("rb") as stream:
-        stream.seek(-1, os.SEEK_END)
-        return stream.read(1) == b"\n"
+def _damaged_tail(path: Path) -> bool:
+    """Whether a regular file's last line is unfinished (a kill mid-write): the next record starts on a new line."""
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return False
+        with path.open("rb") as stream:
+            stream.seek(-1, os.SEEK_END)
+            return stream.read(1) != b"\n"
+    except OSError:
+        return False
 
 
 def _plain(value: Any) -> Any:
-    """JSON fallback for numpy scalars and other number-likes."""
+    """JSON fallback for numpy scalars, pydantic models and other number-likes."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
     if hasattr(value, "item"):
         return value.item()
     if isinstance(value, (set, frozenset, tuple)):

@@ -37,7 +37,9 @@ def test_config_run_writes_jsonl_to_stdout_only():
     assert record["details"]["summary"]["tokens"] <= 6
     assert [m["name"] for m in record["members"]] == ["plain", "teacher", "terse"]
     assert record["members"][2]["weight"] == 0.5
-    assert record["usage"]["calls"] >= 1 and record["schema"] == 1 and record["run_id"]
+    assert record["usage"]["calls"] >= 1 and record["schema"] == 2 and record["run_id"]
+    assert record["settings"]["max_tokens"] == 6 and record["settings"]["committee"]["merge"] == "mean"
+    assert len(record["fingerprint"]) == 16
 
 
 def test_unknown_key_is_one_line_exit_2(tmp_path):
@@ -95,10 +97,14 @@ def test_batch_resume_after_interruption(tmp_path, fake_server):
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"id": i, "prompt": f"q{i}"}) + "\n" for i in ("x", "y", "z")))
     out = tmp_path / "out.jsonl"
-    done = {"schema": 1, "id": "x", "status": "ok", "output": "earlier"}
-    out.write_text(json.dumps(done) + "\n" + '{"schema": 1, "id": "y", "sta')  # killed mid-write
     args = ["committee", "--input", str(prompts), "--provider", "vllm", "--model", "a", "--base-url",
             server.base_url, "-o", str(out), "--resume"]
+    first = invoke("committee", "-p", "q", *args[3:-1])  # learn this run's fingerprint
+    fingerprint = records(out.read_text())[0]["fingerprint"]
+    done = {"schema": 2, "strategy": "committee", "fingerprint": fingerprint, "id": "x", "status": "ok",
+            "output": "earlier"}
+    out.write_text(json.dumps(done) + "\n" + '{"schema": 2, "id": "y", "sta')  # killed mid-write
+    assert first.exit_code == 0
     result = invoke(*args)
     assert result.exit_code == 0, result.stderr
     lines = out.read_text().splitlines()
@@ -163,10 +169,10 @@ def test_interrupt_keeps_written_records_and_resume_finishes(tmp_path, fake_serv
             "--base-url", server.base_url, "-o", str(out), "--resume"]
     original = Committee.run
 
-    async def interrupted(self, item, emit=None):
+    async def interrupted(self, item, emit=None, tally=None):
         if item.id == "2":
             raise KeyboardInterrupt
-        return await original(self, item, emit)
+        return await original(self, item, emit, tally)
 
     monkeypatch.setattr(Committee, "run", interrupted)
     result = invoke(*args)

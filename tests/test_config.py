@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ensemble_cli.config import load_config
+from ensemble_cli.members import listed
 from ensemble_cli.errors import ConfigError
 
 
@@ -64,7 +65,7 @@ def test_members_inherit_and_replicate():
         "provider": "local", "temperature": 0.5, "n": 2,
         "members": [{"name": "a", "system": "be brief"}, {"name": "b", "temperature": 0.1, "weight": 2}],
     })
-    members = config.resolved_members()
+    members = listed(config)
     assert [m.name for m in members] == ["a#1", "a#2", "b#1", "b#2"]
     assert [m.temperature for m in members] == [0.5, 0.5, 0.1, 0.1]
     assert members[0].system == "be brief" and members[2].weight == 2

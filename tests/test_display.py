@@ -6,9 +6,9 @@ import io
 
 from rich.console import Console
 
-from ensemble_cli.display import Display, agreement_style
+from ensemble_cli.sinks.display import Display, agreement_style
 from ensemble_cli.events import Note, PromptFailed, PromptFinished, PromptStarted, ReplyReceived, TokenChosen
-from ensemble_cli.views import detail_view
+from ensemble_cli.sinks.views import detail_view
 
 VOTE_RECORD = {
     "id": "q", "strategy": "vote", "status": "ok", "output": "42", "usage": {"calls": 3, "wall_s": 0.5},
@@ -39,13 +39,14 @@ def test_plain_mode_prints_lines_and_the_strategy_view():
     assert "│ 42     │ 2     │ 2      │ a, b" in text and "abstentions │ d" in text
 
 
-def test_quiet_mode_prints_nothing_but_keeps_results():
+def test_quiet_mode_prints_only_errors_but_keeps_results():
     con, out = console(True)
     with Display(con, total=2, quiet=True) as display:
         display(PromptFinished("q", VOTE_RECORD))
         display(PromptFailed("r", "boom"))
     display.summary()
-    assert out.getvalue() == "" and display.records == [VOTE_RECORD] and display.failures == [("r", "boom")]
+    assert out.getvalue() == "ensemble: error: [2/2] r failed: boom\n"  # --quiet silences progress, never errors
+    assert display.records == [VOTE_RECORD] and display.failures == [("r", "boom")]
 
 
 def test_live_view_grows_the_answer_and_batches_get_a_table():

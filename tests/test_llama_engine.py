@@ -7,7 +7,8 @@ import pytest
 
 from ensemble_cli.errors import ProviderError
 from ensemble_cli.providers.base import user_prompt
-from ensemble_cli.providers.llama_engine import SequenceBatch, log_softmax, top2_probabilities, top_k
+from ensemble_cli.numeric import log_softmax, top2_probabilities, top_k
+from ensemble_cli.providers.llama_engine import SequenceBatch
 
 
 def test_log_softmax_and_top_k_ties():

@@ -60,9 +60,11 @@ def test_stream_yields_the_same_text(local_provider):
     (full,) = run(local_provider, max_tokens=15)
 
     async def collect():
-        return "".join([piece async for piece in local_provider.stream(Request(PROMPT, max_tokens=15))])
+        return [piece async for piece in local_provider.stream(Request(PROMPT, max_tokens=15))]
 
-    assert asyncio.run(collect()) == full.text
+    *pieces, final = asyncio.run(collect())
+    assert "".join(pieces) == full.text == final.text  # the stream ends with its whole Completion
+    assert final.usage == full.usage and final.finish_reason == full.finish_reason
 
 
 def test_one_engine_per_model_file(local_provider):

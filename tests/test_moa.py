@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 import pytest
 from fake_server import ReplyModel
+from scripted import ScriptedProvider
 from typer.testing import CliRunner
 
 from conftest import REPO
 from ensemble_cli.cli import app
-from ensemble_cli.config import MemberConfig, MoaSettings
+from ensemble_cli.config import MemberConfig, MoaSettings, load_config
 from ensemble_cli.errors import StrategyError
 from ensemble_cli.inputs import from_prompt
+from ensemble_cli.session import Session
+from ensemble_cli.sinks.records import Collector
 from ensemble_cli.strategies.base import Member
 from ensemble_cli.strategies.moa import MixtureOfAgents
 from ensemble_cli.strategies.moa_prompts import AGGREGATE_INSTRUCTION, REFERENCE_INSTRUCTION
@@ -36,6 +40,7 @@ def members(registry_for, server, names, **run):
 
 
 def run(proposers, aggregator=None, **settings):
+    aggregator = aggregator or replace(proposers[0], name="aggregator")
     return asyncio.run(MixtureOfAgents(proposers, aggregator, MoaSettings(**settings)).run(ITEM))
 
 
@@ -102,7 +107,8 @@ def test_shuffled_references_are_seeded(fake_server, registry_for):
 
     def orders(seed):
         server.reset_counters()
-        asyncio.run(MixtureOfAgents(members(registry_for, server, list("abcd")), None,
+        proposers = members(registry_for, server, list("abcd"))
+        asyncio.run(MixtureOfAgents(proposers, replace(proposers[0], name="agg"),
                                     MoaSettings(layers=2, shuffle_references=True), seed).run(ITEM))
         return sorted((r["body"]["model"], r["body"]["messages"][0]["content"]) for r in server.requests[4:8])
 
@@ -110,14 +116,25 @@ def test_shuffled_references_are_seeded(fake_server, registry_for):
     assert orders(1) != orders(2)
 
 
-def test_self_moa_and_spread_temperatures(fake_server, registry_for):
-    server = fake_server({"a": layered("a")})
-    (member,) = members(registry_for, server, ["a"])
-    result = run([member], layers=1, self_moa=3, proposer_temperature=0.9)
-    assert [p["name"] for p in result.details["proposers"]] == ["a#1", "a#2", "a#3"]
-    assert {r["body"]["temperature"] for r in server.requests[:3]} == {0.9}
-    copies = run([member, member, member], layers=1)
-    assert [p["temperature"] for p in copies.details["proposers"]] == [0.4, 0.7, 1.0]
+@pytest.mark.parametrize(("settings", "names", "temperatures"), [
+    ({"moa": {"self_moa": 3, "proposer_temperature": 0.9}}, ["a#1", "a#2", "a#3"], [0.9, 0.9, 0.9]),
+    ({"moa": {"self_moa": 3}}, ["a#1", "a#2", "a#3"], [0.4, 0.7, 1.0]),
+    ({"n": 3}, ["a#1", "a#2", "a#3"], [0.4, 0.7, 1.0]),
+])
+def test_self_moa_and_copies_are_called_at_their_recorded_temperatures(settings, names, temperatures):
+    provider = ScriptedProvider(default=lambda request: f"reply at {request.temperature}")
+    config = load_config(None, {"members": [{"name": "a"}], "moa": {"layers": 1}, **settings}
+                         if "moa" not in settings else {"members": [{"name": "a"}], **settings,
+                                                        "moa": {"layers": 1, **settings["moa"]}})
+    collector = Collector()
+    outcome = Session(config, provider=provider).run_sync("moa", [ITEM], [collector])
+    assert outcome.ok == 1
+    record = collector.records[0]
+    proposers = [m for m in record["members"] if m["role"] == "proposer"]
+    assert [m["name"] for m in proposers] == names and [m["temperature"] for m in proposers] == temperatures
+    assert sorted(r.temperature for r in provider.requests[:3]) == temperatures
+    answers = record["details"]["layers"][0]["answers"]
+    assert [a["temperature"] for a in answers] == temperatures
 
 
 def test_moa_configs_on_the_embedded_model():
@@ -141,7 +158,8 @@ def test_each_proposer_is_shown_as_it_finishes_then_the_stream(fake_server, regi
 
     server = fake_server({n: layered(n) for n in ("a", "b")})
     events = []
-    asyncio.run(MixtureOfAgents(members(registry_for, server, ["a", "b"]), None, MoaSettings(layers=2)).run(ITEM, events.append))
+    proposers = members(registry_for, server, ["a", "b"])
+    asyncio.run(MixtureOfAgents(proposers, replace(proposers[0], name="agg"), MoaSettings(layers=2)).run(ITEM, events.append))
     replies = [(e.member, e.round) for e in events if isinstance(e, ReplyReceived)]
     assert sorted(replies) == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
     first_delta = next(i for i, e in enumerate(events) if isinstance(e, StreamDelta))

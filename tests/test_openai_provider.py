@@ -10,6 +10,7 @@ import pytest
 from fake_server import Fault, ReplyModel, ScriptedModel
 
 from ensemble_cli.config import MemberConfig
+from ensemble_cli.members import fill
 from ensemble_cli.errors import AuthError, ConfigError, ProviderError, ProviderResponseError, RetriesExhaustedError
 from ensemble_cli.providers.base import Request, user_prompt
 from ensemble_cli.providers.openai_compat import parse_logprobs
@@ -19,7 +20,7 @@ MODELS = {"toy": ScriptedModel("The sky is blue today", confidence=0.8)}
 
 def provider(registry_for, server, provider="vllm", environ=None, **run):
     registry = registry_for(environ=environ, max_retries=run.pop("max_retries", 2), **run)
-    member = registry.run.fill(MemberConfig(provider=provider, model="toy", base_url=server.base_url), "a")
+    member = fill(registry.run, MemberConfig(provider=provider, model="toy", base_url=server.base_url), "a")
     return registry.provider_for(member)
 
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from conftest import REPO
 from ensemble_cli.cli import app
-from ensemble_cli.config import MemberConfig, VoteSettings
+from ensemble_cli.config import MemberConfig, VoteSettings, load_config
 from ensemble_cli.errors import ConfigError, StrategyError
 from ensemble_cli.inputs import from_prompt
 from ensemble_cli.strategies.base import Member
@@ -124,7 +124,8 @@ def test_usc_and_judge_extraction(fake_server, registry_for):
     members = members_for(registry_for, server, [("a", "42"), ("b", "7"), ("c", "forty-two")])
     (judge,) = members_for(registry_for, server, [("judge", "j")])
     usc = run_vote(members, judge, extract="text", method="usc")
-    assert usc.output == "it is forty-two" and usc.details["rounds"][0]["usc_choice"] == 3
+    assert usc.output == "It is forty-two." and usc.details["rounds"][0]["usc_choice"] == 3  # in its own words
+    assert usc.details["winner"] == "it is forty-two"  # the key it was counted by
     grouped = run_vote(members, judge, extract="judge")
     assert grouped.details["winner"].startswith("#1:") and grouped.details["table"][0]["members"] == ["a", "c"]
     assert grouped.output == "I worked it out. The answer is 42."  # the winning group's first reply
@@ -133,12 +134,12 @@ def test_usc_and_judge_extraction(fake_server, registry_for):
 def test_bad_settings_are_config_errors(fake_server, registry_for):
     server = fake_server({"42": says("42")})
     members = members_for(registry_for, server, [("a", "42")])
-    with pytest.raises(ConfigError, match="unknown extractor 'digits'"):
-        Vote(members, VoteSettings(extract="digits"))
+    with pytest.raises(ConfigError, match="vote.extract: .*unknown extractor 'digits'"):
+        load_config(None, {"vote": {"extract": "digits"}})
     with pytest.raises(ConfigError, match="needs a judge member"):
         Vote(members, VoteSettings(method="usc"))
-    with pytest.raises(ConfigError, match="does not compile"):
-        Vote(members, VoteSettings(extract="regex:(["))
+    with pytest.raises(ConfigError, match="vote.extract: .*does not compile"):
+        load_config(None, {"vote": {"extract": "regex:(["}})
 
 
 def test_cli_bad_method_and_extractor_exit_2():

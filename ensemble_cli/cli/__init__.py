@@ -8,7 +8,7 @@ from .. import __version__
 from .committee import HELP as COMMITTEE_HELP, committee
 from .cot_decode import HELP as COT_HELP, cot_decode
 from .moa import HELP as MOA_HELP, moa
-from .common import TRACEBACK_ENV
+from .boundary import TRACEBACK_ENV
 from .providers_cmd import providers
 from .serve import serve
 from .verbalize import HELP as VERBALIZE_HELP, verbalize

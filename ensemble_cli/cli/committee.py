@@ -4,8 +4,6 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from ..config import RunConfig
-from ..strategies.committee import Committee
 from .common import execute
 from .options import CommonOptions, section, with_common_options
 
@@ -19,13 +17,8 @@ def committee(
     top_k: Annotated[Optional[int], typer.Option("--top-k", min=1, help="Top alternatives asked of each member per token.")] = None,
     draft: Annotated[Optional[int], typer.Option(min=0, help="Remote members propose up to K greedy tokens per call (lossless).")] = None,
     gate: Annotated[Optional[float], typer.Option(help="The first member decodes alone while its top-1 probability is at least P.")] = None,
-    trace: Annotated[bool, typer.Option("--trace", help="Record every member's top-k at each step.")] = False,
+    trace: Annotated[Optional[bool], typer.Option("--trace/--no-trace", help="Record every member's top-k at each step.")] = None,
     stop: Annotated[Optional[List[str]], typer.Option("--stop", help="Stop when this text appears (repeatable).")] = None,
 ) -> None:
     settings = section(merge=merge, top_k=top_k, draft=draft, gate=gate, trace=trace, stop=stop or None)
-
-    def build(config: RunConfig, members, registry):
-        strategy = Committee(members, config.committee, config.max_tokens)
-        return strategy.run
-
-    execute("committee", common, settings, build)
+    execute("committee", common, settings)

@@ -4,9 +4,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..config import RunConfig
-from ..strategies.moa import MixtureOfAgents
-from ..wiring import bind_extra
 from .common import execute
 from .options import CommonOptions, section, with_common_options
 
@@ -18,7 +15,7 @@ def moa(
     common: CommonOptions,
     layers: Annotated[Optional[int], typer.Option(min=1, help="Proposer layers (the aggregator step not counted).")] = None,
     self_moa: Annotated[Optional[int], typer.Option("--self-moa", min=1, help="Self-MoA: the first member sampled N times as the proposers.")] = None,
-    shuffle_references: Annotated[bool, typer.Option("--shuffle-references", help="Shuffle reference order per call (seeded by --seed).")] = False,
+    shuffle_references: Annotated[Optional[bool], typer.Option("--shuffle-references/--no-shuffle-references", help="Shuffle reference order per call (seeded by --seed).")] = None,
     max_reference_chars: Annotated[Optional[int], typer.Option(min=1, help="Truncate each reference to this many characters.")] = None,
     quorum: Annotated[Optional[float], typer.Option(help="Share of proposers that must answer for a layer to go on.")] = None,
     proposer_temperature: Annotated[Optional[float], typer.Option(help="Temperature of the proposers.")] = None,
@@ -34,9 +31,4 @@ def moa(
                        proposer_temperature=proposer_temperature, proposer_max_tokens=proposer_max_tokens,
                        aggregator_temperature=aggregator_temperature, aggregator_max_tokens=aggregator_max_tokens,
                        aggregator=aggregator)
-
-    def build(config: RunConfig, members, registry):
-        aggregator_member = bind_extra(config, registry, config.moa.aggregator, "aggregator")
-        return MixtureOfAgents(members, aggregator_member, config.moa, config.seed).run
-
-    execute("moa", common, settings, build)
+    execute("moa", common, settings)

@@ -1,4 +1,8 @@
-"""The flags every strategy command shares, as one ``CommonOptions`` object, and the decorator that adds them."""
+"""The flags every strategy command shares, as one ``CommonOptions`` object, and the decorator that adds them.
+
+Every boolean flag has its ``--no-`` form, so that a YAML ``true`` can be switched off from the command
+line; a flag left out never overrides the YAML.
+"""
 
 import functools
 import inspect
@@ -8,6 +12,8 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
+from ..errors import ConfigError
+
 
 @dataclass
 class CommonOptions:
@@ -15,7 +21,7 @@ class CommonOptions:
     prompt: Optional[str] = None
     input: Optional[str] = None
     output: Optional[str] = None
-    resume: bool = False
+    resume: Optional[bool] = None
     provider: Optional[str] = None
     model: Optional[str] = None
     base_url: Optional[str] = None
@@ -25,12 +31,17 @@ class CommonOptions:
     temperature: Optional[float] = None
     seed: Optional[int] = None
     max_concurrency: Optional[int] = None
-    quiet: bool = False
+    parallel_prompts: Optional[int] = None
+    timeout: Optional[float] = None
+    max_retries: Optional[int] = None
+    quiet: Optional[bool] = None
 
     def overrides(self) -> dict[str, Any]:
         """Config keys the flags set (flags left out do not override the YAML)."""
+        if self.prompt is not None and self.input is not None:
+            raise ConfigError("give either --prompt or --input, not both")
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "config"}
-        chosen = {k: v for k, v in values.items() if v is not None and v is not False}
+        chosen = {k: v for k, v in values.items() if v is not None}
         if self.prompt is not None:
             chosen["input"] = None
         if self.input is not None:
@@ -43,17 +54,20 @@ _COMMON: list[tuple[str, Any]] = [
     ("prompt", Annotated[Optional[str], typer.Option("--prompt", "-p", help="One prompt to run.")]),
     ("input", Annotated[Optional[str], typer.Option("--input", "-i", help="JSONL file of {id, prompt|messages}, or - for stdin.")]),
     ("output", Annotated[Optional[str], typer.Option("--output", "-o", help="Append JSONL records to FILE; - writes them to stdout.")]),
-    ("resume", Annotated[bool, typer.Option("--resume", help="Skip prompt ids already recorded as ok in the output file.")]),
+    ("resume", Annotated[Optional[bool], typer.Option("--resume/--no-resume", help="Skip prompts already recorded as ok, by the same strategy and settings, in the output file.")]),
     ("provider", Annotated[Optional[str], typer.Option("--provider", help="Backend: local (default), openai, deepseek, together, vllm, ollama, llamacpp, openai-compatible.")]),
     ("model", Annotated[Optional[str], typer.Option("--model", "-m", help="Model name; for local, 'smollm2' or a path to a GGUF.")]),
     ("base_url", Annotated[Optional[str], typer.Option("--base-url", help="Base URL of an OpenAI-compatible endpoint.")]),
-    ("api_key_env", Annotated[Optional[str], typer.Option("--api-key-env", help="Environment variable that holds the API key.")]),
+    ("api_key_env", Annotated[Optional[str], typer.Option("--api-key-env", help="NAME of the environment variable that holds the API key (not the key).")]),
     ("n", Annotated[Optional[int], typer.Option("--n", "-n", min=1, help="Copies of each member.")]),
     ("max_tokens", Annotated[Optional[int], typer.Option("--max-tokens", min=1, help="Most tokens per reply.")]),
     ("temperature", Annotated[Optional[float], typer.Option("--temperature", "-t", min=0.0, help="Sampling temperature of members.")]),
     ("seed", Annotated[Optional[int], typer.Option("--seed", help="Random seed, for reproducible sampling.")]),
     ("max_concurrency", Annotated[Optional[int], typer.Option("--max-concurrency", min=1, help="Most calls in flight per provider endpoint.")]),
-    ("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="No progress or results on stderr.")]),
+    ("parallel_prompts", Annotated[Optional[int], typer.Option("--parallel-prompts", min=1, help="Prompts of a batch run at once (default 4).")]),
+    ("timeout", Annotated[Optional[float], typer.Option("--timeout", min=0.001, help="Deadline in seconds for each call, connect to last byte (default 60).")]),
+    ("max_retries", Annotated[Optional[int], typer.Option("--max-retries", min=0, help="Retries of a call that failed transiently (default 4).")]),
+    ("quiet", Annotated[Optional[bool], typer.Option("--quiet/--no-quiet", "-q", help="No progress or results on stderr; errors are still shown.")]),
 ]
 
 
@@ -81,4 +95,4 @@ def with_common_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def section(**values: Any) -> dict[str, Any]:
     """A strategy section of overrides, without the flags that were left out."""
-    return {k: v for k, v in values.items() if v is not None and v is not False}
+    return {k: v for k, v in values.items() if v is not None}

@@ -6,7 +6,7 @@ import typer
 
 from ..errors import ConfigError
 from ..providers.llama_engine import resolve_model_path
-from .common import error_boundary
+from .boundary import error_boundary
 
 
 def serve(

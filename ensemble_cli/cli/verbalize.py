@@ -4,8 +4,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..config import RunConfig
-from ..strategies.verbalize import Verbalize
 from .common import execute
 from .options import CommonOptions, section, with_common_options
 
@@ -22,13 +20,9 @@ def verbalize(
     min_prob: Annotated[Optional[float], typer.Option(help="Drop parsed responses below P, then renormalise.")] = None,
     min_keep: Annotated[Optional[int], typer.Option(min=1, help="Keep at least this many with --min-prob.")] = None,
     sample: Annotated[Optional[int], typer.Option(min=0, help="Draws from the distribution (same --seed, same draws).")] = None,
-    show_all: Annotated[bool, typer.Option("--all", help="Show the whole distribution as a table.")] = False,
+    show_all: Annotated[Optional[bool], typer.Option("--all/--no-all", help="Show the whole distribution as a table.")] = None,
     compare: Annotated[Optional[str], typer.Option(help="'direct': also sample the prompt plainly and compare diversity.")] = None,
 ) -> None:
     settings = section(k=k, variant=variant, total=total, tail=tail, min_prob=min_prob, min_keep=min_keep,
-                       sample=sample, show_all=show_all, compare=compare)
-
-    def build(config: RunConfig, members, registry):
-        return Verbalize(members, config.verbalize, config.seed, config.max_tokens).run
-
-    execute("verbalize", common, settings, build)
+                       sample=sample, compare=compare)
+    execute("verbalize", common, settings, section(show_all=show_all))

@@ -4,9 +4,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..config import RunConfig
-from ..strategies.vote import Vote
-from ..wiring import bind_extra
 from .common import execute
 from .options import CommonOptions, section, with_common_options
 
@@ -28,9 +25,4 @@ def vote(
     judge = section(provider=judge_provider, model=judge_model) or None
     settings = section(samples=samples, extract=extract, method=method, rounds=rounds, consensus=consensus,
                        quorum=quorum, judge=judge)
-
-    def build(config: RunConfig, members, registry):
-        judge_member = bind_extra(config, registry, config.vote.judge, "judge")
-        return Vote(members, config.vote, judge_member, config.seed).run
-
-    execute("vote", common, settings, build)
+    execute("vote", common, settings)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, AsyncIterator, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Literal, Protocol, Sequence, runtime_checkable
+
+if TYPE_CHECKING:
+    from ..usage import Tally
 
 Role = Literal["system", "user", "assistant"]
+END = "\u0000<end>"
+"""The end of the reply, as a candidate next token."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,11 @@ class Capabilities:
     honours_n: bool
     prefix_mode: PrefixMode = "none"
     embeddings: bool = False
+    verified: bool = False
+    """Log-probabilities and prefix continuation are exact by construction (in-process): no probe needed."""
+    batched: bool = False
+    """The decoder advances all its sequences in one batched forward pass per token, so drafting and
+    gating save nothing."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -106,7 +116,37 @@ class Capabilities:
             "prefix_mode": self.prefix_mode,
             "honours_n": self.honours_n,
             "embeddings": self.embeddings,
+            "batched": self.batched,
         }
+
+
+@dataclass(frozen=True)
+class Position:
+    """One sequence's view of its next position: the top-k (text or ``END``, log-probability), best
+    first, and the token it emits greedily there (``END`` to stop)."""
+
+    top: tuple[tuple[str, float], ...]
+    greedy: str
+
+
+class Decoder(Protocol):
+    """Several sequences of one provider continued together (committee groups, CoT branches).
+
+    Each sequence starts from its own request (messages or raw prompt, plus prefix). ``positions``
+    returns, per asked sequence, the positions that follow its current text: one for an in-process
+    batched decoder (one forward pass for all sequences), up to ``want`` greedy ones for a remote
+    decoder (one call per sequence, concurrently). ``extend`` appends chosen text to a sequence.
+    """
+
+    async def positions(self, sequences: Sequence[int], want: int) -> dict[int, list[Position]]: ...
+
+    def extend(self, sequence: int, text: str) -> None: ...
+
+    def text(self, sequence: int) -> str:
+        """The exact text appended to ``sequence`` so far (bytes joined before decoding)."""
+        ...
+
+    async def aclose(self) -> None: ...
 
 
 @runtime_checkable
@@ -133,6 +173,10 @@ class Provider(Protocol):
 
     def key(self) -> str:
         """Identity of the endpoint and model: members with equal keys share a distribution."""
+        ...
+
+    def decoder(self, requests: Sequence[Request], top_k: int, tally: "Tally") -> Decoder:
+        """A decoder over one sequence per request, asking ``top_k`` alternatives per position."""
         ...
 
     async def aclose(self) -> None: ...

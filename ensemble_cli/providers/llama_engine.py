@@ -14,7 +14,6 @@ import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import lru_cache, partial
 from importlib import resources
 from pathlib import Path
@@ -65,40 +64,6 @@ def _llama_cpp():
             "the local provider needs llama-cpp-python: pip install 'ensemble-cli[local]' (or run make install)"
         ) from None
     return llama_cpp, _internals
-
-
-@dataclass(frozen=True)
-class TopCandidates:
-    """The k most likely next tokens of one sequence: ids and log-probabilities, best first."""
-
-    ids: np.ndarray
-    logprobs: np.ndarray
-
-
-def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    scaled = logits / temperature if temperature > 0 and temperature != 1.0 else logits
-    shifted = scaled - scaled.max()
-    return shifted - np.log(np.exp(shifted, dtype=np.float64).sum())
-
-
-def top_k(logprobs: np.ndarray, k: int) -> TopCandidates:
-    """The k best ids, ties broken by lower id (as ``argmax`` does), so greedy and top-1 agree."""
-    k = min(k, logprobs.shape[0])
-    part = np.argpartition(-logprobs, k - 1)[:k]
-    order = np.lexsort((part, -logprobs[part]))
-    ids = part[order]
-    return TopCandidates(ids=ids, logprobs=logprobs[ids])
-
-
-def top2_probabilities(logits: np.ndarray) -> tuple[int, float, float]:
-    """Greedy token, p(top-1) and p(top-2) of one logits row: two argmax passes and one exp pass."""
-    best = int(np.argmax(logits))
-    top = float(logits[best])
-    total = float(np.exp(logits - top).sum())
-    logits[best] = -np.inf
-    second = float(logits[int(np.argmax(logits))])
-    logits[best] = top
-    return best, 1.0 / total, float(np.exp(second - top)) / total
 
 
 class LlamaEngine:

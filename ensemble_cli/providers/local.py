@@ -11,13 +11,17 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import TYPE_CHECKING, AsyncIterator, Callable, Sequence
 
 import numpy as np
 
 from ..errors import ProviderError
-from .base import Capabilities, Completion, Request, TokenLogprob, TopToken, Usage
-from .llama_engine import LlamaEngine, SequenceBatch, TopCandidates, log_softmax, resolve_model_path, top_k
+from ..numeric import TopCandidates, log_softmax, top_k, top_logprobs
+from .base import END, Capabilities, Completion, Position, Request, TokenLogprob, TopToken, Usage
+from .llama_engine import LlamaEngine, SequenceBatch, resolve_model_path
+
+if TYPE_CHECKING:
+    from ..usage import Tally
 
 MAX_TOP_LOGPROBS = 100
 _ENGINES: dict[Path, LlamaEngine] = {}
@@ -26,7 +30,10 @@ _ENGINES_LOCK = threading.Lock()
 
 def engine_for(model: str | None) -> LlamaEngine:
     """The process-wide engine for a model: each GGUF is loaded once and shared."""
-    path = resolve_model_path(model).resolve()
+    return engine_at(resolve_model_path(model).resolve())
+
+
+def engine_at(path: Path) -> LlamaEngine:
     with _ENGINES_LOCK:
         engine = _ENGINES.get(path)
         if engine is None:
@@ -57,25 +64,45 @@ def choose_token(logprobs: np.ndarray, temperature: float, top_p: float, rng: np
     return int(rng.choice(probs.shape[0], p=probs))
 
 
+CAPABILITIES = Capabilities(
+    max_top_logprobs=MAX_TOP_LOGPROBS, prefix_continuation=True, honours_n=True, prefix_mode="native",
+    verified=True, batched=True,
+)
+
+
 class LocalProvider:
-    """One GGUF model in-process. Calls are serialised on the model; each runs in a worker thread."""
+    """One GGUF model in-process. Calls are serialised on the model; each runs on its decode thread.
+
+    The file is found when the provider is made (a wrong path fails before anything runs); the model
+    loads on first use, so a whole run is validated before any model loads.
+    """
 
     name = "local"
+    capabilities = CAPABILITIES
 
     def __init__(self, model: str | None, label: str = "local") -> None:
-        self.engine = engine_for(model)
+        self.path = resolve_model_path(model).resolve()
         self.model = model or "smollm2"
         self.label = label
-        self.capabilities = Capabilities(
-            max_top_logprobs=MAX_TOP_LOGPROBS, prefix_continuation=True, honours_n=True, prefix_mode="native"
-        )
+        self._engine: LlamaEngine | None = None
         self._cache: SequenceBatch | None = None
 
+    @property
+    def engine(self) -> LlamaEngine:
+        if self._engine is None:
+            self._engine = engine_at(self.path)
+        return self._engine
+
     def key(self) -> str:
-        return f"local|{self.engine.path}"
+        return f"local|{self.path}"
+
+    def decoder(self, requests: Sequence[Request], top_k: int, tally: "Tally") -> "LocalDecoder":
+        return LocalDecoder(self.engine, requests, top_k, tally)
 
     async def aclose(self) -> None:
-        with self.engine.lock:
+        if self._engine is None:
+            return
+        with self._engine.lock:
             if self._cache is not None:
                 self._cache.close()
                 self._cache = None
@@ -86,24 +113,27 @@ class LocalProvider:
     async def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
         raise ProviderError(f"{self.label}: the local backend has no embeddings endpoint")
 
-    async def stream(self, request: Request) -> AsyncIterator[str]:
+    async def stream(self, request: Request) -> AsyncIterator[str | Completion]:
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[str | None | BaseException] = asyncio.Queue()
+        queue: asyncio.Queue[str | Completion | BaseException] = asyncio.Queue()
 
         def produce() -> None:
             try:
-                self._generate(request, np.random.default_rng(request.seed),
-                               lambda text: loop.call_soon_threadsafe(queue.put_nowait, text))
-                loop.call_soon_threadsafe(queue.put_nowait, None)
+                completion = self._generate(request, np.random.default_rng(request.seed),
+                                            lambda text: loop.call_soon_threadsafe(queue.put_nowait, text))
+                loop.call_soon_threadsafe(queue.put_nowait, completion)
             except BaseException as exc:  # handed to the consumer, which re-raises it
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
 
         worker = asyncio.ensure_future(self.engine.run(produce))
         try:
-            while (item := await queue.get()) is not None:
+            while True:
+                item = await queue.get()
                 if isinstance(item, BaseException):
                     raise item
                 yield item
+                if isinstance(item, Completion):
+                    return
         finally:
             await worker
 
@@ -190,3 +220,94 @@ def _incomplete(data: bytes) -> bool:
 def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str | None:
     positions = [text.find(s) for s in stops if s and s in text]
     return text[: min(positions)] if positions else None
+
+
+class LocalDecoder:
+    """Sequences of one in-process model in one llama.cpp context, advanced by one batched decode.
+
+    Sequences whose requests render to the same prompt share its evaluation (the first is evaluated,
+    the others are forked from it). Chosen text is appended by its token id where it was one of the
+    candidates just offered, else re-tokenised.
+    """
+
+    def __init__(self, engine: LlamaEngine, requests: Sequence[Request], top_k: int, tally: "Tally") -> None:
+        self.engine = engine
+        self.requests = list(requests)
+        self.top_k = top_k
+        self.tally = tally
+        self.batch: SequenceBatch | None = None
+        self.pending: list[list[int]] = []
+        self.generated: list[list[int]] = [[] for _ in self.requests]
+        self.offered: list[dict[str, int]] = [{} for _ in self.requests]
+        self._logits: dict[int, np.ndarray] = {}
+        self.source: list[int] = list(range(len(self.requests)))
+
+    def _step(self, sequences: Sequence[int]) -> dict[int, list[Position]]:
+        with self.engine.lock:
+            opening = self.batch is None
+            if opening:
+                self._open_with_logits(sequences)
+            else:
+                assert self.batch is not None
+                self._logits = self.batch.feed({s: self.pending[s] for s in sequences})
+            found: dict[int, list[Position]] = {}
+            for seq in sequences:
+                self.pending[seq] = []
+                found[seq] = [self._position(seq, self._logits[seq])]
+                if opening:  # forks of this sequence were offered the same candidates
+                    for fork, source in enumerate(self.source):
+                        if source == self.source[seq]:
+                            self.offered[fork] = self.offered[seq]
+        self.tally.add_steps(1, completion_tokens=len(sequences))
+        return found
+
+    def _open_with_logits(self, sequences: Sequence[int]) -> None:
+        """Evaluate each distinct prompt once, fork the copies, and keep every sequence's first logits."""
+        engine = self.engine
+        prompts = [engine.prompt_tokens(r.messages, r.prefix, r.prompt) for r in self.requests]
+        first_of: dict[tuple[int, ...], int] = {}
+        for seq, prompt in enumerate(prompts):
+            first_of.setdefault(tuple(prompt), seq)
+        n_ctx = sum(len(p) + r.max_tokens + 8 for p, r in zip(prompts, self.requests))
+        self.batch = SequenceBatch(engine, len(prompts), n_ctx)
+        sources = sorted(set(first_of.values()))
+        logits = self.batch.feed({seq: prompts[seq] for seq in sources})
+        self.source = [first_of[tuple(prompt)] for prompt in prompts]
+        for seq, source in enumerate(self.source):
+            if source != seq:
+                self.batch.copy_sequence(source, seq)
+                logits[seq] = logits[source]
+        self.pending = [[] for _ in prompts]
+        self._logits = logits
+        self.tally.add_steps(0, prompt_tokens=sum(len(prompts[s]) for s in sources))
+
+    def _position(self, seq: int, logits: np.ndarray) -> Position:
+        engine = self.engine
+        candidates = top_logprobs(logits, self.top_k)
+        offered: dict[str, int] = {}
+        top: list[tuple[str, float]] = []
+        for token, lp in zip(candidates.ids.tolist(), candidates.logprobs.tolist()):
+            text = END if engine.is_end(token) else engine.piece(token)
+            offered.setdefault(text, token)
+            top.append((text, lp))
+        self.offered[seq] = offered
+        return Position(tuple(top), top[0][0])
+
+    async def positions(self, sequences: Sequence[int], want: int) -> dict[int, list[Position]]:
+        """One batched decode step for ``sequences`` (``want`` is ignored: one position each)."""
+        return await self.engine.run(self._step, list(sequences))
+
+    def extend(self, sequence: int, text: str) -> None:
+        token = self.offered[sequence].get(text)
+        ids = [token] if token is not None else self.engine.tokenize(text, add_bos=False)
+        self.pending[sequence].extend(ids)
+        self.generated[sequence].extend(ids)
+        self.offered[sequence] = {}
+
+    def text(self, sequence: int) -> str:
+        return self.engine.detokenize(self.generated[sequence])
+
+    async def aclose(self) -> None:
+        if self.batch is not None:
+            batch, self.batch = self.batch, None
+            await self.engine.run(batch.close)

@@ -11,16 +11,20 @@ import json
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Generic, Sequence, TypeVar
 
 import httpx
 import openai
 
 from ..errors import AuthError, ProviderError, ProviderResponseError, RetriesExhaustedError
 from .base import Capabilities, Completion, Request, TokenLogprob, TopToken, Usage
+from .prefix_decoder import PrefixDecoder
 from .presets import END_MARKERS, Preset
 from .retry import RetryVerdict, call_with_retries, is_retryable_status, retry_after_seconds
 from .templates import render_prompt
+
+if TYPE_CHECKING:
+    from ..usage import Tally
 
 T = TypeVar("T")
 
@@ -113,6 +117,9 @@ class OpenAICompatibleProvider:
 
     def key(self) -> str:
         return f"{self.name}|{self.endpoint.base_url}|{self.model}"
+
+    def decoder(self, requests: Sequence[Request], top_k: int, tally: Tally) -> PrefixDecoder:
+        return PrefixDecoder(self, requests, top_k, tally, self.label)
 
     async def aclose(self) -> None:
         """The shared HTTP client is closed by the registry that owns it."""
@@ -259,7 +266,7 @@ class OpenAICompatibleProvider:
         except (ValueError, TypeError, KeyError) as exc:
             raise self._give_up(exc, 0) from exc
 
-    async def stream(self, request: Request) -> AsyncIterator[str]:
+    async def stream(self, request: Request) -> AsyncIterator[str | Completion]:
         args = self._common_args(request)
         client = self.endpoint.client
         raw = self._uses_raw(request)
@@ -273,14 +280,21 @@ class OpenAICompatibleProvider:
             stream, _ = await self._call(
                 lambda: client.chat.completions.create(messages=messages, stream=True, extra_body=extra or None, **args)
             )
+        pieces: list[str] = []
+        finish: str | None = None
         try:
             async for chunk in stream:
                 for choice in chunk.choices or []:
                     delta = choice.text if raw else getattr(choice.delta, "content", None)
+                    finish = choice.finish_reason or finish
                     if delta:
+                        pieces.append(delta)
                         yield delta
         except openai.APIError as exc:
             raise self._give_up(exc, 0) from exc
+        if finish is None:
+            raise ProviderError(f"{self.label}: the stream ended before the reply was finished")
+        yield Completion(text="".join(pieces), finish_reason=finish, provider=self.name, model=self.model)
 
 
 def _top(text: str, logprob: Any) -> TopToken:

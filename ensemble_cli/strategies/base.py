@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
-from ..errors import CapabilityError, ProviderError, StrategyError
+from ..errors import AuthError, CapabilityError, ProviderError, StrategyError
 from ..providers.base import Completion, Message, Provider, Request
+from ..events import Emit, ignore
+from ..inputs import PromptItem
+from ..usage import Tally
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,8 @@ class Member:
     temperature: float = 0.0
     max_tokens: int = 256
     weight: float = 1.0
+    role: str = "member"
+    """What the member does in the strategy: member, proposer, aggregator or judge."""
 
     def messages(self, conversation: Sequence[Message]) -> tuple[Message, ...]:
         """The conversation as this member sees it: its system prompt first, if it has one."""
@@ -38,10 +42,12 @@ class Member:
         """What a record says about the member (never a key or header)."""
         info: dict[str, Any] = {
             "name": self.name,
+            "role": self.role,
             "provider": self.provider.name,
             "model": self.provider.model,
             "weight": self.weight,
             "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
         }
         base_url = getattr(getattr(self.provider, "endpoint", None), "base_url", None)
         if base_url:
@@ -51,53 +57,40 @@ class Member:
         return info
 
 
-@dataclass
-class Tally:
-    """Calls, retries, tokens and latency spent on one prompt."""
-
-    calls: int = 0
-    retries: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    call_latency_s: float = 0.0
-    started: float = field(default_factory=time.perf_counter)
-
-    def add(self, completions: Sequence[Completion]) -> None:
-        if not completions:
-            return
-        first = completions[0]
-        self.calls += 1
-        self.retries += first.retries
-        self.prompt_tokens += sum(c.usage.prompt_tokens for c in completions)
-        self.completion_tokens += sum(c.usage.completion_tokens for c in completions)
-        self.call_latency_s += first.latency_s
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "calls": self.calls,
-            "retries": self.retries,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "call_latency_s": round(self.call_latency_s, 4),
-            "wall_s": round(time.perf_counter() - self.started, 4),
-        }
-
-
 async def call(member: Member, request: Request, tally: Tally) -> list[Completion]:
-    """One accounted call to a member's provider."""
-    completions = await member.provider.complete(request)
+    """One accounted call to a member's provider; a call that fails still counts, with its retries."""
+    try:
+        completions = await member.provider.complete(request)
+    except ProviderError as exc:
+        tally.add_failure(exc.retries)
+        raise
     tally.add(completions)
     return completions
 
 
 @dataclass
 class StrategyResult:
-    """What a strategy returns for one prompt; the runner turns it into a record."""
+    """What a strategy returns for one prompt; the session turns it into a record."""
 
     output: Any
     details: dict[str, Any]
     tally: Tally
     errors: list[str] = field(default_factory=list)
+
+
+class Strategy(Protocol):
+    """What the session runs: one prompt at a time, emitting events; built and validated before any call.
+
+    ``notes`` are remarks about the whole run (settings that do nothing here, copies that cannot
+    differ), said once; ``called`` lists every member the strategy may call, in every role, with the
+    settings it calls them with, for the record.
+    """
+
+    notes: list[str]
+
+    def called(self) -> list[Member]: ...
+
+    async def run(self, item: PromptItem, emit: Emit = ignore, tally: Tally | None = None) -> StrategyResult: ...
 
 
 def require(
@@ -146,6 +139,8 @@ async def ask_all(
     async def one(member: Member, request: Request) -> Reply:
         try:
             reply = Reply(member, await call(member, request, tally))
+        except AuthError:
+            raise  # a rejected key fails every call alike: stop the run
         except ProviderError as exc:
             reply = Reply(member, [], str(exc))
         if on_reply is not None:
@@ -156,8 +151,12 @@ async def ask_all(
 
 
 def check_quorum(answered: int, total: int, quorum: float, what: str, errors: Sequence[str]) -> None:
-    """Go on only if at least ``quorum`` of ``total`` answered; else one clear error naming the failures."""
+    """Go on only if at least ``quorum`` of ``total`` answered; else one clear error naming the failures.
+
+    When no member answered at all, every call failed at the provider: that is a provider error (exit 4),
+    not a strategy that could not decide."""
     needed = max(1, math.ceil(quorum * total))
     if answered < needed:
         detail = "; ".join(errors[:3])
-        raise StrategyError(f"{what}: only {answered} of {total} members answered, {needed} needed (--quorum); {detail}")
+        message = f"{what}: only {answered} of {total} members answered, {needed} needed (--quorum); {detail}"
+        raise ProviderError(message) if answered == 0 and errors else StrategyError(message)

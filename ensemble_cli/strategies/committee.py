@@ -15,16 +15,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..aggregation import END, Distribution, MergeResult, build_distribution, merge
+from ..aggregation import Distribution, MergeResult, build_distribution, merge
 from ..config import CommitteeSettings
 from ..errors import CapabilityError
 from ..events import Emit, Note, TokenChosen, ignore
 from ..inputs import PromptItem
-from ..providers.local import LocalProvider
-from .base import Member, StrategyResult, Tally, require
-from .committee_sources import (
-    Group, LocalPool, Position, ProbeReport, RemoteGroupSource, group_members, needs_probe, probe,
-)
+from ..providers.base import END, Decoder, Position, Request
+from ..usage import Tally
+from .base import Member, StrategyResult, require
+from .committee_groups import Group, ProbeReport, group_members, needs_probe, probe
 
 
 @dataclass
@@ -32,7 +31,6 @@ class Transcript:
     """The committee's answer so far and the per-step trace."""
 
     texts: list[str] = field(default_factory=list)
-    ids: list[int | None] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     finish_reason: str = "length"
     done: bool = False
@@ -55,6 +53,18 @@ class Committee:
         self.groups = group_members(members)
         self._probes: dict[int, ProbeReport] = {}
         self._probe_lock = asyncio.Lock()
+        self.notes: list[str] = []
+        batched = [m.name for m in members if m.provider.capabilities.batched]
+        if self.settings.gate is not None and len({m.provider.key() for m in members}) == 1 and batched:
+            self.notes.append("--gate does nothing here: all members share one batched in-process decoder, which "
+                              "advances every member in one forward pass; ignoring it")
+            self.settings = self.settings.model_copy(update={"gate": None})
+        if self.settings.draft and batched:
+            self.notes.append(f"--draft does nothing for in-process members ({', '.join(batched)}): they are decoded "
+                              "one batched step at a time")
+
+    def called(self) -> list[Member]:
+        return list(self.members)
 
     async def _probe_groups(self, item: PromptItem, tally: Tally, emit: Emit) -> list[Group]:
         async with self._probe_lock:
@@ -81,14 +91,14 @@ class Committee:
             for i, report in sorted(self._probes.items())
         ]
 
-    async def run(self, item: PromptItem, emit: Emit = ignore) -> StrategyResult:
-        tally = Tally()
+    async def run(self, item: PromptItem, emit: Emit = ignore, tally: Tally | None = None) -> StrategyResult:
+        tally = Tally() if tally is None else tally
         groups = await self._probe_groups(item, tally, emit)
         run = _CommitteeRun(self, groups, item, tally, emit)
         try:
             await run.decode()
         finally:
-            run.close()
+            await run.close()
         result = run.result()
         result.details["probes"] = self.probe_record()
         result.details["excluded"] = [g.lead.name for g in self.groups if g not in groups]
@@ -96,7 +106,7 @@ class Committee:
 
 
 class _CommitteeRun:
-    """The state of one prompt's decoding."""
+    """The state of one prompt's decoding: one decoder per provider, one sequence per group."""
 
     def __init__(self, committee: Committee, groups: list[Group], item: PromptItem, tally: Tally, emit: Emit) -> None:
         self.settings = committee.settings
@@ -107,47 +117,35 @@ class _CommitteeRun:
         self.emit = emit
         self.transcript = Transcript()
         self.proposals = 0
-        self.pools: list[tuple[LocalPool, set[int]]] = []
-        self.remote: dict[int, RemoteGroupSource] = {}
-        by_engine: dict[str, list[Group]] = {}
+        by_provider: dict[str, list[Group]] = {}
         for group in groups:
-            provider = group.lead.provider
-            if isinstance(provider, LocalProvider):
-                by_engine.setdefault(provider.key(), []).append(group)
-            else:
-                self.remote[group.index] = RemoteGroupSource(group, item.messages, self.settings.top_k, tally)
-        for members in by_engine.values():
-            local = members[0].lead.provider
-            assert isinstance(local, LocalProvider)
-            pool = LocalPool(local, members, item.messages, self.settings.top_k, self.max_tokens, tally)
-            self.pools.append((pool, {g.index for g in members}))
-        self.single_engine = len(self.pools) == 1 and not self.remote
+            by_provider.setdefault(group.lead.provider.key(), []).append(group)
+        self.decoders: list[Decoder] = []
+        self.seat: dict[int, tuple[Decoder, int]] = {}
+        for members in by_provider.values():
+            requests = [Request(g.lead.messages(item.messages), max_tokens=self.max_tokens) for g in members]
+            decoder = members[0].lead.provider.decoder(requests, self.settings.top_k, tally)
+            self.decoders.append(decoder)
+            for seq, group in enumerate(members):
+                self.seat[group.index] = (decoder, seq)
 
-    def close(self) -> None:
-        for pool, _ in self.pools:
-            pool.close()
+    async def close(self) -> None:
+        for decoder in self.decoders:
+            await decoder.aclose()
 
     async def positions(self, indices: list[int], want: int) -> dict[int, list[Position]]:
-        """Each group's positions from the committee's current text, all sources concurrently."""
-        text = self.transcript.text
-        jobs: list[Any] = []
-        keys: list[list[int] | int] = []
-        for pool, members in self.pools:
-            wanted = [i for i in indices if i in members]
-            if wanted:
-                jobs.append(pool.positions(wanted))
-                keys.append(wanted)
-        for i in indices:
-            if i in self.remote:
-                jobs.append(self.remote[i].positions(text, want))
-                keys.append(i)
+        """Each group's positions from the committee's current text, all decoders concurrently."""
+        asked: dict[int, list[tuple[int, int]]] = {}
+        for index in indices:
+            decoder, seq = self.seat[index]
+            asked.setdefault(id(decoder), []).append((index, seq))
+        decoders = {id(d): d for d in self.decoders}
+        jobs = [decoders[key].positions([seq for _, seq in pairs], want) for key, pairs in asked.items()]
         results = await asyncio.gather(*jobs)
         found: dict[int, list[Position]] = {}
-        for key, value in zip(keys, results):
-            if isinstance(key, list):
-                found.update({i: [value[i]] for i in key})
-            else:
-                found[key] = value
+        for pairs, result in zip(asked.values(), results):
+            for index, seq in pairs:
+                found[index] = result[seq]
         return found
 
     def distribution(self, group: Group, position: Position) -> Distribution:
@@ -180,14 +178,9 @@ class _CommitteeRun:
             self.transcript.done = True
             self.emit(TokenChosen(self.item.id, "", result.probability, result.agreement, dissenters))
             return
-        token_id = None
-        for pool, members in self.pools:
-            # a pool takes the winner's id from its own vocabulary, else re-tokenises the text
-            own = next((at[i].token_ids[result.winner] for i in members if i in at and result.winner in at[i].token_ids), None)
-            pool.accept(result.winner, own)
-            token_id = own if self.single_engine else None
+        for decoder, seq in self.seat.values():
+            decoder.extend(seq, result.winner)
         self.transcript.texts.append(result.winner)
-        self.transcript.ids.append(token_id)
         self.emit(TokenChosen(self.item.id, result.winner, result.probability, result.agreement, dissenters))
         self._check_end()
 
@@ -244,11 +237,8 @@ class _CommitteeRun:
             return
 
     def output_text(self) -> str:
-        transcript = self.transcript
-        if self.single_engine and all(i is not None for i in transcript.ids):
-            text = self.pools[0][0].text([i for i in transcript.ids if i is not None])
-        else:
-            text = transcript.text
+        # one decoder joins its tokens' bytes before decoding, so characters split across tokens survive
+        text = self.decoders[0].text(0) if len(self.decoders) == 1 else self.transcript.text
         for stop in self.settings.stop:
             if stop and stop in text:
                 text = text[: text.index(stop)]

@@ -10,19 +10,18 @@ extractable answer may get one follow-up (``answer_prompt``, e.g. " So the answe
 
 from __future__ import annotations
 
-import asyncio
-
+import math
 from typing import Any
 
 from ..config import CotDecodeSettings
-from ..errors import ConfigError, StrategyError
-from ..events import Emit, Note, ReplyReceived, ignore
-from ..extraction import get_extractor, token_span
+from ..errors import CapabilityError, ConfigError, StrategyError
+from ..events import Emit, ReplyReceived, ignore
+from ..extraction import get_extractor, in_own_words, token_span
 from ..inputs import PromptItem
-from ..providers.base import Request
-from ..providers.local import LocalProvider
-from .base import Member, StrategyResult, Tally, require
-from .cot_paths import LocalBrancher, Path, RemoteBrancher, first_tokens
+from ..providers.base import END, Decoder, Request
+from ..usage import Tally
+from .base import Member, StrategyResult, require
+from .cot_paths import Path, decode_paths, first_tokens, follow_up
 
 AUTO_MASS = 0.9
 FOLLOW_UP_TOKENS = 16
@@ -41,12 +40,20 @@ class CotDecode:
             raise ConfigError("cot-decode: no member")
         self.settings = settings or CotDecodeSettings()
         self.member = members[0]
-        self.ignored = [m.name for m in members[1:]]
         self.max_tokens = max_tokens
         require([self.member], "cot-decode", prefix=True, top_logprobs=2)
         self.extractor = get_extractor(self.settings.extract)
-        if "{question}" not in self.settings.template:
-            raise ConfigError("cot-decode.template: must contain {question}")
+        self.notes: list[str] = []
+        if len(members) > 1:
+            self.notes.append(f"cot-decode decodes with one model; ignoring members {', '.join(m.name for m in members[1:])}")
+        wanted = self.settings.k_max if self.settings.k == "auto" else int(self.settings.k)
+        limit = self.member.provider.capabilities.max_top_logprobs
+        if wanted > limit:
+            self.notes.append(f"member '{self.member.name}' gives at most {limit} alternatives; using k={limit}")
+        self.width = min(wanted, limit)
+
+    def called(self) -> list[Member]:
+        return [self.member]
 
     def base_request(self, item: PromptItem) -> Request:
         """The question in the template: as a chat user message, or with ``raw`` as the whole prompt."""
@@ -55,48 +62,44 @@ class CotDecode:
             return Request((), prompt=question)
         return Request(self.member.messages(item.asking(question)))
 
-    def _width(self, emit: Emit, item: PromptItem) -> int:
-        wanted = self.settings.k_max if self.settings.k == "auto" else int(self.settings.k)
-        limit = self.member.provider.capabilities.max_top_logprobs
-        if wanted > limit:
-            emit(Note(item.id, f"member '{self.member.name}' gives at most {limit} alternatives; using k={limit}"))
-        return min(wanted, limit)
+    def decoder(self, item: PromptItem, sequences: int, tally: Tally) -> Decoder:
+        """One sequence per possible branch, each from the same request (the prompt is evaluated once)."""
+        room = self.max_tokens + FOLLOW_UP_TOKENS + 16
+        request = self.base_request(item).but(max_tokens=room)
+        width = min(sequences + 2, self.member.provider.capabilities.max_top_logprobs)
+        return self.member.provider.decoder([request] * sequences, width, tally)
 
-    async def run(self, item: PromptItem, emit: Emit = ignore) -> StrategyResult:
-        tally = Tally()
-        if self.ignored:
-            emit(Note(item.id, f"cot-decode decodes with one model; ignoring members {', '.join(self.ignored)}"))
-        messages = self.base_request(item)
-        width = self._width(emit, item)
-        provider = self.member.provider
-        brancher: LocalBrancher | RemoteBrancher
-        if isinstance(provider, LocalProvider):
-            brancher = LocalBrancher(provider, tally)
-        else:
-            brancher = RemoteBrancher(self.member, tally)
+    async def run(self, item: PromptItem, emit: Emit = ignore, tally: Tally | None = None) -> StrategyResult:
+        tally = Tally() if tally is None else tally
+        width = self.width
+        decoder = self.decoder(item, width, tally)
         try:
-            room = self.max_tokens + FOLLOW_UP_TOKENS + 16
-            candidates = await brancher.candidates(messages, min(width + 2, provider.capabilities.max_top_logprobs), room)
-            k = self.settings.k if self.settings.k == "auto" else width
-            firsts = first_tokens(candidates, k, width, AUTO_MASS)
+            first = (await decoder.positions([0], 1))[0][0]
+            if len(first.top) < 2:
+                raise CapabilityError(
+                    f"member '{self.member.name}' ({self.member.provider.name}, {self.member.provider.model}) returned "
+                    f"{len(first.top)} top log-probabilities for the first token; cot-decode needs at least 2")
+            candidates = [(text, math.exp(lp)) for text, lp in first.top]
+            firsts = first_tokens(candidates, self.settings.k, width, AUTO_MASS)
             if not firsts:
                 raise StrategyError(f"cot-decode: member '{self.member.name}' offered no first token to branch on")
             paths = [Path(text, probability) for text, probability in firsts]
-            await brancher.continue_all(messages, paths, self.max_tokens)
-            scored = list(await asyncio.gather(*(self._score(brancher, messages, seq, path)
-                                                 for seq, path in enumerate(paths))))
+            await decode_paths(decoder, first, paths, self.max_tokens)
+            unanswered = {seq: path for seq, path in enumerate(paths) if self.extractor(path.text) is None}
+            if unanswered and self.settings.answer_prompt:
+                await follow_up(decoder, unanswered, self.settings.answer_prompt, FOLLOW_UP_TOKENS)
         finally:
-            brancher.close()
+            await decoder.aclose()
+        scored = [self._score(seq, path) for seq, path in enumerate(paths)]
         for entry in scored:
             emit(ReplyReceived(item.id, self.member.name, entry["rank_first"], entry["text"], entry["answer"], "path"))
-        return self._select(scored, candidates, tally)
+        return self._select(scored, [(END if t == END else t, p) for t, p in candidates], tally)
 
-    async def _score(self, brancher, messages, seq: int, path: Path) -> dict[str, Any]:
+    def _score(self, seq: int, path: Path) -> dict[str, Any]:
         text = path.text
         answer = self.extractor(text)
-        steps, offset, follow = path.steps, 0, False
-        if answer is None and self.settings.answer_prompt:
-            await brancher.follow_up(messages, path, self.settings.answer_prompt, FOLLOW_UP_TOKENS, seq)
+        steps, offset, follow, tail = path.steps, 0, False, ""
+        if answer is None and path.follow_prompt:
             tail = path.follow_prompt + "".join(s.text for s in path.follow_up)
             answer = self.extractor(tail)
             steps, offset, follow = path.follow_up, len(path.follow_prompt), True
@@ -110,6 +113,7 @@ class CotDecode:
             "text": text,
             "follow_up": ("".join(s.text for s in path.follow_up)) if follow else None,
             "answer": answer.value if answer else None,
+            "answer_words": answer.words(tail if follow else text) if answer else None,
             "confidence": round(confidence, 6),
             "margins": [round(m, 6) for m in margins],
             "length": len(path.steps),
@@ -143,5 +147,6 @@ class CotDecode:
             "first_token_candidates": [[t, round(p, 6)] for t, p in candidates],
             "paths": ranked,
         }
-        return StrategyResult(output=winner["answer"], details=details, tally=tally)
+        output = winner["answer_words"] if in_own_words(self.settings.extract) else winner["answer"]
+        return StrategyResult(output=output, details=details, tally=tally)
 

@@ -1,25 +1,17 @@
-"""Decoding CoT branches: the top-k first tokens, each continued greedily with top-2 log-probabilities.
+"""Decoding CoT branches through a provider's decoder: the top-k first tokens, each continued greedily.
 
-``LocalBrancher`` evaluates the prompt once and forks it into k sequences of one llama.cpp context
-(no re-evaluation), then decodes all live branches together, one batched decode per position.
-``RemoteBrancher`` asks once for the first-token alternatives, then continues every branch
-concurrently through the provider's exact prefix continuation.
+Every branch is one sequence of one decoder. On the embedded model the prompt is evaluated once and
+forked, and all live branches advance in one batched decode per position; a remote decoder continues
+each branch concurrently through exact prefix continuation, many tokens per call. Both record every
+token of a path, its first token included, with the top-1 and top-2 probabilities at its position.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from ..aggregation import END
-from ..errors import CapabilityError
-from ..providers.base import Request, TokenLogprob
-from ..providers.llama_engine import SequenceBatch, log_softmax, top2_probabilities, top_k
-from ..providers.local import LocalProvider
-from .base import Member, Tally
+from ..providers.base import END, Decoder, Position
 
 
 @dataclass
@@ -30,12 +22,18 @@ class Step:
     p1: float
     p2: float
     chosen: float
-    token_id: int | None = None
 
     @property
     def margin(self) -> float:
         """p(top-1) - p(top-2); for a branching first token, p(it) - p(best other)."""
         return self.chosen - (self.p2 if self.chosen >= self.p1 else self.p1)
+
+
+def step_at(position: Position, text: str) -> Step:
+    """The step of choosing ``text`` at ``position``."""
+    probs = [math.exp(lp) for _, lp in position.top[:2]] + [0.0, 0.0]
+    chosen = next((math.exp(lp) for t, lp in position.top if t == text), probs[0])
+    return Step(text, probs[0], probs[1], chosen)
 
 
 @dataclass
@@ -50,14 +48,6 @@ class Path:
     @property
     def text(self) -> str:
         return "".join(s.text for s in self.steps)
-
-
-def steps_from_tokens(tokens: tuple[TokenLogprob, ...]) -> list[Step]:
-    steps = []
-    for token in tokens:
-        probs = [math.exp(t.logprob) for t in token.top[:2]] + [0.0, 0.0]
-        steps.append(Step(token.text, probs[0], probs[1], math.exp(token.logprob)))
-    return steps
 
 
 def first_tokens(candidates: list[tuple[str, float]], k: int | str, k_max: int, mass: float) -> list[tuple[str, float]]:
@@ -75,127 +65,46 @@ def first_tokens(candidates: list[tuple[str, float]], k: int | str, k_max: int, 
     return chosen
 
 
-class RemoteBrancher:
-    def __init__(self, member: Member, tally: Tally) -> None:
-        self.member = member
-        self.tally = tally
+async def greedy(decoder: Decoder, runs: dict[int, list[Step]], max_tokens: int,
+                 stop_at_end: bool = True) -> dict[int, str]:
+    """Continue every sequence in ``runs`` greedily until its end or ``max_tokens`` steps in its list;
+    returns each sequence's finish reason. ``stop_at_end=False`` decodes past the end (benchmarks)."""
+    finish: dict[int, str] = {}
+    live = [seq for seq, steps in runs.items() if len(steps) < max_tokens]
+    finish.update({seq: "length" for seq in runs if seq not in live})
+    while live:
+        found = await decoder.positions(live, max_tokens - min(len(runs[s]) for s in live))
+        for seq in list(live):
+            steps = runs[seq]
+            for position in found[seq]:
+                if position.greedy == END and stop_at_end:
+                    finish[seq] = "stop"
+                    break
+                text = position.greedy if position.greedy != END else position.top[1][0]
+                steps.append(step_at(position, text))
+                decoder.extend(seq, text)
+                if len(steps) >= max_tokens:
+                    finish[seq] = "length"
+                    break
+            if seq in finish:
+                live.remove(seq)
+    return finish
 
-    async def candidates(self, base: Request, width: int, room: int) -> list[tuple[str, float]]:
-        request = base.but(max_tokens=1, temperature=0.0, top_logprobs=width)
-        (completion,) = (await self.member.provider.complete(request))[:1]
-        self.tally.add([completion])
-        top = completion.tokens[0].top if completion.tokens else completion.end_logprobs
-        if len(top) < 2:
-            raise CapabilityError(
-                f"member '{self.member.name}' ({self.member.provider.name}, {self.member.provider.model}) returned "
-                f"{len(top)} top log-probabilities for the first token; cot-decode needs at least 2")
-        return [(END if t.is_end else t.text, math.exp(t.logprob)) for t in top]
 
-    async def continue_all(self, base: Request, paths: list[Path], max_tokens: int) -> None:
-        async def one(path: Path) -> None:
-            request = base.but(max_tokens=max_tokens, temperature=0.0, top_logprobs=2, prefix=path.first)
-            completion = (await self.member.provider.complete(request))[0]
-            self.tally.add([completion])
-            path.steps.extend(steps_from_tokens(completion.tokens))
-            path.finish = completion.finish_reason
+async def decode_paths(decoder: Decoder, first: Position, paths: list[Path], max_tokens: int,
+                       stop_at_end: bool = True) -> None:
+    """Branch sequence i on ``paths[i].first`` at the ``first`` position, then decode all greedily."""
+    for seq, path in enumerate(paths):
+        path.steps.append(step_at(first, path.first))
+        decoder.extend(seq, path.first)
+    finish = await greedy(decoder, {seq: path.steps for seq, path in enumerate(paths)}, max_tokens, stop_at_end)
+    for seq, path in enumerate(paths):
+        path.finish = finish[seq]
 
-        await asyncio.gather(*(one(p) for p in paths))
 
-    def close(self) -> None:
-        """Nothing held between calls."""
-
-    async def follow_up(self, base: Request, path: Path, prompt: str, max_tokens: int, seq: int = 0) -> None:
-        request = base.but(max_tokens=max_tokens, temperature=0.0, top_logprobs=2, prefix=path.text + prompt)
-        completion = (await self.member.provider.complete(request))[0]
-        self.tally.add([completion])
+async def follow_up(decoder: Decoder, paths: dict[int, Path], prompt: str, max_tokens: int) -> None:
+    """Append ``prompt`` to each given path and decode a short greedy answer after it."""
+    for seq, path in paths.items():
         path.follow_prompt = prompt
-        path.follow_up = steps_from_tokens(completion.tokens)
-
-
-class LocalBrancher:
-    """All branches in one context: the prompt evaluated once, forked, decoded in lockstep."""
-
-    def __init__(self, provider: LocalProvider, tally: Tally) -> None:
-        self.engine = provider.engine
-        self.tally = tally
-        self.batch: SequenceBatch | None = None
-        self.prompt: list[int] = []
-        self.first_logprobs: np.ndarray = np.zeros(0)
-        self._ids: dict[str, int] = {}
-
-    def _start(self, base: Request, width: int, room: int) -> list[tuple[str, float]]:
-        engine = self.engine
-        self.prompt = engine.prompt_tokens(base.messages, base.prefix, base.prompt)
-        self.batch = SequenceBatch(engine, width, width * (len(self.prompt) + room))
-        logits = self.batch.feed({0: self.prompt})[0]
-        self.first_logprobs = log_softmax(logits)
-        self.tally.calls += 1
-        self.tally.prompt_tokens += len(self.prompt)
-        candidates = top_k(self.first_logprobs, width)
-        self._ids = {}
-        result: list[tuple[str, float]] = []
-        for token, lp in zip(candidates.ids.tolist(), candidates.logprobs.tolist()):
-            text = END if engine.is_end(token) else engine.piece(token)
-            self._ids.setdefault(text, token)
-            result.append((text, math.exp(lp)))
-        return result
-
-    async def candidates(self, base: Request, width: int, room: int) -> list[tuple[str, float]]:
-        return await self.engine.run(self._start, base, width, room)
-
-    def _decode(self, paths: list[Path], max_tokens: int, stop_at_end: bool = True) -> None:
-        assert self.batch is not None
-        engine, batch = self.engine, self.batch
-        for seq in range(1, len(paths)):
-            batch.copy_sequence(0, seq)
-        feed = {seq: [self._ids[path.first]] for seq, path in enumerate(paths)}
-        probs0 = self.first_logprobs
-        for path in paths:
-            token = self._ids[path.first]
-            best = top_k(probs0, 2)
-            p1, p2 = (math.exp(v) for v in best.logprobs.tolist())
-            path.steps.append(Step(engine.piece(token), p1, p2, math.exp(float(probs0[token])), token))
-        live = dict(enumerate(paths))
-        generated = 1
-        while live and generated < max_tokens:
-            logits = batch.feed({seq: feed[seq] for seq in live})
-            self.tally.calls += 1
-            feed = {}
-            for seq in list(live):
-                token, p1, p2 = top2_probabilities(logits[seq])
-                if stop_at_end and engine.is_end(token):
-                    live.pop(seq).finish = "stop"
-                    continue
-                live[seq].steps.append(Step(engine.piece(token), p1, p2, p1, token))
-                feed[seq] = [token]
-            generated += 1
-        self.tally.completion_tokens += sum(len(p.steps) for p in paths)
-
-    async def continue_all(self, base: Request, paths: list[Path], max_tokens: int,
-                           stop_at_end: bool = True) -> None:
-        """``stop_at_end=False`` decodes every branch to ``max_tokens`` (benchmarks compare equal lengths)."""
-        await self.engine.run(self._decode, paths, max_tokens, stop_at_end)
-
-    def _follow(self, seq: int, path: Path, prompt: str, max_tokens: int) -> None:
-        assert self.batch is not None
-        engine, batch = self.engine, self.batch
-        fed = len(batch.tokens[seq]) - len(self.prompt)
-        missing = [s.token_id for s in path.steps[fed:] if s.token_id is not None]
-        ids = missing + engine.tokenize(prompt, add_bos=False)
-        logits = batch.feed({seq: ids})[seq]
-        path.follow_prompt = prompt
-        path.follow_up = []
-        for _ in range(max_tokens):
-            token, p1, p2 = top2_probabilities(logits)
-            if engine.is_end(token):
-                break
-            path.follow_up.append(Step(engine.piece(token), p1, p2, p1, token))
-            logits = batch.feed({seq: [token]})[seq]
-        self.tally.calls += 1
-
-    async def follow_up(self, base: Request, path: Path, prompt: str, max_tokens: int, seq: int = 0) -> None:
-        await self.engine.run(self._follow, seq, path, prompt, max_tokens)
-
-    def close(self) -> None:
-        if self.batch is not None:
-            self.engine.run_sync(self.batch.close)
+        decoder.extend(seq, prompt)
+    await greedy(decoder, {seq: path.follow_up for seq, path in paths.items()}, max_tokens)

@@ -14,14 +14,14 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from ..config import MoaSettings
-from ..errors import ConfigError
+from ..errors import ConfigError, ProviderError, StrategyError
 from ..events import Emit, ReplyReceived, RoundFinished, StreamDelta, ignore
 from ..inputs import PromptItem
-from ..providers.base import Message, Request
-from .base import Member, Reply, StrategyResult, Tally, ask_all, check_quorum
+from ..providers.base import Completion, Message, Request
+from ..usage import Tally
+from .base import Member, Reply, StrategyResult, ask_all, check_quorum
 from .moa_prompts import AGGREGATE_INSTRUCTION, REFERENCE_INSTRUCTION, with_references
 
-SPREAD_LOW, SPREAD_HIGH = 0.4, 1.0
 
 
 @dataclass(frozen=True)
@@ -30,41 +30,21 @@ class Reference:
     text: str
 
 
-def spread_temperatures(members: list[Member]) -> list[Member]:
-    """Copies of one member (``--n``) get temperatures spread evenly over [0.4, 1.0] so they differ."""
-    if len(members) < 2 or len({m.distribution_key() for m in members}) > 1:
-        return members
-    step = (SPREAD_HIGH - SPREAD_LOW) / (len(members) - 1)
-    return [replace(m, temperature=round(SPREAD_LOW + i * step, 4)) for i, m in enumerate(members)]
-
-
 class MixtureOfAgents:
-    def __init__(self, proposers: list[Member], aggregator: Member | None = None,
-                 settings: MoaSettings | None = None, seed: int | None = None) -> None:
+    """Proposers and the aggregator come resolved (role settings applied) from the session."""
+
+    def __init__(self, proposers: list[Member], aggregator: Member, settings: MoaSettings | None = None,
+                 seed: int | None = None) -> None:
         if not proposers:
             raise ConfigError("moa: no proposers")
         self.settings = settings or MoaSettings()
         self.seed = seed
-        if self.settings.self_moa:
-            base = proposers[0]
-            proposers = [replace(base, name=f"{base.name}#{i + 1}") for i in range(self.settings.self_moa)]
-        elif self.settings.proposer_temperature is None:
-            proposers = spread_temperatures(proposers)
-        self.proposers = [self._proposer_role(p) for p in proposers]
-        chosen = aggregator or replace(proposers[0], name="aggregator", system=None)
-        self.aggregator = replace(
-            chosen,
-            temperature=self.settings.aggregator_temperature if self.settings.aggregator_temperature is not None else chosen.temperature,
-            max_tokens=self.settings.aggregator_max_tokens or chosen.max_tokens,
-        )
+        self.proposers = [replace(p, role="proposer") for p in proposers]
+        self.aggregator = replace(aggregator, role="aggregator")
+        self.notes: list[str] = []
 
-    def _proposer_role(self, member: Member) -> Member:
-        settings = self.settings
-        return replace(
-            member,
-            temperature=settings.proposer_temperature if settings.proposer_temperature is not None else member.temperature,
-            max_tokens=settings.proposer_max_tokens or member.max_tokens,
-        )
+    def called(self) -> list[Member]:
+        return [*self.proposers, self.aggregator]
 
     def _seed(self, layer: int, index: int) -> int | None:
         return None if self.seed is None else self.seed + 1000 * layer + index
@@ -90,8 +70,8 @@ class MixtureOfAgents:
         system = with_references(instruction, references, member.system)
         return (Message("system", system), *conversation)
 
-    async def run(self, item: PromptItem, emit: Emit = ignore) -> StrategyResult:
-        tally = Tally()
+    async def run(self, item: PromptItem, emit: Emit = ignore, tally: Tally | None = None) -> StrategyResult:
+        tally = Tally() if tally is None else tally
         layers: list[dict[str, Any]] = []
         cuts: list[dict[str, Any]] = []
         errors: list[str] = []
@@ -112,13 +92,14 @@ class MixtureOfAgents:
             replies = await ask_all(jobs, tally, self._announcer(item, layer, emit))
             answers: list[dict[str, Any]] = []
             failed: list[dict[str, Any]] = []
-            for reply in replies:
+            for index, reply in enumerate(replies):
                 if not reply.ok:
                     failed.append({"member": reply.member.name, "error": reply.error})
                     errors.append(f"layer {layer}: member '{reply.member.name}': {reply.error}")
                     continue
                 completion = reply.completions[0]
                 answers.append({"member": reply.member.name, "text": completion.text,
+                                "temperature": reply.member.temperature, "seed": self._seed(layer, index),
                                 "usage": {"prompt_tokens": completion.usage.prompt_tokens,
                                           "completion_tokens": completion.usage.completion_tokens},
                                 "latency_s": round(completion.latency_s, 4)})
@@ -140,7 +121,8 @@ class MixtureOfAgents:
             "truncated": cuts,
             "self_moa": self.settings.self_moa,
             "shuffle_references": self.settings.shuffle_references,
-            "proposers": [{"name": p.name, "temperature": p.temperature} for p in self.proposers],
+            "proposers": [{"name": p.name, "temperature": p.temperature, "max_tokens": p.max_tokens}
+                          for p in self.proposers],
         }
         return StrategyResult(output=final, details=details, tally=tally, errors=errors)
 
@@ -159,11 +141,20 @@ class MixtureOfAgents:
         request = Request(self._messages(self.aggregator, item, instruction, texts),
                           max_tokens=self.aggregator.max_tokens, temperature=self.aggregator.temperature,
                           seed=self._seed(self.settings.layers + 1, 0))
-        pieces: list[str] = []
-        started = time.perf_counter()
-        async for piece in self.aggregator.provider.stream(request):
-            pieces.append(piece)
-            emit(StreamDelta(item.id, piece))
-        tally.calls += 1
-        tally.call_latency_s += time.perf_counter() - started
-        return "".join(pieces), texts
+        final: Completion | None = None
+        try:
+            async for piece in self.aggregator.provider.stream(request):
+                if isinstance(piece, Completion):
+                    final = piece
+                else:
+                    emit(StreamDelta(item.id, piece))
+        except ProviderError as exc:
+            tally.add_failure(exc.retries)
+            raise
+        if final is None:
+            raise ProviderError(f"member '{self.aggregator.name}': the stream ended without its final reply")
+        tally.add([final])
+        if not final.text.strip():
+            raise StrategyError(f"moa: the aggregator '{self.aggregator.name}' returned an empty answer "
+                                f"(finish reason {final.finish_reason!r})")
+        return final.text, texts

@@ -21,7 +21,8 @@ from ..events import Emit, Note, ReplyReceived, ignore
 from ..inputs import PromptItem
 from ..providers.base import Message, Request
 from . import verbalize_prompts as prompts
-from .base import Member, StrategyResult, Tally, ask_all, call
+from ..usage import Tally
+from .base import Member, StrategyResult, ask_all, call
 from .verbalize_parse import Candidate, filter_min_prob, merge_duplicates, normalise, parse_reply
 
 MAX_EXTRA_TURNS = 2
@@ -36,9 +37,13 @@ class Verbalize:
         self.settings = settings or VerbalizeSettings()
         self.seed = seed
         self.max_tokens = max_tokens
-        if self.settings.variant == "multi" and (self.settings.total or 0) < self.settings.k:
-            raise ConfigError("verbalize.total: the multi variant needs --total N of at least --k")
         self.prefill = prompts.PREFILL if self.member.provider.capabilities.prefix_continuation else ""
+        self.notes: list[str] = []
+        if len(members) > 1:
+            self.notes.append(f"verbalize asks one member; ignoring {', '.join(m.name for m in members[1:])}")
+
+    def called(self) -> list[Member]:
+        return [self.member]
 
     async def _ask(self, conversation: list[Message], tally: Tally) -> str:
         request = Request(self.member.messages(conversation), max_tokens=self.max_tokens,
@@ -66,8 +71,8 @@ class Verbalize:
         conversation += [Message("assistant", reply)]
         return candidates
 
-    async def run(self, item: PromptItem, emit: Emit = ignore) -> StrategyResult:
-        tally = Tally()
+    async def run(self, item: PromptItem, emit: Emit = ignore, tally: Tally | None = None) -> StrategyResult:
+        tally = Tally() if tally is None else tally
         settings = self.settings
         first = prompts.first_request(settings.variant, item.text, settings.k, settings.tail, settings.instruction)
         conversation: list[Message] = list(item.asking(first))
@@ -110,7 +115,6 @@ class Verbalize:
             "draws": [{"index": i, "text": merged[i].text} for i in draws],
             "seed": self.seed,
             "turns": turns,
-            "show_all": settings.show_all,
         }
         if settings.compare == "direct":
             details["compare"] = await self._compare(item, [merged[i].text for i in draws], tally)

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from ..config import VoteSettings
 from ..errors import ConfigError, StrategyError
 from ..events import Emit, ReplyReceived, RoundFinished, VoteTally, ignore
-from ..extraction import Answer, get_extractor, normalise_text, token_span
+from ..extraction import Answer, get_extractor, in_own_words, normalise_text, token_span
 from ..inputs import PromptItem
 from ..providers.base import Completion, Message, Request
 from ..voting import Ballot, VoteTable, borda, instant_runoff, tally
 from . import vote_prompts
-from .base import Member, Reply, StrategyResult, Tally, ask_all, call, check_quorum
+from ..usage import Tally
+from .base import Member, Reply, StrategyResult, ask_all, call, check_quorum
 
 
 GROUPING_TOKENS = 256
@@ -41,9 +42,13 @@ class Sample:
     answer: str | None = None
     confidence: float | None = None
     completion: Completion | None = None
+    seed: int | None = None
+    words: str | None = None
+    """The answer as the reply wrote it (for extractors whose key is normalised text)."""
 
     def as_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {"member": self.member.name, "round": self.round, "sample": self.index,
+                                  "temperature": self.member.temperature, "seed": self.seed,
                                   "text": self.text, "answer": self.answer}
         if self.confidence is not None:
             record["confidence"] = round(self.confidence, 6)
@@ -85,9 +90,14 @@ class Vote:
             raise ConfigError(f"vote: {what} needs a judge member: set vote.judge in the config (or --judge-model)")
         if not members:
             raise ConfigError("vote: no members")
+        self.judge = None if judge is None else replace(judge, role="judge")
+        self.notes: list[str] = []
 
-    async def run(self, item: PromptItem, emit: Emit = ignore) -> StrategyResult:
-        tally_ = Tally()
+    def called(self) -> list[Member]:
+        return [*self.members, *([self.judge] if self.judge is not None and (self.by_judge or self.settings.method == "usc") else [])]
+
+    async def run(self, item: PromptItem, emit: Emit = ignore, tally: Tally | None = None) -> StrategyResult:
+        tally_ = Tally() if tally is None else tally
         rounds: list[dict[str, Any]] = []
         failures: list[dict[str, Any]] = []
         previous: list[Sample] = []
@@ -122,8 +132,9 @@ class Vote:
             "agreement_per_round": [r["agreement"] for r in rounds],
         }
         output = table.winner
-        if self.by_judge:  # the winning group's first reply, in its own words
-            output = next(s.text.strip() for s in samples if s.answer == table.winner)
+        if in_own_words(self.settings.extract):  # the winning group's first reply, in its own words
+            first = next(s for s in samples if s.answer == table.winner)
+            output = first.words or first.text.strip()
             details["winner_reply"] = output
         return StrategyResult(output=output, details=details, tally=tally_, errors=[f["error"] for f in failures])
 
@@ -174,7 +185,7 @@ class Vote:
         samples: list[Sample] = []
         counters: dict[str, int] = {}
         failed_members: set[str] = set()
-        for reply in replies:
+        for (_, asked), reply in zip(jobs, replies):
             if not reply.ok:
                 failures.append({"member": reply.member.name, "round": round_number, "error": reply.error})
                 failed_members.add(reply.member.name)
@@ -182,7 +193,8 @@ class Vote:
             for completion in reply.completions:
                 index = counters.get(reply.member.name, 0)
                 counters[reply.member.name] = index + 1
-                samples.append(Sample(reply.member, round_number, index, completion.text, completion=completion))
+                samples.append(Sample(reply.member, round_number, index, completion.text, completion=completion,
+                                      seed=asked.seed))
         answered = len({s.member.name for s in samples})
         check_quorum(answered, len(self.members), self.settings.quorum, f"vote round {round_number}",
                      [f"member '{f['member']}': {f['error']}" for f in failures if f["round"] == round_number])
@@ -198,6 +210,7 @@ class Vote:
             if answer is None:
                 continue
             sample.answer = answer.value
+            sample.words = answer.words(sample.text)
             if self.settings.method == "confidence" and sample.completion is not None:
                 sample.confidence = span_confidence(sample.completion, answer)
 

@@ -9,7 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-View = Callable[[dict[str, Any]], RenderableType]
+View = Callable[..., RenderableType]
 _VIEWS: dict[str, View] = {}
 
 
@@ -31,9 +31,12 @@ def key_values(title: str, values: dict[str, Any]) -> Table:
     return table
 
 
-def detail_view(record: dict[str, Any]) -> RenderableType | None:
+def detail_view(record: dict[str, Any], show_all: bool = False) -> RenderableType | None:
+    """The strategy's view of a record; ``show_all`` is a display choice (the whole verbalized distribution)."""
     function = _VIEWS.get(record.get("strategy", ""))
-    return function(record) if function else None
+    if function is None:
+        return None
+    return function(record, show_all=show_all) if record.get("strategy") == "verbalize" else function(record)
 
 
 @view("committee")
@@ -109,10 +112,10 @@ def cot_view(record: dict[str, Any]) -> RenderableType:
 
 
 @view("verbalize")
-def verbalize_view(record: dict[str, Any]) -> RenderableType:
+def verbalize_view(record: dict[str, Any], show_all: bool = False) -> RenderableType:
     details = record["details"]
     parts: list[RenderableType] = []
-    if details.get("show_all"):
+    if show_all:
         table = Table(title=f"distribution ({details['probability_source']})", title_justify="left")
         for column in ("text", "p", ""):
             table.add_column(column)

@@ -15,11 +15,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from .events import (
+from ..events import (
     CallFinished, Event, Note, PromptFailed, PromptFinished, PromptStarted, ReplyReceived, RoundFinished,
-    StreamDelta, TokenChosen, VoteTally,
+    RunStarted, StreamDelta, TokenChosen, VoteTally,
 )
 from .views import detail_view
+
+PLAIN_WIDTH = 1000
+"""Width of stderr when it is not a terminal: lines are not wrapped (a log reader or grep gets whole lines)."""
+
+
+def stderr_console() -> Console:
+    """The console for progress, warnings and errors: stderr, never hard-wrapped when not a terminal."""
+    console = Console(stderr=True, soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(stderr=True, soft_wrap=True, width=PLAIN_WIDTH)
+    return console
 
 SNIPPET = 80
 
@@ -79,9 +90,10 @@ class LiveState:
 class Display:
     """Subscribes to events; use as a context manager around the run."""
 
-    def __init__(self, console: Console, total: int, quiet: bool = False) -> None:
+    def __init__(self, console: Console, total: int, quiet: bool = False, show_all: bool = False) -> None:
         self.console = console
         self.total = total
+        self.show_all = show_all
         self.mode = "quiet" if quiet else ("live" if console.is_terminal else "plain")
         self.state = LiveState()
         self.records: list[dict[str, Any]] = []
@@ -113,12 +125,15 @@ class Display:
 
     def __call__(self, event: Event) -> None:
         handler: Callable[[Any], None] | None = getattr(self, "_on_" + type(event).__name__, None)
-        if handler is not None and self.mode != "quiet":
+        if handler is not None and (self.mode != "quiet" or isinstance(event, PromptFailed)):
             handler(event)
         elif isinstance(event, PromptFinished):
             self.records.append(event.record)
-        elif isinstance(event, PromptFailed):
-            self.failures.append((event.prompt_id, event.error))
+            self._done += 1
+
+    def _on_RunStarted(self, event: RunStarted) -> None:
+        for note in event.notes:
+            self.console.print(f"[yellow]note[/] {note}", highlight=False)
 
     def _refresh(self) -> None:
         if self._live is not None:
@@ -159,7 +174,8 @@ class Display:
             self.console.print(f"  {event.member} failed: {event.detail}", highlight=False)
 
     def _on_Note(self, event: Note) -> None:
-        self.console.print(f"[yellow]note[/] {event.prompt_id}: {event.message}", highlight=False)
+        where = f"{event.prompt_id}: " if event.prompt_id else ""
+        self.console.print(f"[yellow]note[/] {where}{event.message}", highlight=False)
 
     def _advance(self) -> None:
         self._done += 1
@@ -176,11 +192,11 @@ class Display:
                                highlight=False, markup=False)
 
     def _on_PromptFailed(self, event: PromptFailed) -> None:
+        """Shown under ``--quiet`` too: a failure is an error, not progress."""
         self.failures.append((event.prompt_id, event.error))
         self._advance()
-        if self.mode != "quiet":
-            self.console.print(f"[{self._done}/{self.total}] {event.prompt_id} failed: {event.error}",
-                               highlight=False, markup=False, style="red")
+        self.console.print(f"ensemble: error: [{self._done}/{self.total}] {event.prompt_id} failed: {event.error}",
+                           highlight=False, markup=False, style="red")
 
     def summary(self) -> None:
         """The results at the end: the answer and strategy view for one prompt, a table for batches."""
@@ -188,7 +204,7 @@ class Display:
             return
         if self.total == 1 and self.records:
             record = self.records[0]
-            view = detail_view(record)
+            view = detail_view(record, show_all=self.show_all)
             if view is not None:
                 self.console.print(view)
             return

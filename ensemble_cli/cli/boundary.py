@@ -1,0 +1,78 @@
+"""The one place where exceptions become exit codes and one clear, redacted line each on stderr.
+
+Typed errors carry their exit status (``EnsembleError.exit_status``); Ctrl-C and SIGTERM end the run
+with records kept; anything unexpected is one ``internal error`` line. ``--traceback`` (or
+``ENSEMBLE_TRACEBACK=1``) prints the traceback instead, with every secret masked.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from contextlib import contextmanager
+from types import FrameType
+from typing import Iterator
+
+import click
+import typer
+
+from ..errors import EnsembleError, ExitStatus
+from ..secrets import redact
+from ..sinks.display import stderr_console
+
+TRACEBACK_ENV = "ENSEMBLE_TRACEBACK"
+TERMINATED = 143
+"""Exit status after SIGTERM (128 + 15), as shells report it; Ctrl-C gives 130."""
+
+
+class Terminated(Exception):
+    """SIGTERM arrived: stop like Ctrl-C."""
+
+
+def wants_traceback() -> bool:
+    return os.environ.get(TRACEBACK_ENV, "") not in ("", "0")
+
+
+def say(message: str, style: str = "red") -> None:
+    console = stderr_console()
+    for line in redact(message).splitlines() or [message]:
+        console.print(f"ensemble: {line}", style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+def _show_traceback(exc: BaseException) -> None:
+    sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+    sys.stderr.flush()
+
+
+@contextmanager
+def error_boundary() -> Iterator[None]:
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    except (typer.Exit, click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        raise
+    except EnsembleError as exc:
+        if wants_traceback():
+            _show_traceback(exc)
+        else:
+            for line in str(exc).splitlines() or [type(exc).__name__]:
+                say(f"error: {line}")
+        raise typer.Exit(int(exc.exit_status)) from None
+    except (KeyboardInterrupt, Terminated) as exc:
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        say(f"{what}; records already written are kept; rerun with --resume to continue", style="")
+        raise typer.Exit(TERMINATED if isinstance(exc, Terminated) else int(ExitStatus.INTERRUPTED)) from None
+    except Exception as exc:  # the last branch: nothing escapes as a bare traceback
+        if wants_traceback():
+            _show_traceback(exc)
+        else:
+            say(f"internal error: {type(exc).__name__}: {exc}; rerun with --traceback and report it")
+        raise typer.Exit(int(ExitStatus.ERROR)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

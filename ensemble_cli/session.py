@@ -1,0 +1,197 @@
+"""The library core every front end shares: a ``Session`` runs a strategy over prompts, emitting events.
+
+A session owns the provider registry (and so every HTTP client) for its lifetime, inside one event
+loop. ``prepare`` resolves the members once, binds them to providers and builds the strategy, which
+validates the whole run before any model loads or call is made. ``run`` runs the prepared strategy over
+prompts with bounded concurrency and turns each outcome into a record; sinks (the JSONL writer, the
+Rich display, stdout, the server, the bench harness) subscribe to the events and never call back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .catalog import BUILDERS, STRATEGY_NAMES, Bound
+from .config import MemberConfig, RunConfig
+from .errors import AuthError, CapabilityError, ConfigError, EnsembleError, ExitStatus, ProviderError, StrategyError
+from .events import Emit, EventBus, PromptFailed, PromptFinished, PromptStarted, RunStarted
+from .inputs import PromptItem
+from .members import Roster, resolve
+from .providers.base import Provider
+from .records import RunInfo, build_record, read_recorded
+from .secrets import redact
+from .strategies.base import Member, Strategy
+from .usage import Tally
+
+FATAL = (ConfigError, CapabilityError, AuthError)
+"""Errors that would fail every prompt alike: they stop the run at once instead of being recorded."""
+
+
+@dataclass
+class Outcome:
+    """How a run over prompts ended."""
+
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    errors: list[EnsembleError] = field(default_factory=list)
+
+    def exit_status(self) -> ExitStatus:
+        if not self.failed:
+            return ExitStatus.OK
+        if self.ok:
+            return ExitStatus.PARTIAL
+        return self.errors[0].exit_status if self.errors else ExitStatus.ERROR
+
+
+@dataclass
+class Prepared:
+    """A validated run: the strategy built over bound members, and what every record of it says."""
+
+    strategy: Strategy
+    info: RunInfo
+    notes: list[str]
+
+
+def run_settings(config: RunConfig, strategy: str) -> dict[str, Any]:
+    """The settings a record holds so that it can be reproduced on its own."""
+    return {
+        "seed": config.seed,
+        "max_tokens": config.max_tokens,
+        "temperature": config.temperature,
+        "n": config.n,
+        strategy: config.settings_for(strategy).model_dump(mode="json", exclude={"judge", "aggregator"}),
+    }
+
+
+class Session:
+    """Runs strategies from one run config. Use ``async with Session(config) as session`` (one event
+    loop), or the sync ``run_sync``. ``provider`` binds every member to one given provider instance
+    (library use with a provider object, scripted providers in tests)."""
+
+    def __init__(self, config: RunConfig, *, provider: Provider | None = None,
+                 environ: Mapping[str, str] | None = None, http_client: Any = None) -> None:
+        from .providers.registry import ProviderRegistry
+
+        self.config = config
+        self.given = provider
+        self.registry = ProviderRegistry(config, http_client=http_client, environ=environ)
+
+    async def __aenter__(self) -> "Session":
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Closes what the session opened (a provider passed in belongs to the caller)."""
+        await self.registry.aclose()
+
+    # Validation
+
+    def _bind(self, member: MemberConfig, role: str) -> Member:
+        provider = self.given if self.given is not None else self.registry.provider_for(member)
+        assert member.temperature is not None and member.max_tokens is not None, "members are resolved"
+        return Member(name=member.name or "m", provider=provider, system=member.system,
+                      temperature=member.temperature, max_tokens=member.max_tokens, weight=member.weight, role=role)
+
+    def prepare(self, strategy: str) -> Prepared:
+        """Resolve, bind and build ``strategy``: every setting and member is checked here, before any call."""
+        if strategy not in STRATEGY_NAMES:
+            raise ConfigError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGY_NAMES)}")
+        if self.config.strategy is not None and self.config.strategy != strategy:
+            raise ConfigError(f"strategy: this config is for '{self.config.strategy}', not '{strategy}'")
+        roster: Roster = resolve(self.config, strategy)
+        bound = Bound(
+            members=[self._bind(m, "member") for m in roster.members],
+            aggregator=None if roster.aggregator is None else self._bind(roster.aggregator, "aggregator"),
+            judge=None if roster.judge is None else self._bind(roster.judge, "judge"),
+        )
+        built = BUILDERS[strategy](self.config, bound)
+        info = RunInfo(strategy, run_settings(self.config, strategy), [m.describe() for m in built.called()])
+        return Prepared(built, info, [*roster.notes, *built.notes])
+
+    def pending(self, prepared: Prepared, items: Sequence[PromptItem]) -> tuple[list[PromptItem], list[str]]:
+        """With ``resume``, the prompts still to run and a remark on what is skipped or not reused."""
+        output = self.config.output
+        if self.config.resume and (not output or output == "-"):
+            raise ConfigError("--resume reads the records already written: give it an output file with -o FILE")
+        if not output or output == "-":
+            return list(items), []
+        recorded = read_recorded(Path(output), prepared.info.strategy, prepared.info.fingerprint)
+        if not self.config.resume:
+            repeated = sum(1 for item in items if item.id in recorded.done or item.id in recorded.other)
+            if repeated:
+                return list(items), [f"{output} already holds records of {repeated} of these prompt ids; new records "
+                                     "are appended and ids will repeat (--resume skips prompts already done)"]
+            return list(items), []
+        todo = [item for item in items if item.id not in recorded.done]
+        notes = []
+        if len(todo) < len(items):
+            notes.append(f"resume: skipping {len(items) - len(todo)} prompt(s) already recorded in {output}")
+        redo = sorted(item.id for item in todo if item.id in recorded.other)
+        if redo:
+            reasons = sorted({recorded.other[i] for i in redo})
+            notes.append(f"resume: re-running {len(redo)} prompt(s) whose records in {output} were "
+                         f"{' or '.join(reasons)}")
+        return todo, notes
+
+    # Running
+
+    async def run(self, prepared: Prepared, items: Iterable[PromptItem], sinks: Sequence[Emit] = (),
+                  notes: Sequence[str] = ()) -> Outcome:
+        """Run ``prepared`` over ``items``; each sink sees every event. Fatal errors stop the run and raise."""
+        bus = EventBus()
+        for sink in sinks:
+            bus.subscribe(sink)
+        items = list(items)
+        outcome = Outcome()
+        bus.emit(RunStarted("", len(items), 0, tuple([*prepared.notes, *notes])))
+        limiter = asyncio.Semaphore(self.config.parallel_prompts)
+
+        async def one(item: PromptItem) -> None:
+            async with limiter:
+                await self._one(prepared, item, bus, outcome)
+
+        tasks = [asyncio.create_task(one(item)) for item in items]
+        try:
+            for task in asyncio.as_completed(tasks):
+                await task
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return outcome
+
+    async def _one(self, prepared: Prepared, item: PromptItem, bus: EventBus, outcome: Outcome) -> None:
+        bus.emit(PromptStarted(item.id, item.text))
+        tally = Tally()
+        try:
+            result = await prepared.strategy.run(item, bus.emit, tally)
+        except FATAL:
+            raise
+        except (ProviderError, StrategyError) as exc:
+            message = redact(str(exc))
+            record = build_record(prepared.info, item, output=None, details=getattr(exc, "details", None) or {},
+                                  tally=tally, errors=[message], ok=False)
+            outcome.failed += 1
+            outcome.errors.append(exc)
+            bus.emit(PromptFailed(item.id, message, record))
+            return
+        record = build_record(prepared.info, item, output=result.output, details=result.details,
+                              tally=result.tally, errors=result.errors, ok=True)
+        outcome.ok += 1
+        bus.emit(PromptFinished(item.id, record))
+
+    def run_sync(self, strategy: str, items: Iterable[PromptItem], sinks: Sequence[Emit] = ()) -> Outcome:
+        """Prepare and run ``strategy`` in a fresh event loop, then close the session."""
+        prepared = self.prepare(strategy)
+
+        async def main() -> Outcome:
+            async with self:
+                return await self.run(prepared, items, sinks)
+
+        return asyncio.run(main())

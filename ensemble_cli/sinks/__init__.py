@@ -1,0 +1,1 @@
+"""Sinks: subscribers to a session's events (JSONL records, the Rich display, plain outputs on stdout)."""

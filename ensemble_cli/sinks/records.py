@@ -1,0 +1,37 @@
+"""The JSONL sink: every finished or failed prompt's record, appended to the output as it comes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..events import Event, PromptFailed, PromptFinished
+from ..records import RecordWriter
+
+
+class RecordSink:
+    """Writes each record through a ``RecordWriter``; use as a context manager around the run."""
+
+    def __init__(self, target: str | None) -> None:
+        self.writer = RecordWriter(target)
+
+    def __enter__(self) -> "RecordSink":
+        self.writer.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.writer.__exit__(*exc)
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, (PromptFinished, PromptFailed)) and event.record:
+            self.writer.write(event.record)
+
+
+class Collector:
+    """Keeps every record in memory (library calls that return results)."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, (PromptFinished, PromptFailed)) and event.record:
+            self.records.append(event.record)

@@ -1,0 +1,77 @@
+"""A scripted in-process provider for strategy logic (as simonw/llm's ``MockModel.enqueue``).
+
+Replies are queued texts, exceptions to raise, or a function of the request; every request is kept
+for assertions. No HTTP, no SDK, no retry loop: strategy tests test strategies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any, AsyncIterator, Callable, Sequence
+
+from ensemble_cli.providers.base import Capabilities, Completion, Request, TokenLogprob, TopToken, Usage
+from ensemble_cli.providers.prefix_decoder import PrefixDecoder
+
+Reply = "str | BaseException | Callable[[Request], str]"
+
+
+class ScriptedProvider:
+    name = "scripted"
+
+    def __init__(self, *replies: Any, model: str = "scripted", default: Callable[[Request], str] | None = None,
+                 capabilities: Capabilities | None = None, confidence: float = 0.9) -> None:
+        self.model = model
+        self.queue: deque[Any] = deque(replies)
+        self.default = default
+        self.requests: list[Request] = []
+        self.capabilities = capabilities or Capabilities(max_top_logprobs=5, prefix_continuation=True, honours_n=True)
+        self.confidence = confidence
+
+    def enqueue(self, *replies: Any) -> "ScriptedProvider":
+        self.queue.extend(replies)
+        return self
+
+    def key(self) -> str:
+        return f"scripted|{id(self)}"
+
+    def _next(self, request: Request) -> str:
+        reply = self.queue.popleft() if self.queue else self.default
+        if reply is None:
+            raise AssertionError(f"no scripted reply left for {request.messages[-1].content[:60]!r}")
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply(request) if callable(reply) else reply
+
+    def _tokens(self, text: str, k: int) -> tuple[TokenLogprob, ...]:
+        words = text.split(" ")
+        pieces = [w if i == 0 else " " + w for i, w in enumerate(words) if w or i == 0]
+        lp = math.log(self.confidence)
+        alt = math.log((1 - self.confidence) / max(k - 1, 1))
+        return tuple(TokenLogprob(p, lp, (TopToken(p, lp), *(TopToken(f" alt{j}", alt) for j in range(k - 1))))
+                     for p in pieces if p)
+
+    async def complete(self, request: Request) -> list[Completion]:
+        self.requests.append(request)
+        completions = []
+        for _ in range(request.n):
+            text = self._next(request)
+            tokens = self._tokens(text, request.top_logprobs) if request.wants_logprobs else ()
+            usage = Usage(sum(len(m.content.split()) for m in request.messages), len(text.split()))
+            completions.append(Completion(text=text, tokens=tokens, usage=usage, provider=self.name, model=self.model))
+        return completions
+
+    async def stream(self, request: Request) -> AsyncIterator[str | Completion]:
+        completion = (await self.complete(request))[0]
+        for word in completion.text.split(" "):
+            yield word + " "
+        yield completion
+
+    def decoder(self, requests: Sequence[Request], top_k: int, tally: Any) -> PrefixDecoder:
+        return PrefixDecoder(self, requests, top_k, tally, "scripted")
+
+    async def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        pass
