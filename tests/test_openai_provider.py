@@ -51,9 +51,10 @@ def test_prefix_continuation_per_backend(fake_server, registry_for, preset):
         assert body["continue_final_message"] is True and body["messages"][-1]["content"] == "The sky"
     elif preset == "deepseek":
         assert body["messages"][-1] == {"role": "assistant", "content": "The sky", "prefix": True}
-    else:
-        assert server.requests[0]["path"] == "/v1/completions"
+    else:  # llama-cpp-python's server: no /props, no /apply-template, so client-side ChatML
+        assert [r["path"] for r in server.requests] == ["/props", "/apply-template", "/v1/completions"]
         assert body["prompt"].endswith("<|im_start|>assistant\nThe sky")
+        assert body["cache_prompt"] is False and body["repeat_penalty"] == 1.0
 
 
 def test_plain_openai_refuses_a_prefix(fake_server, registry_for):
