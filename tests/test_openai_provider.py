@@ -46,7 +46,7 @@ def test_prefix_continuation_per_backend(fake_server, registry_for, preset):
     (c,) = complete(provider(registry_for, server, preset, environ=environ), prefix="The sky", max_tokens=2, top_logprobs=2)
     assert c.text == " is blue"
     assert c.tokens[0].top[0].text == " is"
-    body = server.requests[0]["body"]
+    body = server.requests[-1]["body"]
     if preset == "vllm":
         assert body["continue_final_message"] is True and body["messages"][-1]["content"] == "The sky"
     elif preset == "deepseek":
