@@ -8,7 +8,7 @@ chat logprobs as ``tokens``/``token_logprobs``/``top_logprobs``), that one field
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import Any
 
 from .base import Completion, TokenLogprob, TopToken, Usage
 from .presets import END_MARKERS, normalise_finish
@@ -29,14 +29,14 @@ def top_token(text: str, logprob: Any) -> TopToken:
 
 
 def _alternatives(top: Any) -> tuple[TopToken, ...]:
-    """One position's alternatives: OpenAI's list of ``{token, logprob}`` or a ``{token: logprob}`` map."""
+    """One position's alternatives: OpenAI's list of ``{token, logprob}`` (kept in the server's order) or a
+    ``{token: logprob}`` map (unordered, so sorted best first)."""
     if not top:
         return ()
     if isinstance(top, dict):
-        pairs: Iterable[tuple[str, Any]] = top.items()
-    else:
-        pairs = ((_get(t, "token"), _get(t, "logprob")) for t in top)
-    return tuple(sorted((top_token(t, v) for t, v in pairs if t is not None and v is not None), key=lambda t: -t.logprob))
+        return tuple(sorted((top_token(t, v) for t, v in top.items() if v is not None), key=lambda t: -t.logprob))
+    pairs = ((_get(t, "token"), _get(t, "logprob")) for t in top)
+    return tuple(top_token(t, v) for t, v in pairs if t is not None and v is not None)
 
 
 def parse_logprobs(logprobs: Any) -> tuple[TokenLogprob, ...]:
