@@ -37,6 +37,10 @@ class MemberConfig(Strict):
     weight: float = Field(default=1.0, gt=0.0)
     prefix_mode: Literal["deepseek", "vllm", "raw", "none"] | None = None
     template: str | None = None
+    reasoning: bool | None = None
+    """A reasoning model (no temperature, top_p or logprobs); unset: known from the preset's table."""
+    thinking: bool = False
+    """DeepSeek: let the model think on calls that need neither logprobs nor greedy determinism (vote, moa)."""
 
 
 class CommitteeSettings(Strict):

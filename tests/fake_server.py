@@ -1,8 +1,10 @@
 """A fake OpenAI-compatible server on loopback, for tests and benchmarks only.
 
 Real HTTP (``ThreadingHTTPServer``) with deterministic toy models, injectable latency and faults
-(429/500 with Retry-After, hangs for timeouts, malformed JSON), and counters for requests and the
-most requests in flight at once.
+(429/500 with Retry-After, hangs for timeouts, malformed JSON, a body dribbled byte by byte, a stream
+cut off), optional llama.cpp ``/props`` and ``/apply-template`` and Ollama ``/api/generate`` routes, and
+counters for requests and the most requests in flight at once (a request is in flight until its last
+byte is written, so a slowly streamed reply counts for its whole length).
 """
 
 from __future__ import annotations
@@ -96,18 +98,35 @@ class ReplyModel:
 
 @dataclass
 class Fault:
-    kind: str  # "status", "hang", "malformed"
+    kind: str  # "status", "hang", "malformed", "dribble" (one byte every `seconds`), "cut" (stream stops early)
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    body: dict[str, Any] | None = None
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    chunks: list[bytes]
+    delay: float = 0.0
+    """Seconds to wait before each chunk after the first."""
 
 
 class FakeOpenAIServer:
     """Start with ``with FakeOpenAIServer(models) as server:``; ``server.base_url`` ends in /v1."""
 
     def __init__(self, models: dict[str, Any], latency: float = 0.0, honour_prefix: bool = True,
-                 placeholder_logprobs: bool = False, api_key: str | None = None) -> None:
+                 placeholder_logprobs: bool = False, api_key: str | None = None, stream_delay: float = 0.0,
+                 max_choices: int | None = None, ignore_stream: bool = False, props: dict[str, Any] | None = None,
+                 apply_template: Callable[[list[dict[str, str]]], str] | None = None) -> None:
         self.models = models
+        self.stream_delay = stream_delay
+        self.max_choices = max_choices
+        self.ignore_stream = ignore_stream
+        self.props = props
+        self.apply_template = apply_template
         self.latency = latency
         self.honour_prefix = honour_prefix
         self.placeholder_logprobs = placeholder_logprobs
@@ -150,7 +169,7 @@ class FakeOpenAIServer:
             self.requests.clear()
             self.max_in_flight = 0
 
-    def handle(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def enter(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[dict[str, Any], Fault | None, int]:
         entry = {"path": path, "body": body, "start": time.monotonic()}
         with self._lock:
             self.requests.append(entry)
@@ -160,33 +179,54 @@ class FakeOpenAIServer:
             fault = self.faults.popleft() if self.faults else None
             if fault is None and self.fail_when is not None and self.fail_when(body):
                 fault = Fault("status", 500)
-            call_index = len(self.requests) - 1
-        try:
-            if self.latency:
-                time.sleep(self.latency)
-            if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
-                return _json(401, {"error": {"message": "invalid api key"}})
-            if fault is not None:
-                if fault.kind == "hang":
-                    time.sleep(fault.seconds)
-                elif fault.kind == "malformed":
-                    return 200, {"Content-Type": "application/json"}, b'{"choices": [ {"text": '
-                elif fault.kind == "status":
-                    status, payload, extra = _json(fault.status, {"error": {"message": f"injected {fault.status}"}})
-                    return status, {**payload, **fault.headers}, extra
-            if path.endswith("/embeddings"):
-                return _json(200, _embeddings(body))
-            if path.endswith("/chat/completions") and body.get("stream"):
-                return _sse(self._chat(body, call_index))
-            if path.endswith("/chat/completions"):
-                return _json(200, self._chat(body, call_index))
-            if path.endswith("/completions"):
-                return _json(200, self._raw(body, call_index))
-            return _json(404, {"error": {"message": f"no route {path}"}})
-        finally:
-            with self._lock:
-                self.in_flight -= 1
-                entry["end"] = time.monotonic()
+            return entry, fault, len(self.requests) - 1
+
+    def leave(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            entry["end"] = time.monotonic()
+
+    def handle(self, path: str, body: dict[str, Any], headers: dict[str, str], fault: Fault | None,
+               call_index: int) -> Reply:
+        if self.latency:
+            time.sleep(self.latency)
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            return _json(401, {"error": {"message": f"invalid api key {headers.get('authorization')}"}})
+        if fault is not None:
+            if fault.kind == "hang":
+                time.sleep(fault.seconds)
+            elif fault.kind == "malformed":
+                return Reply(200, {"Content-Type": "application/json"}, [b'{"choices": [ {"text": '])
+            elif fault.kind == "status":
+                reply = _json(fault.status, fault.body or {"error": {"message": f"injected {fault.status}"}})
+                reply.headers.update(fault.headers)
+                return reply
+        reply = self._route(path, body, call_index)
+        if fault is not None and fault.kind == "dribble":
+            data = b"".join(reply.chunks)
+            return Reply(reply.status, reply.headers, [data[i:i + 1] for i in range(len(data))], fault.seconds)
+        if fault is not None and fault.kind == "cut":
+            return Reply(reply.status, reply.headers, reply.chunks[:2], reply.delay)
+        return reply
+
+    def _route(self, path: str, body: dict[str, Any], call_index: int) -> Reply:
+        if path == "/props" and self.props is not None:
+            return _json(200, self.props)
+        if path == "/apply-template" and self.apply_template is not None:
+            return _json(200, {"prompt": self.apply_template(body["messages"])})
+        if path == "/api/generate":
+            return _json(200, self._ollama(body, call_index))
+        if path.endswith("/embeddings"):
+            return _json(200, _embeddings(body))
+        streamed = bool(body.get("stream")) and not self.ignore_stream
+        usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        if path.endswith("/chat/completions"):
+            completion = self._chat(body, call_index)
+            return _sse(completion, usage, self.stream_delay, chat=True) if streamed else _json(200, completion)
+        if path.endswith("/completions"):
+            completion = self._raw(body, call_index)
+            return _sse(completion, usage, self.stream_delay, chat=False) if streamed else _json(200, completion)
+        return _json(404, {"error": {"message": f"no route {path}"}})
 
     def _model(self, body: dict[str, Any]):
         name = body.get("model")
@@ -203,9 +243,11 @@ class FakeOpenAIServer:
             prefix = last["content"] if continues and self.honour_prefix else ""
         want_top = int(body.get("top_logprobs") or 0) if body.get("logprobs") else 0
         choices = []
-        for index in range(int(body.get("n") or 1)):
+        n = int(body.get("n") or 1)
+        for index in range(min(n, self.max_choices or n)):
             ctx = Context(messages, prefix, float(body.get("temperature") or 0.0), body.get("seed"), call_index + index)
-            steps, finish = self._model(body).generate(ctx, int(body.get("max_tokens") or 256))
+            limit = body.get("max_completion_tokens") or body.get("max_tokens") or 256
+            steps, finish = self._model(body).generate(ctx, int(limit))
             choice: dict[str, Any] = {
                 "index": index,
                 "message": {"role": "assistant", "content": "".join(s[0] for s in steps)},
@@ -248,12 +290,32 @@ class FakeOpenAIServer:
         return {"id": "fake", "object": "text_completion", "created": 0, "model": body["model"], "choices": [choice],
                 "usage": {"prompt_tokens": 10, "completion_tokens": len(steps), "total_tokens": 0}}
 
+    def _ollama(self, body: dict[str, Any], call_index: int) -> dict[str, Any]:
+        """Ollama's native /api/generate (raw: true) reply, from the same toy models."""
+        options = body.get("options") or {}
+        k = int(body.get("top_logprobs") or 0) if body.get("logprobs") else 0
+        completion = self._raw({"model": body["model"], "prompt": body["prompt"], "logprobs": k,
+                                "max_tokens": options.get("num_predict") or 16,
+                                "temperature": options.get("temperature")}, call_index)
+        choice = completion["choices"][0]
+        reply: dict[str, Any] = {"model": body["model"], "created_at": "2025-11-20T00:00:00Z",
+                                 "response": choice["text"], "done": True, "done_reason": choice["finish_reason"],
+                                 "prompt_eval_count": 10, "eval_count": completion["usage"]["completion_tokens"]}
+        if k:
+            lp = choice["logprobs"]
+            reply["logprobs"] = [
+                {"token": t, "logprob": v, "bytes": list(t.encode()),
+                 "top_logprobs": [{"token": a, "logprob": w, "bytes": list(a.encode())} for a, w in top.items()]}
+                for t, v, top in zip(lp["tokens"], lp["token_logprobs"], lp["top_logprobs"])
+            ]
+        return reply
+
     def _lp(self, value: float) -> float:
         return 0.0 if self.placeholder_logprobs else value
 
 
-def _json(status: int, payload: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-    return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+def _json(status: int, payload: dict[str, Any]) -> Reply:
+    return Reply(status, {"Content-Type": "application/json"}, [json.dumps(payload).encode()])
 
 
 def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
@@ -268,17 +330,22 @@ def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
     return {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 0, "total_tokens": 0}}
 
 
-def _sse(completion: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-    """A completion as server-sent chunks, one per piece, then [DONE]."""
+def _sse(completion: dict[str, Any], usage: bool, delay: float, chat: bool) -> Reply:
+    """A completion as server-sent chunks, one per piece, then the finish reason, usage if asked, [DONE]."""
+    kind = "chat.completion.chunk" if chat else "text_completion"
+    head = {"id": "fake", "object": kind, "created": 0, "model": completion["model"]}
+    choice = completion["choices"][0]
+    text = choice["message"]["content"] if chat else choice["text"]
     events = []
-    for piece in pieces(completion["choices"][0]["message"]["content"]):
-        chunk = {"id": "fake", "object": "chat.completion.chunk", "created": 0, "model": completion["model"],
-                 "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-        events.append(f"data: {json.dumps(chunk)}\n\n")
-    done = {"id": "fake", "object": "chat.completion.chunk", "created": 0, "model": completion["model"],
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-    events.append(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n")
-    return 200, {"Content-Type": "text/event-stream"}, "".join(events).encode()
+    for piece in pieces(text):
+        delta = {"delta": {"content": piece}} if chat else {"text": piece}
+        events.append({**head, "choices": [{"index": 0, **delta, "finish_reason": None}]})
+    end = {"delta": {}} if chat else {"text": ""}
+    events.append({**head, "choices": [{"index": 0, **end, "finish_reason": choice["finish_reason"]}]})
+    if usage:
+        events.append({**head, "choices": [], "usage": completion["usage"]})
+    chunks = [f"data: {json.dumps(e)}\n\n".encode() for e in events] + [b"data: [DONE]\n\n"]
+    return Reply(200, {"Content-Type": "text/event-stream"}, chunks, delay)
 
 
 def _make_handler(server: FakeOpenAIServer):
@@ -289,22 +356,40 @@ def _make_handler(server: FakeOpenAIServer):
         def log_message(self, *_: Any) -> None:
             pass
 
+        def do_GET(self) -> None:
+            self._serve({})
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}")
+            self._serve(json.loads(self.rfile.read(length) or b"{}"))
+
+        def _serve(self, body: dict[str, Any]) -> None:
             headers = {k.lower(): v for k, v in self.headers.items()}
+            entry, fault, call_index = server.enter(self.path, body, headers)
             try:
-                status, out_headers, payload = server.handle(self.path, body, headers)
-            except KeyError as exc:
-                status, out_headers, payload = _json(404, {"error": {"message": f"unknown model {exc}"}})
-            try:
-                self.send_response(status)
-                for key, value in out_headers.items():
+                try:
+                    reply = server.handle(self.path, body, headers, fault, call_index)
+                except KeyError as exc:
+                    reply = _json(404, {"error": {"message": f"unknown model {exc}"}})
+                self.send_response(reply.status)
+                for key, value in reply.headers.items():
                     self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
+                cut = fault is not None and fault.kind == "cut"
+                if not cut:
+                    self.send_header("Content-Length", str(sum(len(c) for c in reply.chunks)))
+                else:
+                    self.send_header("Connection", "close")
                 self.end_headers()
-                self.wfile.write(payload)
+                for index, chunk in enumerate(reply.chunks):
+                    if index and reply.delay:
+                        time.sleep(reply.delay)
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+                if cut:
+                    self.close_connection = True
             except (BrokenPipeError, ConnectionResetError):
                 pass
+            finally:
+                server.leave(entry)
 
     return Handler

@@ -47,14 +47,15 @@ def test_prefix_continuation_per_backend(fake_server, registry_for, preset):
     (c,) = complete(provider(registry_for, server, preset, environ=environ), prefix="The sky", max_tokens=2, top_logprobs=2)
     assert c.text == " is blue"
     assert c.tokens[0].top[0].text == " is"
-    body = server.requests[0]["body"]
+    body = server.requests[-1]["body"]
     if preset == "vllm":
         assert body["continue_final_message"] is True and body["messages"][-1]["content"] == "The sky"
     elif preset == "deepseek":
         assert body["messages"][-1] == {"role": "assistant", "content": "The sky", "prefix": True}
-    else:
-        assert server.requests[0]["path"] == "/v1/completions"
+    else:  # llama-cpp-python's server: no /props, no /apply-template, so client-side ChatML
+        assert [r["path"] for r in server.requests] == ["/props", "/apply-template", "/v1/completions"]
         assert body["prompt"].endswith("<|im_start|>assistant\nThe sky")
+        assert body["cache_prompt"] is False and body["repeat_penalty"] == 1.0
 
 
 def test_plain_openai_refuses_a_prefix(fake_server, registry_for):
@@ -78,7 +79,7 @@ def test_retries_429_honouring_retry_after(fake_server, registry_for):
 def test_gives_up_after_retries_with_clear_error(fake_server, registry_for):
     server = fake_server(MODELS)
     server.faults.extend([Fault("status", 500, {"Retry-After": "0"})] * 5)
-    with pytest.raises(RetriesExhaustedError, match=r"member 'a' .*HTTP 500.*after 2 retries"):
+    with pytest.raises(RetriesExhaustedError, match=r"provider 'vllm' .*HTTP 500.*after 2 retries"):
         complete(provider(registry_for, server, max_retries=2), max_tokens=1)
     assert server.calls == 3
 

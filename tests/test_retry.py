@@ -1,89 +1,107 @@
-"""The retry loop: Retry-After parsing, backoff with jitter, giving up."""
+"""Retries through the openai SDK's loop, with its wait calculation patched (as openai's own tests do):
+what is retried, how long it would wait, what gives up at once, and the retries counted either way."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 
+import openai
 import pytest
+from fake_server import Fault, ScriptedModel
 
+from ensemble_cli.config import MemberConfig
+from ensemble_cli.errors import AuthError, ProviderError, RetriesExhaustedError
 from ensemble_cli.providers import retry
+from ensemble_cli.providers.base import Request, user_prompt
+
+MODELS = {"toy": ScriptedModel("The sky is blue")}
+LLAMA_EMBEDDING = {"error": {"code": 500, "message": "Llama model must be created with embedding=True to call this method",
+                             "type": "server_error"}}
+QUOTA = {"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                   "type": "insufficient_quota", "code": "insufficient_quota"}}
 
 
-@pytest.mark.parametrize(
-    ("headers", "expected"),
-    [
-        ({"Retry-After": "3"}, 3.0),
-        ({"retry-after": "0.5"}, 0.5),
-        ({"retry-after-ms": "250"}, 0.25),
-        ({"retry-after-ms": "250", "Retry-After": "9"}, 0.25),
-        ({"Retry-After": "Wed, 21 Oct 2015 07:28:10 GMT"}, 10.0),
-        ({"Retry-After": "soon"}, None),
-        ({}, None),
-    ],
-)
-def test_retry_after(headers, expected):
-    now = 1445412480.0  # 07:28:00 on that date
-    assert retry.retry_after_seconds(headers, now=now) == expected
+@pytest.fixture
+def waits(monkeypatch):
+    """The waits the SDK would sleep, recorded; it sleeps none of them."""
+    recorded: list[float] = []
+    original = openai._base_client.BaseClient._calculate_retry_timeout
+
+    def instead(self, *args, **kwargs):
+        recorded.append(original(self, *args, **kwargs))
+        return 0.0
+
+    monkeypatch.setattr(openai._base_client.BaseClient, "_calculate_retry_timeout", instead)
+    return recorded
 
 
-def test_backoff_grows_is_capped_and_jittered():
-    rng = random.Random(1)
-    waits = [retry.backoff_seconds(attempt, rng) for attempt in range(8)]
-    for attempt, wait in enumerate(waits):
-        base = min(retry.INITIAL_BACKOFF_S * 2**attempt, retry.MAX_BACKOFF_S)
-        assert base * (1 - retry.JITTER) <= wait <= base
-    assert waits[-1] <= retry.MAX_BACKOFF_S
-
-
-class Flaky(Exception):
-    def __init__(self, retryable: bool, delay: float | None = None):
-        self.retryable, self.delay = retryable, delay
-
-
-@pytest.mark.parametrize(
-    ("failures", "max_retries", "succeeds", "sleeps"),
-    [
-        ([], 3, True, []),
-        ([Flaky(True, 2.0)], 3, True, [2.0]),
-        ([Flaky(True, 120.0)], 3, True, ["backoff"]),  # above the cap: ignored, backoff used
-        ([Flaky(True)] * 3, 3, True, ["backoff"] * 3),
-        ([Flaky(True)] * 4, 3, False, ["backoff"] * 3),
-        ([Flaky(False)], 3, False, []),
-    ],
-)
-def test_call_with_retries(failures, max_retries, succeeds, sleeps):
-    pending = list(failures)
-    slept: list[float] = []
-
-    async def call():
-        if pending:
-            raise pending.pop(0)
-        return "ok"
-
-    def classify(exc):
-        return retry.RetryVerdict(exc.retryable, exc.delay)
-
-    async def fake_sleep(seconds):
-        slept.append(seconds)
-
-    class GaveUp(Exception):
-        pass
+def call(registry_for, server, max_retries=3, **run):
+    registry = registry_for(max_retries=max_retries, **run)
+    p = registry.provider_for(MemberConfig(name="a", provider="vllm", model="toy", base_url=server.base_url))
 
     async def go():
-        return await retry.call_with_retries(call, classify, max_retries=max_retries,
-                                             give_up=lambda exc, n: GaveUp(n), sleep=fake_sleep,
-                                             rng=random.Random(0))
+        try:
+            return await p.complete(Request(user_prompt("q"), max_tokens=1))
+        finally:
+            await registry.aclose()
 
-    if succeeds:
-        result, retries = asyncio.run(go())
-        assert result == "ok" and retries == len(failures)
-    else:
-        with pytest.raises(GaveUp):
-            asyncio.run(go())
-    assert len(slept) == len(sleeps)
-    for actual, expected in zip(slept, sleeps):
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("faults", "retries", "expected_waits"),
+    [
+        ([], 0, []),
+        ([Fault("status", 429, {"Retry-After": "2"})], 1, [2.0]),
+        ([Fault("status", 429, {"retry-after-ms": "250", "Retry-After": "9"})], 1, [0.25]),
+        ([Fault("status", 503), Fault("status", 502), Fault("status", 408)], 3, ["backoff"] * 3),
+        ([Fault("status", 500, {"x-should-retry": "true"})], 1, ["backoff"]),
+    ],
+)
+def test_retried_until_success(fake_server, registry_for, waits, faults, retries, expected_waits):
+    server = fake_server(MODELS)
+    server.faults.extend(faults)
+    (c,) = call(registry_for, server)
+    assert c.text == "The" and c.retries == retries and server.calls == retries + 1
+    assert len(waits) == len(expected_waits)
+    for actual, expected in zip(waits, expected_waits):
         if expected == "backoff":
-            assert 0 < actual <= retry.MAX_BACKOFF_S
+            assert 0 < actual <= 8.0
         else:
-            assert actual == expected
+            assert actual == pytest.approx(expected, abs=0.01)
+
+
+def test_gives_up_counting_its_retries(fake_server, registry_for, waits):
+    server = fake_server(MODELS)
+    server.faults.extend([Fault("status", 503)] * 5)
+    with pytest.raises(RetriesExhaustedError, match=r"HTTP 503.*after 3 retries.*--max-retries") as caught:
+        call(registry_for, server, max_retries=3)
+    assert caught.value.retries == 3 and server.calls == 4
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "message"),
+    [
+        (Fault("status", 500, {"x-should-retry": "false"}), ProviderError, "not retried"),
+        (Fault("status", 500, body=LLAMA_EMBEDDING), ProviderError, "embedding=True.*not retried"),
+        (Fault("status", 429, body=QUOTA), ProviderError, "quota exhausted; check your plan/billing"),
+        (Fault("status", 401), AuthError, "API key was rejected"),
+        (Fault("status", 403), AuthError, "API key was rejected"),
+        (Fault("status", 400), ProviderError, "HTTP 400: injected 400"),
+    ],
+)
+def test_not_retried(fake_server, registry_for, waits, fault, error, message):
+    server = fake_server(MODELS)
+    server.faults.append(fault)
+    with pytest.raises(error, match=message) as caught:
+        call(registry_for, server)
+    assert server.calls == 1 and waits == [] and caught.value.retries == 0
+    assert not isinstance(caught.value, RetriesExhaustedError)
+
+
+def test_permanent_reasons():
+    assert retry.permanent_reason(500, LLAMA_EMBEDDING) is not None
+    assert retry.permanent_reason(429, QUOTA) == "quota exhausted"
+    assert retry.permanent_reason(429, {"error": {"message": "Rate limit reached", "code": "rate_limit_exceeded"}}) is None
+    assert retry.permanent_reason(503, b"upstream busy") is None
+    assert retry.DEFAULT_MAX_RETRIES == 4

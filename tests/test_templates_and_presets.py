@@ -21,8 +21,11 @@ def test_presets_say_what_each_backend_can_do():
     assert PRESETS["openai"].prefix_mode == "none" and PRESETS["openai"].api_key_env == "OPENAI_API_KEY"
     assert PRESETS["deepseek"].base_url.endswith("/beta") and PRESETS["deepseek"].prefix_mode == "deepseek"
     assert PRESETS["vllm"].prefix_mode == "vllm" and PRESETS["llamacpp"].prefix_mode == "raw"
-    assert PRESETS["together"].logprobs_style == "integer"
-    assert dict(PRESETS["llamacpp"].extra_body) == {"repeat_penalty": 1.0}
+    assert PRESETS["together"].logprobs_style == "integer" and PRESETS["together"].prefix_mode == "raw"
+    assert dict(PRESETS["llamacpp"].extra_body) == {"repeat_penalty": 1.0, "cache_prompt": False}
+    assert dict(PRESETS["vllm"].extra_body) == {"repetition_penalty": 1.0, "top_k": -1, "min_p": 0.0}
+    assert PRESETS["llamacpp"].chat_template == "server" and PRESETS["ollama"].raw_api == "ollama"
+    assert PRESETS["openai"].token_field == "max_completion_tokens"
 
 
 def test_end_markers_are_recognised_in_logprobs():
@@ -30,3 +33,19 @@ def test_end_markers_are_recognised_in_logprobs():
         {"token": "<|im_end|>", "logprob": -0.5}, {"token": "a", "logprob": -0.1}]}]})
     assert parsed[0].top[0].is_end and not parsed[0].top[1].is_end
     assert "<|eot_id|>" in END_MARKERS
+
+
+def test_server_chat_template_renders_in_the_sandbox():
+    from ensemble_cli.providers.templates import render_chat_template
+
+    source = "{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}{{ eos_token }}{% endfor %}" \
+             "{% if add_generation_prompt %}<assistant>{% endif %}"
+    rendered = render_chat_template(source, (Message("user", "U"),), "Hi", bos_token="<s>", eos_token="</s>")
+    assert rendered == "<user>U</s><assistant>Hi"
+
+
+def test_finish_reasons_are_normalised():
+    from ensemble_cli.providers.presets import normalise_finish
+
+    assert normalise_finish("eos") == "stop" and normalise_finish(None) == "stop"
+    assert normalise_finish("length") == "length" and normalise_finish("max_tokens") == "length"

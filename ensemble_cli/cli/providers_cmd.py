@@ -1,5 +1,10 @@
-"""`ensemble providers`: the backends and what each can do."""
+"""`ensemble providers`: the backends and what each can do, as a table or as JSON (``--json``)."""
 
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -7,20 +12,48 @@ from ..providers.local import MAX_TOP_LOGPROBS
 from ..providers.presets import PRESETS
 
 LOCAL_NOTE = "SmolLM2-135M-Instruct (embedded) or any GGUF by path, in-process"
+WIDE = 200
+"""Console width when stdout is not a terminal: every column stays whole (``ensemble providers | cat``)."""
 
 
-def providers() -> None:
+def rows() -> list[dict[str, Any]]:
+    """Each backend with its base URL, key variable, capabilities, notes and the documentation it follows."""
+    listed: list[dict[str, Any]] = [{
+        "name": "local", "base_url": None, "key_variable": None, "prefix": "native",
+        "capabilities": {"max_top_logprobs": MAX_TOP_LOGPROBS, "prefix_continuation": True, "prefix_mode": "native",
+                         "honours_n": True, "embeddings": False},
+        "notes": LOCAL_NOTE, "doc_date": None, "doc_url": None,
+    }]
+    for p in PRESETS.values():
+        listed.append({
+            "name": p.name, "base_url": p.base_url, "key_variable": p.api_key_env, "prefix": p.prefix_mode,
+            "capabilities": {"max_top_logprobs": p.max_top_logprobs, "prefix_continuation": p.prefix_mode != "none",
+                             "prefix_mode": p.prefix_mode, "honours_n": p.honours_n, "embeddings": p.embeddings,
+                             "raw_max_logprobs": p.raw_max_logprobs, "reasoning_models": list(p.reasoning_prefixes)},
+            "default_model": p.default_model, "notes": p.description, "doc_date": p.doc_date or None,
+            "doc_url": p.doc_url or None,
+        })
+    return listed
+
+
+def providers(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the backends as JSON (machine-readable).")] = False,
+) -> None:
     """List the backends, their defaults and capabilities."""
+    listed = rows()
+    if as_json:
+        typer.echo(json.dumps(listed, indent=2))
+        return
     table = Table(title="providers")
-    for column in ("name", "base URL", "key variable", "prefix", "top_logprobs", "n>1", "embeddings"):
+    for column in ("name", "base URL", "key variable", "prefix", "top_logprobs", "n>1", "embeddings", "docs"):
         table.add_column(column, no_wrap=True)
-    table.add_row("local", "in-process", "-", "native", str(MAX_TOP_LOGPROBS), "yes", "no")
-    for preset in PRESETS.values():
-        table.add_row(preset.name, preset.base_url or "(--base-url)", preset.api_key_env or "-",
-                      preset.prefix_mode, str(preset.max_top_logprobs), "yes" if preset.honours_n else "no",
-                      "yes" if preset.embeddings else "no")
-    console = Console()
+    for row in listed:
+        caps = row["capabilities"]
+        table.add_row(row["name"], row["base_url"] or ("in-process" if row["name"] == "local" else "(--base-url)"),
+                      row["key_variable"] or "-", row["prefix"], str(caps["max_top_logprobs"]),
+                      "yes" if caps["honours_n"] else "no", "yes" if caps["embeddings"] else "no",
+                      row["doc_date"] or "-")
+    console = Console() if sys.stdout.isatty() else Console(width=WIDE, no_color=True, soft_wrap=True)
     console.print(table)
-    console.print(f"local: {LOCAL_NOTE}", highlight=False)
-    for preset in PRESETS.values():
-        console.print(f"{preset.name}: {preset.description}", highlight=False)
+    for row in listed:
+        console.print(f"{row['name']}: {row['notes']}", highlight=False, soft_wrap=True)

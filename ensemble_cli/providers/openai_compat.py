@@ -1,7 +1,9 @@
-"""OpenAI-compatible backends (OpenAI, DeepSeek, Together, vLLM, Ollama, llama.cpp) over httpx.
+"""OpenAI-compatible backends (OpenAI, DeepSeek, Together, vLLM, Ollama, llama.cpp) through the openai SDK.
 
-Calls go through the openai SDK's async client on one shared ``httpx.AsyncClient``; the SDK's own
-retries are off so that ``retry.call_with_retries`` is the only retry loop.
+The SDK owns the retry loop (``retry.py`` says what it cannot know); ``transport.py`` bounds
+concurrency per endpoint and enforces the per-attempt deadline; ``parse.py`` reads the SDK's typed
+replies. This module builds each backend's request body and turns failures into typed errors whose
+messages name the setting to change and never carry a key.
 """
 
 from __future__ import annotations
@@ -9,322 +11,355 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Generic, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
 
 import httpx
 import openai
+from openai.types import Completion as RawCompletion
+from openai.types.chat import ChatCompletion
 
 from ..errors import AuthError, ProviderError, ProviderResponseError, RetriesExhaustedError
-from .base import Capabilities, Completion, Request, TokenLogprob, TopToken, Usage
+from ..secrets import redact
+from .base import Capabilities, Completion, Request, TokenLogprob, Usage
+from .endpoint import Endpoint
 from .prefix_decoder import PrefixDecoder
-from .presets import END_MARKERS, Preset
-from .retry import RetryVerdict, call_with_retries, is_retryable_status, retry_after_seconds
+from .parse import parse_choices, parse_logprobs, parse_ollama_generate, parse_usage
+from .presets import normalise_finish
+from .retry import RETRY_COUNT_HEADER, error_fields, is_quota_exhausted, retries_of
+from .server_template import ServerTemplate, discover, render
 from .templates import render_prompt
 
 if TYPE_CHECKING:
     from ..usage import Tally
 
-T = TypeVar("T")
+__all__ = ["OpenAICompatibleProvider", "MemberOptions", "parse_logprobs"]
+
+RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
-class PerLoop(Generic[T]):
-    """One value per running event loop: clients and semaphores must not cross loops."""
+@dataclass(frozen=True)
+class MemberOptions:
+    """Per-member switches beyond the preset: ``reasoning`` overrides the preset's reasoning-model table;
+    ``thinking`` lets DeepSeek think on calls that need neither logprobs nor greedy determinism."""
 
-    def __init__(self, factory: Callable[[], T]) -> None:
-        self._factory = factory
-        self._values: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
-
-    def get(self) -> T:
-        loop = asyncio.get_running_loop()
-        value = self._values.get(loop)
-        if value is None:
-            value = self._values[loop] = self._factory()
-        return value
-
-
-@dataclass
-class Endpoint:
-    """One base URL with its key, client, timeout and concurrency bound, shared by its members."""
-
-    preset: Preset
-    base_url: str
-    clients: PerLoop[openai.AsyncOpenAI]
-    limiters: PerLoop[asyncio.Semaphore]
-    timeout_s: float
-    max_retries: int
-    api_key_env: str | None = None
-
-    @property
-    def client(self) -> openai.AsyncOpenAI:
-        return self.clients.get()
-
-    @property
-    def limiter(self) -> asyncio.Semaphore:
-        return self.limiters.get()
-
-
-def make_client(
-    base_url: str, api_key: str, http_client: Callable[[], httpx.AsyncClient], timeout_s: float
-) -> openai.AsyncOpenAI:
-    # openai 3.x runs on httpx2 and accepts an httpx (the project's HTTP client) AsyncClient too
-    return openai.AsyncOpenAI(
-        api_key=api_key, base_url=base_url, http_client=http_client(), max_retries=0,  # type: ignore[arg-type]
-        timeout=timeout_s,
-    )
-
-
-def classify(exc: BaseException) -> RetryVerdict:
-    if isinstance(exc, openai.APITimeoutError):
-        return RetryVerdict(True, reason="timed out")
-    if isinstance(exc, openai.APIConnectionError):
-        return RetryVerdict(True, reason="connection failed")
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if is_retryable_status(status):
-            return RetryVerdict(True, retry_after_seconds(exc.response.headers), reason=f"HTTP {status}")
-    return RetryVerdict(False)
-
-
-def _status_detail(exc: openai.APIStatusError) -> str:
-    try:
-        body = exc.response.json()
-        message = body.get("error", {}).get("message") if isinstance(body, dict) else None
-    except (ValueError, AttributeError):
-        message = None
-    return f"HTTP {exc.status_code}" + (f": {message}" if message else "")
+    reasoning: bool | None = None
+    thinking: bool = False
 
 
 class OpenAICompatibleProvider:
     """One model on one OpenAI-compatible endpoint."""
 
-    def __init__(self, endpoint: Endpoint, model: str, label: str, prefix_mode: str, template: str) -> None:
+    def __init__(self, endpoint: Endpoint, model: str, label: str, prefix_mode: str, template: str | None,
+                 options: MemberOptions = MemberOptions()) -> None:
         self.endpoint = endpoint
         self.model = model
         self.name = endpoint.preset.name
         self.label = label
-        self.prefix_mode = prefix_mode
+        self.options = options
+        preset = endpoint.preset
+        self.reasoning = preset.is_reasoning(model) if options.reasoning is None else options.reasoning
+        self.prefix_mode = "none" if self.reasoning else prefix_mode
         self.template = template
-        mode = prefix_mode
+        self._server_template: ServerTemplate | None = None
         self.capabilities = Capabilities(
-            max_top_logprobs=endpoint.preset.max_top_logprobs,
-            prefix_continuation=mode != "none",
-            honours_n=endpoint.preset.honours_n,
-            prefix_mode=mode,  # type: ignore[arg-type]
-            embeddings=endpoint.preset.embeddings,
+            max_top_logprobs=0 if self.reasoning else preset.max_top_logprobs,
+            prefix_continuation=self.prefix_mode != "none",
+            honours_n=preset.honours_n,
+            prefix_mode=self.prefix_mode,  # type: ignore[arg-type]
+            embeddings=preset.embeddings,
         )
+
+    @property
+    def template_source(self) -> str:
+        """How raw (prefix) prompts are rendered for this member: ``config``, a server template, or ChatML."""
+        if self.template:
+            return "config template"
+        if self.endpoint.preset.chat_template == "server":
+            found = self._server_template
+            return found.label if found else "server chat template (not yet asked)"
+        return "client-side ChatML"
 
     def key(self) -> str:
         return f"{self.name}|{self.endpoint.base_url}|{self.model}"
 
-    def decoder(self, requests: Sequence[Request], top_k: int, tally: Tally) -> PrefixDecoder:
+    def decoder(self, requests: Sequence[Request], top_k: int, tally: "Tally") -> PrefixDecoder:
+        """Sequences continued through exact prefix continuation, many tokens per call."""
         return PrefixDecoder(self, requests, top_k, tally, self.label)
 
     async def aclose(self) -> None:
-        """The shared HTTP client is closed by the registry that owns it."""
+        """The endpoint's client is closed by the registry that owns it."""
 
-    def _give_up(self, exc: BaseException, retries: int) -> BaseException:
-        where = f"{self.label} ({self.endpoint.base_url}, model {self.model})"
-        if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
-            env = self.endpoint.api_key_env or "the key variable"
-            return AuthError(f"{where}: the API key was rejected ({_status_detail(exc)}); check {env} or --api-key-env")
-        if isinstance(exc, openai.APIStatusError):
-            detail = _status_detail(exc)
-            if retries and is_retryable_status(exc.status_code):
-                return RetriesExhaustedError(f"{where}: {detail}, still failing after {retries} retries")
-            return ProviderError(f"{where}: {detail}")
-        if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
-            what = "timed out" if isinstance(exc, openai.APITimeoutError) else "could not connect"
-            return RetriesExhaustedError(f"{where}: {what} after {retries} retries; is the server up? raise timeout or max_retries")
-        if isinstance(exc, (ValueError, TypeError, KeyError, AttributeError, openai.APIResponseValidationError)):
-            return ProviderResponseError(f"{where}: the reply is not a valid completion ({type(exc).__name__}: {exc})")
+    # Errors
+
+    @property
+    def _where(self) -> str:
+        return f"{self.label} ({self.endpoint.shown_url}, model {self.model})"
+
+    def _give_up(self, exc: BaseException, retries: int | None = None, streaming: bool = False) -> ProviderError:
+        """The typed error for ``exc``, its message redacted, counting the retries spent."""
         if isinstance(exc, ProviderError):
             return exc
-        return ProviderError(f"{where}: {type(exc).__name__}: {exc}")
+        spent = retries_of(exc) if retries is None else retries
+        cls, message = self._describe(exc, spent, streaming)
+        return cls(redact(f"{self._where}: {message}"), retries=spent)
 
-    async def _call(self, make: Any) -> tuple[Any, int]:
-        async with self.endpoint.limiter:
-            return await call_with_retries(
-                make, classify, max_retries=self.endpoint.max_retries, give_up=self._give_up
+    def _describe(self, exc: BaseException, retries: int, streaming: bool) -> tuple[type[ProviderError], str]:
+        timeout = self.endpoint.timeout_s
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            code, message = error_fields(exc.response.content)
+            detail = f"HTTP {status}" + (f": {message}" if message else "")
+            if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+                env = self.endpoint.api_key_env or "the key variable"
+                return AuthError, f"the API key was rejected ({detail}); check {env} or --api-key-env"
+            if is_quota_exhausted(status, exc.response.content):
+                return ProviderError, f"quota exhausted; check your plan/billing ({detail})"
+            if exc.response.headers.get("x-should-retry") == "false":
+                return ProviderError, f"{detail} (not retried: the server says retrying cannot help)"
+            if retries and (status in RETRYABLE_STATUS or status >= 500):
+                return RetriesExhaustedError, (f"{detail}, still failing after {retries} retries; "
+                                               "raise max_retries (--max-retries) or try later")
+            return ProviderError, detail
+        if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
+            return RetriesExhaustedError, (f"timed out after {retries} retries (timeout {timeout:g} s per attempt); "
+                                           "raise timeout (--timeout) or max_retries (--max-retries)")
+        if streaming and isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
+            return ProviderError, "the stream was interrupted before the reply was complete; is the server up?"
+        if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
+            return RetriesExhaustedError, (f"could not connect after {retries} retries; is the server up? "
+                                           "raise timeout (--timeout) or max_retries (--max-retries)")
+        if isinstance(exc, (ValueError, TypeError, KeyError, AttributeError, openai.APIResponseValidationError)):
+            return ProviderResponseError, f"the reply is not a valid completion ({type(exc).__name__}: {exc})"
+        return ProviderError, f"{type(exc).__name__}: {exc}"
+
+    # Request bodies
+
+    def _check(self, request: Request) -> None:
+        if request.wants_logprobs and self.reasoning:
+            raise ProviderError(f"{self._where}: a reasoning model gives no logprobs; "
+                                "use a non-reasoning model or set reasoning: false")
+        if request.prefix and request.prompt is None and self.prefix_mode == "none":
+            raise ProviderError(
+                f"{self.label}: provider '{self.name}' cannot continue an assistant prefix; "
+                "use deepseek, vllm, together, llamacpp, ollama or set prefix_mode"
             )
 
-    def _common_args(self, request: Request) -> dict[str, Any]:
-        args: dict[str, Any] = {
-            "model": self.model,
-            "max_tokens": request.max_tokens,
-            "temperature": request.temperature,
-            "top_p": request.top_p,
-        }
+    def _sends_n(self, request: Request) -> bool:
+        return request.n > 1 and self.endpoint.preset.honours_n and self.model not in self.endpoint.ignores_n
+
+    def _sampling(self, request: Request, raw: bool) -> dict[str, Any]:
+        preset = self.endpoint.preset
+        args: dict[str, Any] = {"model": self.model, ("max_tokens" if raw else preset.token_field): request.max_tokens}
+        if not self.reasoning:
+            args["temperature"] = request.temperature
+            args["top_p"] = request.top_p
         if request.seed is not None:
             args["seed"] = request.seed
         if request.stop:
             args["stop"] = list(request.stop)
-        if request.n > 1:
+        if self._sends_n(request):
             args["n"] = request.n
         return args
 
-    def _chat_messages(self, request: Request) -> tuple[Any, dict[str, Any]]:
-        """Chat messages (plain dicts: the SDK's typed params do not know provider fields like ``prefix``)."""
+    def _thinking(self, request: Request) -> bool:
+        """DeepSeek thinks only when the member opted in and the call needs no logprobs, prefix or greedy."""
+        return (self.options.thinking and not request.wants_logprobs and not request.prefix
+                and request.temperature > 0)
+
+    def _extra(self, request: Request) -> dict[str, Any]:
+        preset = self.endpoint.preset
+        extra: dict[str, Any] = dict(preset.extra_body)
+        if preset.thinking_switch:
+            extra["thinking"] = {"type": "enabled" if self._thinking(request) else "disabled"}
+        return extra
+
+    def _stream_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"stream": True}
+        if self.endpoint.preset.stream_usage:
+            args["stream_options"] = {"include_usage": True}
+        return args
+
+    def _chat_args(self, request: Request, stream: bool) -> dict[str, Any]:
         messages: list[dict[str, Any]] = [m.as_dict() for m in request.messages]
-        extra: dict[str, Any] = dict(self.endpoint.preset.extra_body)
+        extra = self._extra(request)
         if request.prefix:
-            mode = self.prefix_mode
-            if mode == "deepseek":
+            if self.prefix_mode == "deepseek":
                 messages.append({"role": "assistant", "content": request.prefix, "prefix": True})
-            elif mode == "vllm":
+            elif self.prefix_mode == "vllm":
                 messages.append({"role": "assistant", "content": request.prefix})
                 extra.update(continue_final_message=True, add_generation_prompt=False)
-            else:
-                raise ProviderError(
-                    f"{self.label}: provider '{self.name}' cannot continue an assistant prefix; "
-                    "use deepseek, vllm, llamacpp, ollama or set prefix_mode"
-                )
-        return messages, extra
-
-    def _uses_raw(self, request: Request) -> bool:
-        return request.prompt is not None or bool(request.prefix and self.prefix_mode == "raw")
-
-    def _raw_request(self, request: Request) -> tuple[str, dict[str, Any] | None]:
-        """The text for ``/v1/completions`` (raw prompt, or templated messages, then the prefix) and extra fields."""
-        if request.prompt is not None:
-            text = request.prompt + request.prefix
-        else:
-            text = render_prompt(request.messages, self.template, request.prefix)
-        return text, dict(self.endpoint.preset.extra_body) or None
-
-    async def complete(self, request: Request) -> list[Completion]:
-        if self._uses_raw(request):
-            return await self._complete_raw(request)
-        return await self._complete_chat(request)
-
-    async def _complete_chat(self, request: Request) -> list[Completion]:
-        messages, extra = self._chat_messages(request)
-        args = self._common_args(request)
+        args = self._sampling(request, raw=False)
         if request.wants_logprobs:
             k = min(request.top_logprobs, self.capabilities.max_top_logprobs)
             if self.endpoint.preset.logprobs_style == "integer":
                 args["logprobs"] = k
             else:
-                args["logprobs"] = True
-                args["top_logprobs"] = k
-        client = self.endpoint.client
-        started = time.perf_counter()
-        response, retries = await self._call(
-            lambda: client.chat.completions.create(messages=messages, extra_body=extra or None, **args)
-        )
-        latency = time.perf_counter() - started
-        try:
-            return self._parse(response.model_dump(), latency, retries, chat=True)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise self._give_up(exc, retries) from exc
+                args.update(logprobs=True, top_logprobs=k)
+        # plain dicts: the SDK's typed params do not know provider fields like ``prefix``
+        args.update(messages=messages, extra_body=extra or None)
+        if stream:
+            args.update(self._stream_args())
+        return args
 
-    async def _complete_raw(self, request: Request) -> list[Completion]:
-        prompt, extra = self._raw_request(request)
-        args = self._common_args(request)
+    def _uses_raw(self, request: Request) -> bool:
+        return request.prompt is not None or bool(request.prefix and self.prefix_mode == "raw")
+
+    def _raw_k(self, request: Request) -> int:
+        cap = self.endpoint.preset.raw_max_logprobs or self.capabilities.max_top_logprobs
+        return min(request.top_logprobs, self.capabilities.max_top_logprobs, cap)
+
+    async def _prompt_text(self, request: Request) -> str:
+        if request.prompt is not None:
+            return request.prompt + request.prefix
+        if self.template:
+            return render_prompt(request.messages, self.template, request.prefix)
+        if self.endpoint.preset.chat_template == "server":
+            client = self.endpoint.client()
+            if self._server_template is None:
+                self._server_template = await discover(client, self.endpoint.root_url)
+            return await render(self._server_template, client, self.endpoint.root_url, request.messages, request.prefix)
+        return render_prompt(request.messages, "chatml", request.prefix)
+
+    async def _raw_args(self, request: Request, stream: bool) -> dict[str, Any]:
+        args = self._sampling(request, raw=True)
+        args["prompt"] = await self._prompt_text(request)
         if request.wants_logprobs:
-            args["logprobs"] = min(request.top_logprobs, self.capabilities.max_top_logprobs)
-        client = self.endpoint.client
-        started = time.perf_counter()
-        response, retries = await self._call(lambda: client.completions.create(prompt=prompt, extra_body=extra, **args))
-        latency = time.perf_counter() - started
-        try:
-            return self._parse(response.model_dump(), latency, retries, chat=False)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise self._give_up(exc, retries) from exc
+            args["logprobs"] = self._raw_k(request)
+        args["extra_body"] = self._extra(request) or None
+        if stream:
+            args.update(self._stream_args())
+        return args
 
-    def _parse(self, body: dict[str, Any], latency: float, retries: int, chat: bool) -> list[Completion]:
-        choices = body.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise ValueError("no choices in the reply")
-        usage_body = body.get("usage") or {}
-        usage = Usage(int(usage_body.get("prompt_tokens") or 0), int(usage_body.get("completion_tokens") or 0))
-        completions = []
-        for position, choice in enumerate(sorted(choices, key=lambda c: c.get("index") or 0)):
-            text = (choice.get("message") or {}).get("content") if chat else choice.get("text")
-            completions.append(
-                Completion(
-                    text=text or "",
-                    tokens=parse_logprobs(choice.get("logprobs")),
-                    finish_reason=choice.get("finish_reason") or "stop",
-                    usage=usage if position == 0 else Usage(),
-                    latency_s=latency,
-                    provider=self.name,
-                    model=self.model,
-                    retries=retries,
-                )
-            )
+    # Calls
+
+    async def complete(self, request: Request) -> list[Completion]:
+        """``request.n`` choices; where the endpoint gives fewer, the rest come from separate seeded calls."""
+        self._check(request)
+        if request.n > 1 and not self._sends_n(request):
+            return await self._separately(request, 0)
+        completions = await self._once(request)
+        if len(completions) < request.n:
+            self.endpoint.ignores_n.add(self.model)
+            completions += await self._separately(request, len(completions))
         return completions
+
+    async def _separately(self, request: Request, start: int) -> list[Completion]:
+        def one(i: int) -> Request:
+            return request.but(n=1, seed=None if request.seed is None else request.seed + i)
+
+        replies = await asyncio.gather(*(self._once(one(i)) for i in range(start, request.n)))
+        return [c for reply in replies for c in reply[:1]]
+
+    async def _once(self, request: Request) -> list[Completion]:
+        started = time.perf_counter()
+        try:
+            if self._uses_raw(request) and self.endpoint.preset.raw_api == "ollama":
+                return [await self._ollama_generate(request, started)]
+            client = self.endpoint.client()
+            if self._uses_raw(request):
+                raw = await client.completions.with_raw_response.create(**await self._raw_args(request, False))
+            else:
+                raw = await client.chat.completions.with_raw_response.create(**self._chat_args(request, False))
+            response = raw.parse()
+            return parse_choices(response, chat=not self._uses_raw(request), latency=time.perf_counter() - started,
+                                 retries=raw.retries_taken, provider=self.name, model=self.model)
+        except Exception as exc:  # typed below, once, with the retries the SDK spent
+            raise self._give_up(exc) from exc
+
+    async def _ollama_generate(self, request: Request, started: float) -> Completion:
+        """Ollama's native ``/api/generate`` with ``raw: true``: the prompt is sent untemplated, so an assistant
+        prefix is continued exactly (its OpenAI-compatible routes cannot do that)."""
+        options: dict[str, Any] = {"temperature": request.temperature, "top_p": request.top_p,
+                                   "num_predict": request.max_tokens, "repeat_penalty": 1.0}
+        if request.seed is not None:
+            options["seed"] = request.seed
+        if request.stop:
+            options["stop"] = list(request.stop)
+        body: dict[str, Any] = {"model": self.model, "prompt": await self._prompt_text(request), "raw": True,
+                                "stream": False, "options": options}
+        if request.wants_logprobs:
+            body.update(logprobs=True, top_logprobs=min(request.top_logprobs, self.capabilities.max_top_logprobs))
+        response = await self.endpoint.client().post(f"{self.endpoint.root_url}/api/generate", cast_to=httpx.Response,
+                                                     body=body)
+        retries = int(response.request.headers.get(RETRY_COUNT_HEADER, 0))
+        return parse_ollama_generate(response.json(), latency=time.perf_counter() - started, retries=retries,
+                                     provider=self.name, model=self.model)
 
     async def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
         """``/v1/embeddings`` with ``model`` (default: this member's model)."""
-        client = self.endpoint.client
-        response, _ = await self._call(lambda: client.embeddings.create(model=model or self.model, input=texts))
+        if not self.capabilities.embeddings:
+            raise ProviderError(f"{self._where}: provider '{self.name}' does not serve embeddings here")
         try:
-            rows = sorted(response.model_dump()["data"], key=lambda row: row["index"])
-            return [[float(v) for v in row["embedding"]] for row in rows]
-        except (ValueError, TypeError, KeyError) as exc:
-            raise self._give_up(exc, 0) from exc
+            raw = await self.endpoint.client().embeddings.with_raw_response.create(model=model or self.model, input=texts)
+            rows = sorted(raw.parse().data, key=lambda row: row.index)
+            return [[float(v) for v in row.embedding] for row in rows]
+        except Exception as exc:
+            raise self._give_up(exc) from exc
 
     async def stream(self, request: Request) -> AsyncIterator[str | Completion]:
-        args = self._common_args(request)
-        client = self.endpoint.client
-        raw = self._uses_raw(request)
-        if raw:
-            prompt, raw_extra = self._raw_request(request)
-            stream, _ = await self._call(
-                lambda: client.completions.create(prompt=prompt, stream=True, extra_body=raw_extra, **args)
-            )
-        else:
-            messages, extra = self._chat_messages(request)
-            stream, _ = await self._call(
-                lambda: client.chat.completions.create(messages=messages, stream=True, extra_body=extra or None, **args)
-            )
-        pieces: list[str] = []
-        finish: str | None = None
+        """Text pieces as they arrive, then one ``Completion``. A stream cut off before its finish reason raises."""
+        request = request.but(n=1)
+        self._check(request)
+        started = time.perf_counter()
+        raw_mode = self._uses_raw(request)
+        if raw_mode and self.endpoint.preset.raw_api == "ollama":
+            (whole,) = await self._once(request)
+            if whole.text:
+                yield whole.text
+            yield whole
+            return
         try:
-            async for chunk in stream:
+            client = self.endpoint.client()
+            if raw_mode:
+                raw = await client.completions.with_raw_response.create(**await self._raw_args(request, True))
+            else:
+                raw = await client.chat.completions.with_raw_response.create(**self._chat_args(request, True))
+        except Exception as exc:
+            raise self._give_up(exc) from exc
+        retries = raw.retries_taken
+        if "text/event-stream" not in raw.headers.get("content-type", ""):
+            whole = await self._unstreamed(raw, raw_mode, started, retries)
+            if whole.text:
+                yield whole.text
+            yield whole
+            return
+        pieces: list[str] = []
+        tokens: list[TokenLogprob] = []
+        finish: str | None = None
+        usage = Usage()
+        events = raw.parse()
+        try:
+            async for chunk in events:
+                if getattr(chunk, "usage", None):
+                    usage = parse_usage(chunk.usage)
                 for choice in chunk.choices or []:
-                    delta = choice.text if raw else getattr(choice.delta, "content", None)
-                    finish = choice.finish_reason or finish
+                    delta = choice.text if raw_mode else getattr(choice.delta, "content", None)
+                    tokens.extend(parse_logprobs(getattr(choice, "logprobs", None)))
+                    if choice.finish_reason:
+                        finish = normalise_finish(choice.finish_reason)
                     if delta:
                         pieces.append(delta)
                         yield delta
-        except openai.APIError as exc:
-            raise self._give_up(exc, 0) from exc
+        except Exception as exc:
+            raise self._give_up(exc, retries, streaming=True) from exc
+        finally:
+            await events.response.aclose()
         if finish is None:
-            raise ProviderError(f"{self.label}: the stream ended before the reply was finished")
-        yield Completion(text="".join(pieces), finish_reason=finish, provider=self.name, model=self.model)
+            raise ProviderError(redact(f"{self._where}: the stream ended before the reply was complete (no finish "
+                                       "reason); the server may have dropped the connection"), retries=retries)
+        yield Completion(text="".join(pieces), tokens=tuple(tokens), finish_reason=finish, usage=usage,
+                         latency_s=time.perf_counter() - started, provider=self.name, model=self.model, retries=retries)
 
-
-def _top(text: str, logprob: Any) -> TopToken:
-    return TopToken(text=text, logprob=float(logprob), is_end=text in END_MARKERS)
-
-
-def parse_logprobs(logprobs: Any) -> tuple[TokenLogprob, ...]:
-    """Normalise both logprob shapes: chat ``content`` entries and legacy parallel lists."""
-    if not logprobs:
-        return ()
-    if isinstance(logprobs, str):
-        logprobs = json.loads(logprobs)
-    content = logprobs.get("content")
-    if content is not None:
-        return tuple(
-            TokenLogprob(
-                text=entry["token"],
-                logprob=float(entry["logprob"]),
-                top=tuple(_top(t["token"], t["logprob"]) for t in entry.get("top_logprobs") or ()),
-            )
-            for entry in content
-        )
-    tokens = logprobs.get("tokens") or []
-    token_logprobs = logprobs.get("token_logprobs") or []
-    tops = logprobs.get("top_logprobs") or [None] * len(tokens)
-    parsed = []
-    for text, lp, top in zip(tokens, token_logprobs, tops):
-        alternatives = tuple(
-            sorted((_top(t, v) for t, v in (top or {}).items()), key=lambda t: -t.logprob)
-        )
-        parsed.append(TokenLogprob(text=text, logprob=float(lp if lp is not None else 0.0), top=alternatives))
-    return tuple(parsed)
-
+    async def _unstreamed(self, raw: Any, raw_mode: bool, started: float, retries: int) -> Completion:
+        """A server that ignored ``stream`` and sent one JSON body: read it as a whole reply."""
+        try:
+            body = json.loads(await raw.http_response.aread())
+            typed = RawCompletion.construct(**body) if raw_mode else ChatCompletion.construct(**body)
+            (first, *_) = parse_choices(typed, chat=not raw_mode, latency=time.perf_counter() - started,
+                                        retries=retries, provider=self.name, model=self.model)
+            return first
+        except Exception as exc:
+            raise self._give_up(exc, retries) from exc
+        finally:
+            await raw.http_response.aclose()

@@ -1,26 +1,39 @@
-"""Builds providers for members: one instance per endpoint and model, one HTTP client per run."""
+"""Builds providers for members: one instance per endpoint and model, one HTTP transport per registry.
+
+A registry is created and closed (``await registry.aclose()``) inside one running event loop; its
+transport, SDK clients and semaphores are made lazily on first use within that loop.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import os
-from functools import partial
 from typing import Mapping
 
 import httpx
 
+from .. import secrets
 from ..config import MemberConfig, RunConfig
 from ..errors import AuthError, ConfigError
 from .base import Provider
-from .openai_compat import Endpoint, OpenAICompatibleProvider, PerLoop, make_client
+from .endpoint import Endpoint
+from .openai_compat import MemberOptions, OpenAICompatibleProvider
 from .presets import PRESETS
+from .transport import ClientTransport
 
 NO_KEY = "sk-no-key-required"
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 BACKENDS = ("local", *PRESETS)
 
 
+def member_options(member: MemberConfig) -> MemberOptions:
+    """The member's ``reasoning`` and ``thinking`` keys."""
+    return MemberOptions(reasoning=member.reasoning, thinking=member.thinking)
+
+
 class ProviderRegistry:
-    """Owns the shared ``httpx.AsyncClient`` and the per-endpoint concurrency bounds."""
+    """Owns the HTTP transport and the per-endpoint concurrency bounds of one run."""
 
     def __init__(
         self,
@@ -31,70 +44,78 @@ class ProviderRegistry:
         self.run = run
         self.environ = os.environ if environ is None else environ
         self._given_http = http_client
-        self._http = PerLoop(self._new_http)
-        self._opened: list[httpx.AsyncClient] = []
+        self._transport: httpx.AsyncBaseTransport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._endpoints: dict[tuple[str, str, str | None], Endpoint] = {}
-        self._providers: dict[tuple[str, str | None, str | None, str | None], Provider] = {}
+        self._providers: dict[tuple, Provider] = {}
 
-    def _new_http(self) -> httpx.AsyncClient:
-        if self._given_http is not None:
-            return self._given_http
-        limits = httpx.Limits(max_connections=max(self.run.max_concurrency * 4, 20))
-        client = httpx.AsyncClient(timeout=httpx.Timeout(self.run.timeout), limits=limits)
-        self._opened.append(client)
-        return client
+    def _transport_for_loop(self) -> httpx.AsyncBaseTransport:
+        """The shared transport, made on first use inside the running loop (remade if the loop changed)."""
+        loop = asyncio.get_running_loop()
+        if self._transport is None or self._loop is not loop:
+            if self._given_http is not None:
+                self._transport = ClientTransport(self._given_http)
+            else:
+                limits = httpx.Limits(max_connections=max(self.run.max_concurrency * 4, 20))
+                self._transport = httpx.AsyncHTTPTransport(limits=limits)
+            self._loop = loop
+        return self._transport
 
     def provider_for(self, member: MemberConfig) -> Provider:
         backend = member.provider or self.run.provider
-        cache_key = (backend, member.model, member.base_url, member.prefix_mode)
+        options = member_options(member)
+        cache_key = (backend, member.model, member.base_url, member.prefix_mode, member.template,
+                     member.api_key_env, options)
         provider = self._providers.get(cache_key)
         if provider is None:
-            provider = self._build(backend, member)
+            provider = self._build(backend, member, options)
             self._providers[cache_key] = provider
         return provider
 
-    def _build(self, backend: str, member: MemberConfig) -> Provider:
+    def _build(self, backend: str, member: MemberConfig, options: MemberOptions) -> Provider:
         label = f"member '{member.name}'"
         if backend == "local":
             from .local import LocalProvider
 
-            return LocalProvider(member.model, label=label)
+            return LocalProvider(member.model, label="the local model")
         preset = PRESETS.get(backend)
         if preset is None:
             raise ConfigError(f"{label}: unknown provider {backend!r}; choose one of {', '.join(BACKENDS)}")
         base_url = member.base_url or preset.base_url
         if not base_url:
             raise ConfigError(f"{label}: provider {backend!r} needs a base URL; pass --base-url or set base_url")
-        if not member.model:
+        model = member.model or preset.default_model
+        if not model:
             raise ConfigError(f"{label}: provider {backend!r} needs a model name; pass --model or set model")
         key_env = member.api_key_env or preset.api_key_env
+        if key_env and not VARIABLE_NAME.fullmatch(key_env):
+            secrets.register(key_env)  # most likely the key itself, pasted where its variable's name belongs
+            raise ConfigError(f"{label}: api_key_env must be the NAME of an environment variable that holds the key "
+                              "(e.g. OPENAI_API_KEY), not the key; the value given is not shown")
         api_key = self.environ.get(key_env, "") if key_env else ""
+        secrets.register(api_key)
         if key_env and not api_key:
             raise AuthError(f"{label}: no API key: set {key_env} or pass --api-key-env VAR")
         endpoint_key = (backend, base_url.rstrip("/"), key_env)
         endpoint = self._endpoints.get(endpoint_key)
         if endpoint is None:
-            endpoint = Endpoint(
-                preset=preset,
-                base_url=base_url.rstrip("/"),
-                clients=PerLoop(partial(make_client, base_url, api_key or NO_KEY, self._http.get, self.run.timeout)),
-                limiters=PerLoop(partial(asyncio.Semaphore, self.run.max_concurrency)),
-                timeout_s=self.run.timeout,
-                max_retries=self.run.max_retries,
-                api_key_env=key_env,
-            )
+            endpoint = Endpoint(preset, base_url, api_key or NO_KEY, key_env, timeout_s=self.run.timeout,
+                                max_retries=self.run.max_retries, max_concurrency=self.run.max_concurrency,
+                                transport_for=self._transport_for_loop)
             self._endpoints[endpoint_key] = endpoint
-        return OpenAICompatibleProvider(
-            endpoint, member.model, label, member.prefix_mode or preset.prefix_mode, member.template or "chatml"
-        )
+        # one provider serves every member with these settings: its errors name the endpoint, and the
+        # strategy that called it names the member
+        return OpenAICompatibleProvider(endpoint, model, f"provider '{backend}'",
+                                        member.prefix_mode or preset.prefix_mode, member.template, options)
 
     async def aclose(self) -> None:
         for provider in self._providers.values():
             await provider.aclose()
-        for client in self._opened:
-            if not client.is_closed:
-                try:
-                    await client.aclose()
-                except RuntimeError:  # opened on an event loop that has since closed
-                    pass
-        self._opened.clear()
+        for endpoint in self._endpoints.values():
+            await endpoint.aclose()
+        if self._transport is not None and self._given_http is None:
+            try:
+                await self._transport.aclose()
+            except RuntimeError:  # opened on an event loop that has since closed
+                pass
+        self._transport = None

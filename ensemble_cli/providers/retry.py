@@ -1,95 +1,86 @@
-"""The one retry loop: exponential backoff with jitter, honouring Retry-After, with a cap."""
+"""Retry policy: the openai SDK runs the one retry loop; this module holds what it cannot know.
+
+The SDK (``openai._base_client``) retries connection errors, timeouts, 408, 409, 429 and 5xx,
+honours ``retry-after-ms`` / ``Retry-After`` and ``x-should-retry``, backs off exponentially with
+jitter, and tells how many retries it took (``LegacyAPIResponse.retries_taken``; the
+``x-stainless-retry-count`` header of the last request when it gives up). What it cannot know is
+that some error *bodies* say a retry will never succeed; ``permanent_reason`` recognises those, and
+the transport marks such responses ``x-should-retry: false`` so the SDK stops at once.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import email.utils
-import random
-import time
-from dataclasses import dataclass
-from typing import Awaitable, Callable, Mapping, TypeVar
+import json
+from typing import Any, Mapping
 
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 DEFAULT_MAX_RETRIES = 4
-INITIAL_BACKOFF_S = 0.5
-MAX_BACKOFF_S = 8.0
-MAX_RETRY_AFTER_S = 60.0
-JITTER = 0.25
+"""Retries after the first attempt; ``config.RunConfig.max_retries`` defaults to this."""
 
-T = TypeVar("T")
+RETRY_COUNT_HEADER = "x-stainless-retry-count"
+"""Set by the openai SDK on every request: how many retries preceded it."""
+
+PERMANENT_MESSAGES = (
+    "must be created with embedding=true",  # llama.cpp: embeddings asked of a server started without them
+    "embeddings are not enabled",
+    "does not support embeddings",
+    "model not found",
+    "context length",
+    "context_length_exceeded",
+    "maximum context length",
+)
+"""Error text (lowercased) that no retry can fix, whatever the status code."""
+
+QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "quota_exceeded"})
+"""A 429 with one of these codes is an empty account, not a rate limit: waiting does not help."""
 
 
-@dataclass(frozen=True)
-class RetryVerdict:
-    """How a failure should be treated: retried (after ``delay_s`` if the server said) or not."""
-
-    retry: bool
-    delay_s: float | None = None
-    reason: str = ""
-
-
-def is_retryable_status(status: int) -> bool:
-    return status in RETRYABLE_STATUS or status >= 500
-
-
-def retry_after_seconds(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
-    """The server's requested wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
-    if not headers:
-        return None
-    lowered = {k.lower(): v for k, v in headers.items()}
-    if "retry-after-ms" in lowered:
+def error_fields(body: Any) -> tuple[str, str]:
+    """The ``(code, message)`` of an OpenAI-style error body (``{"error": {...}}`` or a bare string)."""
+    if isinstance(body, (bytes, bytearray)):
         try:
-            return max(0.0, float(lowered["retry-after-ms"]) / 1000.0)
+            body = json.loads(body)
         except ValueError:
-            pass
-    value = lowered.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, parsed.timestamp() - (now if now is not None else time.time()))
-
-
-def backoff_seconds(attempt: int, rng: random.Random) -> float:
-    """Exponential backoff for retry number ``attempt`` (0-based), minus up to 25% jitter."""
-    base = min(INITIAL_BACKOFF_S * (2**attempt), MAX_BACKOFF_S)
-    return base * (1.0 - JITTER * rng.random())
-
-
-def wait_for(verdict: RetryVerdict, attempt: int, rng: random.Random) -> float:
-    if verdict.delay_s is not None and verdict.delay_s <= MAX_RETRY_AFTER_S:
-        return verdict.delay_s
-    return backoff_seconds(attempt, rng)
-
-
-async def call_with_retries(
-    call: Callable[[], Awaitable[T]],
-    classify: Callable[[BaseException], RetryVerdict],
-    *,
-    max_retries: int,
-    give_up: Callable[[BaseException, int], BaseException],
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    rng: random.Random | None = None,
-) -> tuple[T, int]:
-    """Run ``call`` until it succeeds; returns its result and the number of retries it took.
-
-    ``classify`` says whether an exception is worth retrying; ``give_up`` builds the error raised
-    when it is not, or when ``max_retries`` retries are spent.
-    """
-    rng = rng or random.Random()
-    attempt = 0
-    while True:
+            return "", body.decode("utf-8", "replace")[:500]
+    if isinstance(body, str):
         try:
-            return await call(), attempt
-        except Exception as exc:  # classified below; anything not retryable is re-raised typed
-            verdict = classify(exc)
-            if not verdict.retry or attempt >= max_retries:
-                raise give_up(exc, attempt) from exc
-            await sleep(wait_for(verdict, attempt, rng))
-            attempt += 1
+            body = json.loads(body)
+        except ValueError:
+            return "", body[:500]
+    error = body.get("error", body) if isinstance(body, Mapping) else body
+    if isinstance(error, str):
+        return "", error
+    if not isinstance(error, Mapping):
+        return "", ""
+    code = error.get("code") or error.get("type") or ""
+    message = error.get("message") or ""
+    return str(code), str(message)
+
+
+def is_quota_exhausted(status: int, body: Any) -> bool:
+    code, message = error_fields(body)
+    return status == 429 and (code in QUOTA_CODES or "insufficient_quota" in message or "exceeded your current quota" in message)
+
+
+def permanent_reason(status: int, body: Any) -> str | None:
+    """Why a failed response must not be retried, or None when retrying may help."""
+    if status in (401, 403):
+        return "authentication"
+    if is_quota_exhausted(status, body):
+        return "quota exhausted"
+    code, message = error_fields(body)
+    text = f"{code} {message}".lower()
+    if any(marker in text for marker in PERMANENT_MESSAGES):
+        return "the server says it cannot do this"
+    return None
+
+
+def retries_of(exc: BaseException) -> int:
+    """Retries the SDK spent before raising ``exc`` (read from its last request's retry-count header)."""
+    request = getattr(exc, "request", None)
+    if request is None:
+        response = getattr(exc, "response", None)
+        request = getattr(response, "request", None)
+    try:
+        return int(request.headers.get(RETRY_COUNT_HEADER, 0)) if request is not None else 0
+    except (ValueError, RuntimeError):
+        return 0

@@ -25,3 +25,22 @@ def render_prompt(messages: Sequence[Message], template: str = "chatml", prefix:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     rendered = env.from_string(source).render(messages=[m.as_dict() for m in messages])
     return rendered + prefix
+
+
+def render_chat_template(source: str, messages: Sequence[Message], prefix: str = "", bos_token: str = "",
+                         eos_token: str = "") -> str:
+    """A model's own (Hugging Face style) chat template, rendered in Jinja2's sandbox with a generation
+    prompt, then ``prefix``. A leading ``bos_token`` is dropped: the server adds it when it tokenizes."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message: str) -> None:
+        raise ValueError(f"chat template: {message}")
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = raise_exception
+    rendered = env.from_string(source).render(
+        messages=[m.as_dict() for m in messages], add_generation_prompt=True, bos_token=bos_token, eos_token=eos_token
+    )
+    if bos_token and rendered.startswith(bos_token):
+        rendered = rendered[len(bos_token):]
+    return rendered + prefix

@@ -1,0 +1,33 @@
+"""`ensemble providers`: JSON for machines, and a table that keeps every column whole when piped."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from ensemble_cli.cli import app
+from ensemble_cli.providers.presets import PRESETS
+
+runner = CliRunner()
+
+
+def test_json_lists_every_backend_with_capabilities_and_doc_dates():
+    result = runner.invoke(app, ["providers", "--json"])
+    assert result.exit_code == 0
+    listed = {row["name"]: row for row in json.loads(result.stdout)}
+    assert set(listed) == {"local", *PRESETS}
+    assert listed["deepseek"]["key_variable"] == "DEEPSEEK_API_KEY" and listed["deepseek"]["doc_date"] == "2026-04-27"
+    assert listed["llamacpp"]["capabilities"]["embeddings"] is False
+    assert listed["openai"]["capabilities"]["raw_max_logprobs"] == 5
+    assert listed["deepseek"]["default_model"] == "deepseek-v4-flash"
+
+
+def test_table_is_not_wrapped_when_piped():
+    result = runner.invoke(app, ["providers"], env={"COLUMNS": "60"})
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    for preset in PRESETS.values():
+        row = next(line for line in lines if line.startswith(("│ " + preset.name + " ", "┃ " + preset.name + " ")))
+        for cell in (preset.base_url or "(--base-url)", preset.api_key_env or "-", preset.doc_date or "-"):
+            assert cell in row, (cell, row)
