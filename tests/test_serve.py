@@ -27,7 +27,7 @@ def free_port() -> int:
 def server_url():
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "ensemble_cli", "serve", "--port", str(port), "--n-ctx", "2048"],
+        [sys.executable, "-m", "ensemble_cli", "serve", "--raw", "--port", str(port), "--n-ctx", "2048"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}/v1"
