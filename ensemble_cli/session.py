@@ -24,6 +24,7 @@ from .providers.base import Provider
 from .records import RunInfo, build_record, read_recorded
 from .secrets import redact
 from .strategies.base import Member, Strategy
+from .strategies.details import dump
 from .usage import Tally
 
 FATAL = (ConfigError, CapabilityError, AuthError)
@@ -181,7 +182,7 @@ class Session:
             outcome.errors.append(exc)
             bus.emit(PromptFailed(item.id, message, record))
             return
-        record = build_record(prepared.info, item, output=result.output, details=result.details,
+        record = build_record(prepared.info, item, output=result.output, details=dump(result.details),
                               tally=result.tally, errors=result.errors, ok=True)
         outcome.ok += 1
         bus.emit(PromptFinished(item.id, record))

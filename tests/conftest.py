@@ -53,3 +53,15 @@ def registry_for():
         return registry
 
     yield make
+
+
+def run_strategy(strategy, item, emit=None):
+    """Run a strategy on one prompt, with its details as a record holds them (JSON)."""
+    import asyncio
+    import dataclasses
+
+    from ensemble_cli.events import ignore
+    from ensemble_cli.strategies.details import dump
+
+    result = asyncio.run(strategy.run(item, emit or ignore))
+    return dataclasses.replace(result, details=dump(result.details))

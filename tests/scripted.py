@@ -7,6 +7,7 @@ for assertions. No HTTP, no SDK, no retry loop: strategy tests test strategies.
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from typing import Any, AsyncIterator, Callable, Sequence
 
@@ -44,21 +45,30 @@ class ScriptedProvider:
         return reply(request) if callable(reply) else reply
 
     def _tokens(self, text: str, k: int) -> tuple[TokenLogprob, ...]:
-        words = text.split(" ")
-        pieces = [w if i == 0 else " " + w for i, w in enumerate(words) if w or i == 0]
+        pieces = re.findall(r"\s*\S+", text)
         lp = math.log(self.confidence)
         alt = math.log((1 - self.confidence) / max(k - 1, 1))
         return tuple(TokenLogprob(p, lp, (TopToken(p, lp), *(TopToken(f" alt{j}", alt) for j in range(k - 1))))
                      for p in pieces if p)
 
     async def complete(self, request: Request) -> list[Completion]:
+        """Each choice is the next reply; a reply that starts with the request's prefix is continued after
+        it (exact prefix continuation); more pieces than ``max_tokens`` are cut with finish ``length``."""
         self.requests.append(request)
         completions = []
         for _ in range(request.n):
             text = self._next(request)
-            tokens = self._tokens(text, request.top_logprobs) if request.wants_logprobs else ()
-            usage = Usage(sum(len(m.content.split()) for m in request.messages), len(text.split()))
-            completions.append(Completion(text=text, tokens=tokens, usage=usage, provider=self.name, model=self.model))
+            if request.prefix and text.startswith(request.prefix):
+                text = text[len(request.prefix):]
+            pieces = self._tokens(text, max(request.top_logprobs, 2))
+            finish = "stop"
+            if len(pieces) > request.max_tokens:
+                pieces, finish = pieces[: request.max_tokens], "length"
+                text = "".join(p.text for p in pieces)
+            tokens = pieces if request.wants_logprobs else ()
+            usage = Usage(sum(len(m.content.split()) for m in request.messages), len(pieces))
+            completions.append(Completion(text=text, tokens=tokens, finish_reason=finish, usage=usage,
+                                          provider=self.name, model=self.model))
         return completions
 
     async def stream(self, request: Request) -> AsyncIterator[str | Completion]:

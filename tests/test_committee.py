@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from fake_server import ScriptedModel
 
+from conftest import run_strategy
 from ensemble_cli.config import CommitteeSettings, MemberConfig
 from ensemble_cli.errors import CapabilityError
 from ensemble_cli.inputs import from_prompt
@@ -32,7 +33,7 @@ def remote_members(registry_for, server, names=("a", "b", "c"), provider="vllm",
 
 def decode(members, max_tokens=30, **settings):
     committee = Committee(members, CommitteeSettings(**settings), max_tokens)
-    return asyncio.run(committee.run(ITEM))
+    return run_strategy(committee, ITEM)
 
 
 def test_one_member_equals_greedy_on_the_embedded_model(local_provider):
@@ -124,7 +125,7 @@ def test_probe_excludes_a_member_that_restarts_the_answer(fake_server, registry_
     members = remote_members(registry_for, good, names=("a",)) + remote_members(registry_for, bad, names=("b",))
     notes = []
     committee = Committee(members, CommitteeSettings(), 10)
-    result = asyncio.run(committee.run(ITEM, notes.append))
+    result = run_strategy(committee, ITEM, notes.append)
     assert any("excluding member 'b'" in n.message and "restarts" in n.message for n in notes)
     assert [g["members"] for g in result.details["groups"]] == [["a"]]
     assert result.details["excluded"] == ["b"]

@@ -10,7 +10,7 @@ import pytest
 from fake_server import Context, pieces
 from typer.testing import CliRunner
 
-from conftest import REPO
+from conftest import REPO, run_strategy
 from ensemble_cli.aggregation import END as END_KEY
 from ensemble_cli.cli import app
 from ensemble_cli.config import CotDecodeSettings, MemberConfig
@@ -58,7 +58,7 @@ def member_on(fake_server, registry_for, model):
 
 
 def decode(member, **settings):
-    return asyncio.run(CotDecode([member], CotDecodeSettings(**settings), 32).run(ITEM))
+    return run_strategy(CotDecode([member], CotDecodeSettings(**settings), 32), ITEM)
 
 
 def test_confidence_is_mean_top1_minus_top2_over_the_answer_span():
@@ -159,8 +159,8 @@ def test_top_path_on_the_embedded_model_is_greedy_decoding(local_provider):
     member = Member("local", local_provider)
     single = CotDecode([member], CotDecodeSettings(k=1, answer_prompt=None, extract="text"), 24)
     (greedy,) = asyncio.run(local_provider.complete(single.base_request(ITEM).but(max_tokens=24)))
-    assert asyncio.run(single.run(ITEM)).details["paths"][0]["text"] == greedy.text
-    three = asyncio.run(CotDecode([member], CotDecodeSettings(k=3, answer_prompt=None, extract="text"), 24).run(ITEM))
+    assert run_strategy(single, ITEM).details["paths"][0]["text"] == greedy.text
+    three = run_strategy(CotDecode([member], CotDecodeSettings(k=3, answer_prompt=None, extract="text"), 24), ITEM)
     paths = sorted(three.details["paths"], key=lambda p: p["rank_first"])
     assert len({p["first_token"] for p in paths}) == 3 and greedy.text.startswith(paths[0]["first_token"])
 
@@ -189,7 +189,7 @@ def test_raw_template_on_both_backends(fake_server, registry_for, local_provider
     assert server.requests[0]["body"]["prompt"] == "Q: How many legs do two cats have?\nA:"
     strategy = CotDecode([Member("local", local_provider)], CotDecodeSettings(k=1, raw=True, extract="text",
                                                                              answer_prompt=None), 12)
-    raw = asyncio.run(strategy.run(ITEM))
+    raw = run_strategy(strategy, ITEM)
     (greedy,) = asyncio.run(local_provider.complete(Request((), max_tokens=12, prompt="Q: How many legs do two cats have?\nA:")))
     assert next(p for p in raw.details["paths"] if p["rank_first"] == 1)["text"] == greedy.text
 

@@ -6,17 +6,30 @@ import io
 
 from rich.console import Console
 
-from ensemble_cli.sinks.display import Display, agreement_style
+from scripted import ScriptedProvider
+
+from ensemble_cli.config import load_config
+from ensemble_cli.errors import ProviderError
 from ensemble_cli.events import Note, PromptFailed, PromptFinished, PromptStarted, ReplyReceived, TokenChosen
+from ensemble_cli.inputs import PromptItem
+from ensemble_cli.providers.base import Message
+from ensemble_cli.session import Session
+from ensemble_cli.sinks.display import Display, agreement_style
+from ensemble_cli.sinks.records import Collector
 from ensemble_cli.sinks.views import detail_view
 
-VOTE_RECORD = {
-    "id": "q", "strategy": "vote", "status": "ok", "output": "42", "usage": {"calls": 3, "wall_s": 0.5},
-    "details": {"method": "majority", "winner": "42", "agreement": 2 / 3, "margin": 1 / 3,
-                "table": [{"answer": "42", "votes": 2, "weight": 2.0, "members": ["a", "b"]},
-                          {"answer": "7", "votes": 1, "weight": 1.0, "members": ["c"]}],
-                "abstentions": ["d"], "failed": [], "rounds": [{"round": 1, "winner": "42", "agreement": 0.67}]},
-}
+def real_record(strategy: str, *replies, **config) -> dict:
+    """The record a real run of ``strategy`` writes, on a scripted provider (no hand-made dicts)."""
+    collector = Collector()
+    provider = ScriptedProvider(*replies, default=lambda request: "The answer is 42.")
+    outcome = Session(load_config(None, config), provider=provider).run_sync(
+        strategy, [PromptItem("q", (Message("user", "What is six times seven?"),))], [collector])
+    assert outcome.ok == 1, collector.records
+    return collector.records[0]
+
+
+VOTE_RECORD = real_record("vote", "It is 42.", "42", "7", "no idea", temperature=0.7,
+                          members=[{"name": n} for n in "abcd"], vote={"extract": "number"})
 
 
 def console(terminal: bool) -> tuple[Console, io.StringIO]:
@@ -37,6 +50,7 @@ def test_plain_mode_prints_lines_and_the_strategy_view():
     assert "running q: What is six times seven?" in text and "round 1 a -> 42" in text
     assert "note q: excluding member 'x'" in text
     assert "│ 42     │ 2     │ 2      │ a, b" in text and "abstentions │ d" in text
+    assert VOTE_RECORD["details"]["table"][0]["members"] == ["a", "b"]  # what the view shows is what was recorded
 
 
 def test_quiet_mode_prints_only_errors_but_keeps_results():
@@ -67,20 +81,20 @@ def test_live_view_grows_the_answer_and_batches_get_a_table():
 
 def test_agreement_shading_and_views_for_every_strategy():
     assert agreement_style(1.0) == "bold green" and agreement_style(0.3) == "bold red"
-    committee = {"strategy": "committee", "details": {"groups": [{"members": ["a"], "multiplicity": 3}],
-                                                      "summary": {"tokens": 5}, "merge": "mean", "finish_reason": "stop"}}
-    cot = {"strategy": "cot-decode", "details": {"selection": "max", "k": 1, "winner": 1, "paths": [
-        {"rank_first": 1, "first_token": "The", "answer": "8", "confidence": 0.9, "length": 4, "text": "The answer is 8"}]}}
-    moa = {"strategy": "moa", "output": "final", "details": {"aggregator": {"member": "agg"}, "layers": [
-        {"layer": 1, "answers": [{"member": "a", "text": "x"}], "failed": [{"member": "b", "error": "HTTP 500"}]}]}}
-    verbalize = {"strategy": "verbalize", "details": {"show_all": True, "probability_source": "given",
-                                                      "candidates": [{"text": "Blue", "final_probability": 1.0, "kept": True}],
-                                                      "draws": [{"text": "Blue"}]}}
-    for record, expected in ((committee, "a x3"), (cot, "'The'"), (moa, "failed: HTTP 500"), (verbalize, "Blue")):
+    tagged = "<response><text>Blue</text><probability>0.7</probability></response>"
+    records = (
+        (real_record("committee", n=3, max_tokens=4), "m x3", {}),
+        (real_record("cot-decode", max_tokens=4, **{"cot-decode": {"k": 2}}), "'The'", {}),
+        (real_record("moa", "a says x", ProviderError("HTTP 500"), "the final answer",
+                     members=[{"name": "a"}, {"name": "b"}], moa={"layers": 1}), "failed: HTTP 500", {}),
+        (real_record("verbalize", "Blue</text><probability>0.7</probability></response>", tagged,
+                     verbalize={"k": 2}), "distribution", {"show_all": True}),
+    )
+    for record, expected, options in records:
         con, out = console(False)
-        con.print(detail_view(record))
-        assert expected in out.getvalue()
-    assert detail_view({"strategy": "unknown"}) is None
+        con.print(detail_view(record, **options))
+        assert expected in out.getvalue(), out.getvalue()
+    assert detail_view({"strategy": "unknown", "status": "ok"}) is None
 
 
 def test_live_vote_table_highlights_the_leader():

@@ -11,7 +11,7 @@ from fake_server import ReplyModel
 from scripted import ScriptedProvider
 from typer.testing import CliRunner
 
-from conftest import REPO
+from conftest import REPO, run_strategy
 from ensemble_cli.cli import app
 from ensemble_cli.config import MemberConfig, MoaSettings, load_config
 from ensemble_cli.errors import StrategyError
@@ -41,7 +41,7 @@ def members(registry_for, server, names, **run):
 
 def run(proposers, aggregator=None, **settings):
     aggregator = aggregator or replace(proposers[0], name="aggregator")
-    return asyncio.run(MixtureOfAgents(proposers, aggregator, MoaSettings(**settings)).run(ITEM))
+    return run_strategy(MixtureOfAgents(proposers, aggregator, MoaSettings(**settings)), ITEM)
 
 
 def test_each_layer_gets_the_previous_answers_as_references(fake_server, registry_for):
@@ -159,7 +159,7 @@ def test_each_proposer_is_shown_as_it_finishes_then_the_stream(fake_server, regi
     server = fake_server({n: layered(n) for n in ("a", "b")})
     events = []
     proposers = members(registry_for, server, ["a", "b"])
-    asyncio.run(MixtureOfAgents(proposers, replace(proposers[0], name="agg"), MoaSettings(layers=2)).run(ITEM, events.append))
+    run_strategy(MixtureOfAgents(proposers, replace(proposers[0], name="agg"), MoaSettings(layers=2)), ITEM, events.append)
     replies = [(e.member, e.round) for e in events if isinstance(e, ReplyReceived)]
     assert sorted(replies) == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
     first_delta = next(i for i, e in enumerate(events) if isinstance(e, StreamDelta))

@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from conftest import run_strategy
 from ensemble_cli.config import MemberConfig
 from ensemble_cli.providers.base import Message, Request
 
@@ -77,8 +78,8 @@ def test_draft_equals_stepwise_on_the_real_model_over_http(server_url, registry_
     provider = http_provider(registry_for, server_url)
     members = [Member("a", provider), Member("b", provider, system="You are a helpful assistant.")]
     item = from_prompt("Name two rivers.")
-    stepwise = asyncio.run(Committee(members, CommitteeSettings(), 16).run(item))
-    drafted = asyncio.run(Committee(members, CommitteeSettings(draft=8), 16).run(item))
+    stepwise = run_strategy(Committee(members, CommitteeSettings(), 16), item)
+    drafted = run_strategy(Committee(members, CommitteeSettings(draft=8), 16), item)
     assert drafted.output == stepwise.output and stepwise.output
     assert drafted.tally.calls < stepwise.tally.calls
 

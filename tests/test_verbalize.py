@@ -3,14 +3,13 @@ seeded sampling, the repair call, the multi variant on the fake server, and the 
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 from fake_server import ReplyModel
 from typer.testing import CliRunner
 
-from conftest import REPO
+from conftest import REPO, run_strategy
 from ensemble_cli.cli import app
 from ensemble_cli.config import MemberConfig, VerbalizeSettings
 from ensemble_cli.diversity import distinct_n, jaccard, report
@@ -110,7 +109,7 @@ def member_on(fake_server, registry_for, model, provider="vllm"):
 
 
 def run(member, seed=3, **settings):
-    return asyncio.run(Verbalize([member], VerbalizeSettings(**settings), seed).run(ITEM))
+    return run_strategy(Verbalize([member], VerbalizeSettings(**settings), seed), ITEM)
 
 
 def test_sampling_is_seeded_and_follows_the_distribution(fake_server, registry_for):
@@ -138,13 +137,18 @@ def test_tail_is_asked_and_min_prob_filters(fake_server, registry_for):
 
 
 def test_repair_call_then_clear_error(fake_server, registry_for):
-    replies = iter(["I refuse to use tags.", "Blue</text><probability>0.9</probability></response>"])
+    replies = iter(["I refuse to use tags.", "Blue</text><probability>0.9</probability></response>",
+                    "Red</text><probability>0.1</probability></response>"])
     server, member = member_on(fake_server, registry_for, ReplyModel(lambda ctx: next(replies)))
     result = run(member)
-    assert result.details["parse"] == ["repair:tagged"] and result.output == "Blue"
+    assert result.details["parse"] == ["repair:tagged", "tagged"] and result.output in ("Blue", "Red")
     repair_messages = server.requests[1]["body"]["messages"]
     assert repair_messages[-3]["role"] == "assistant" and "I refuse" in repair_messages[-3]["content"]
     assert "could not be read" in repair_messages[-2]["content"]
+    # 1 response of the 5 asked for: one more call asks for the 4 missing, and the shortfall is recorded
+    missing = server.requests[2]["body"]["messages"][-2]["content"]
+    assert "That gives 1 different responses; 5 were asked for. Write 4 more" in missing
+    assert result.details["shortfall"] == 3 and len(result.details["candidates"]) == 2
     _, stubborn = member_on(fake_server, registry_for, ReplyModel(lambda ctx: "No."), provider="openai-compatible")
     with pytest.raises(StrategyError, match="no response in a readable format, even after a repair call") as info:
         run(stubborn)
@@ -173,7 +177,7 @@ def test_multi_keeps_what_it_has_when_a_later_turn_fails(fake_server, registry_f
 
     server, member = member_on(fake_server, registry_for, ReplyModel(reply))
     notes = []
-    result = asyncio.run(Verbalize([member], VerbalizeSettings(variant="multi", k=2, total=6), 1).run(ITEM, notes.append))
+    result = run_strategy(Verbalize([member], VerbalizeSettings(variant="multi", k=2, total=6), 1), ITEM, notes.append)
     assert len(result.details["candidates"]) == 2 and len(server.requests) == 3  # first, more, repair
     assert "did not parse" in notes[0].message
 

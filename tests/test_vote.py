@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 from fake_server import ReplyModel
 from typer.testing import CliRunner
 
-from conftest import REPO
+from conftest import REPO, run_strategy
 from ensemble_cli.cli import app
 from ensemble_cli.config import MemberConfig, VoteSettings, load_config
 from ensemble_cli.errors import ConfigError, StrategyError
@@ -39,7 +38,7 @@ def members_for(registry_for, server, names, provider="vllm", weights=None, **ru
 
 
 def run_vote(members, judge=None, **settings):
-    return asyncio.run(Vote(members, VoteSettings(**settings), judge).run(ITEM))
+    return run_strategy(Vote(members, VoteSettings(**settings), judge), ITEM)
 
 
 def test_majority_with_abstention(fake_server, registry_for):
@@ -169,7 +168,7 @@ def test_replies_and_running_tally_are_emitted_as_they_arrive(fake_server, regis
     server = fake_server({"42": says("42"), "7": says("7")})
     events = []
     vote = Vote(members_for(registry_for, server, [("a", "42"), ("b", "7"), ("c", "42")]), VoteSettings(extract="number"))
-    asyncio.run(vote.run(ITEM, events.append))
+    run_strategy(vote, ITEM, events.append)
     kinds = [type(e).__name__ for e in events]
     assert kinds == ["ReplyReceived", "VoteTally"] * 3 + ["RoundFinished"]
     tallies = [e for e in events if isinstance(e, VoteTally)]

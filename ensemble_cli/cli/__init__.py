@@ -10,6 +10,7 @@ from .cot_decode import HELP as COT_HELP, cot_decode
 from .moa import HELP as MOA_HELP, moa
 from .boundary import TRACEBACK_ENV
 from .providers_cmd import providers
+from .schema_cmd import schema
 from .serve import serve
 from .verbalize import HELP as VERBALIZE_HELP, verbalize
 from .vote import HELP as VOTE_HELP, vote
@@ -47,6 +48,7 @@ app.command("cot-decode", help=COT_HELP)(cot_decode)
 app.command("verbalize", help=VERBALIZE_HELP)(verbalize)
 app.command("serve")(serve)
 app.command("providers")(providers)
+app.command("schema")(schema)
 
 
 def main() -> None:

@@ -1,4 +1,8 @@
-"""Per-strategy result views (Rich renderables built from a record's details); no computation here."""
+"""Per-strategy result views: Rich renderables built from a record's typed details; no computation here.
+
+A record's ``details`` is read back into the strategy's details model (``strategies/details.py``), so a
+view and a record cannot drift apart unnoticed.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,10 @@ from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+from ..strategies.details import (
+    DETAILS, CommitteeDetails, CotDecodeDetails, MoaDetails, VerbalizeDetails, VoteDetails, VoteRow,
+)
 
 View = Callable[..., RenderableType]
 _VIEWS: dict[str, View] = {}
@@ -32,104 +40,99 @@ def key_values(title: str, values: dict[str, Any]) -> Table:
 
 
 def detail_view(record: dict[str, Any], show_all: bool = False) -> RenderableType | None:
-    """The strategy's view of a record; ``show_all`` is a display choice (the whole verbalized distribution)."""
-    function = _VIEWS.get(record.get("strategy", ""))
-    if function is None:
+    """The strategy's view of an ok record; ``show_all`` is a display choice (the whole verbalized
+    distribution)."""
+    strategy = record.get("strategy", "")
+    function = _VIEWS.get(strategy)
+    if function is None or record.get("status") != "ok":
         return None
-    return function(record, show_all=show_all) if record.get("strategy") == "verbalize" else function(record)
+    details = DETAILS[strategy].model_validate(record["details"])
+    return function(details, record, show_all=show_all)
 
 
 @view("committee")
-def committee_view(record: dict[str, Any]) -> RenderableType:
-    details = record["details"]
-    groups = details.get("groups", [])
-    members = ", ".join(
-        f"{g['members'][0]}" + (f" x{g['multiplicity']}" if g["multiplicity"] > 1 else "") for g in groups
-    )
-    summary = dict(details.get("summary", {}))
-    summary["members"] = members
-    summary["merge"] = details.get("merge")
-    summary["finish"] = details.get("finish_reason")
+def committee_view(details: CommitteeDetails, record: dict[str, Any], show_all: bool = False) -> RenderableType:
+    members = ", ".join(g.members[0] if g.multiplicity == 1 else f"{g.members[0].split('#')[0]} x{g.multiplicity}"
+                        for g in details.groups)
+    summary = details.summary.model_dump(exclude_none=True)
+    summary.update(members=members, merge=details.merge, finish=details.finish_reason)
     return Group(Text("committee", style="bold cyan"), key_values("summary", summary))
 
 
-def vote_table(rows: list[dict[str, Any]], winner: Any, title: str) -> Table:
+def vote_table(rows: list[VoteRow], winner: str | None, title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("answer", "votes", "weight", "members"):
         table.add_column(column)
     for row in rows:
-        style = "bold green" if row["answer"] == winner else ""
-        table.add_row(str(row["answer"]), str(row["votes"]), f"{row['weight']:.3g}", ", ".join(row["members"]), style=style)
+        style = "bold green" if row.answer == winner else ""
+        table.add_row(row.answer, str(row.votes), f"{row.weight:.3g}", ", ".join(row.members), style=style)
     return table
 
 
 @view("vote")
-def vote_view(record: dict[str, Any]) -> RenderableType:
-    details = record["details"]
-    parts: list[RenderableType] = [vote_table(details["table"], details["winner"], f"vote ({details['method']})")]
-    if len(details["rounds"]) > 1:
+def vote_view(details: VoteDetails, record: dict[str, Any], show_all: bool = False) -> RenderableType:
+    parts: list[RenderableType] = [vote_table(details.table, details.winner, f"vote ({details.method})")]
+    if len(details.rounds) > 1:
         rounds = Table(title="rounds", title_justify="left")
         for column in ("round", "leader", "agreement"):
             rounds.add_column(column)
-        for r in details["rounds"]:
-            rounds.add_row(str(r["round"]), str(r["winner"]), f"{r['agreement']:.2f}")
+        for r in details.rounds:
+            rounds.add_row(str(r.round), str(r.winner), f"{r.agreement:.2f}")
         parts.append(rounds)
-    facts = {"winner": details["winner"], "agreement": f"{details['agreement']:.2f}", "margin": f"{details['margin']:.2f}",
-             "abstentions": ", ".join(details["abstentions"]) or "none",
-             "failed": ", ".join(f["member"] for f in details["failed"]) or "none"}
+    facts = {"winner": details.winner_reply or details.winner, "agreement": f"{details.agreement:.2f}",
+             "margin": f"{details.margin:.2f}", "abstentions": ", ".join(details.abstentions) or "none",
+             "failed": ", ".join(f.member for f in details.failed) or "none"}
     parts.append(key_values("summary", facts))
     return Group(*parts)
 
 
 @view("moa")
-def moa_view(record: dict[str, Any]) -> RenderableType:
-    details = record["details"]
+def moa_view(details: MoaDetails, record: dict[str, Any], show_all: bool = False) -> RenderableType:
     table = Table(title="layers", title_justify="left")
     for column in ("layer", "member", "chars", "answer"):
         table.add_column(column)
-    for layer in details["layers"]:
-        for answer in layer["answers"]:
-            text = " ".join(answer["text"].split())
-            table.add_row(str(layer["layer"]), answer["member"], str(len(answer["text"])), text[:70])
-        for failed in layer["failed"]:
-            table.add_row(str(layer["layer"]), failed["member"], "-", f"failed: {failed['error'][:60]}", style="red")
-    final = Panel(str(record.get("output") or ""), title=f"final ({details['aggregator']['member']})", border_style="cyan")
+    for layer in details.layers:
+        for answer in layer.answers:
+            table.add_row(str(layer.layer), answer.member, str(len(answer.text)), " ".join(answer.text.split())[:70])
+        for failed in layer.failed:
+            table.add_row(str(layer.layer), failed.member, "-", f"failed: {failed.error[:60]}", style="red")
+    final = Panel(str(record.get("output") or ""), title=f"final ({details.aggregator.member})", border_style="cyan")
     return Group(table, final)
 
 
 @view("cot-decode")
-def cot_view(record: dict[str, Any]) -> RenderableType:
-    details = record["details"]
-    table = Table(title=f"paths ({details['selection']}), k={details['k']}", title_justify="left")
+def cot_view(details: CotDecodeDetails, record: dict[str, Any], show_all: bool = False) -> RenderableType:
+    table = Table(title=f"paths ({details.selection}), k={details.k}", title_justify="left")
     for column in ("#", "first token", "answer", "confidence", "length", "text"):
         table.add_column(column)
-    for path in details["paths"]:
-        style = "bold green" if path["rank_first"] == details["winner"] else ""
-        marker = "*" if style else str(path["rank_first"])
-        table.add_row(marker, repr(path["first_token"]), str(path["answer"]), f"{path['confidence']:.3f}",
-                      str(path["length"]), " ".join(path["text"].split())[:50], style=style)
+    for path in details.paths:
+        style = "bold green" if path.rank_first == details.winner else ""
+        marker = "*" if style else str(path.rank_first)
+        table.add_row(marker, repr(path.first_token), str(path.answer), f"{path.confidence:.3f}",
+                      str(path.length), " ".join(path.text.split())[:50], style=style)
     return table
 
 
 @view("verbalize")
-def verbalize_view(record: dict[str, Any], show_all: bool = False) -> RenderableType:
-    details = record["details"]
+def verbalize_view(details: VerbalizeDetails, record: dict[str, Any], show_all: bool = False) -> RenderableType:
     parts: list[RenderableType] = []
     if show_all:
-        table = Table(title=f"distribution ({details['probability_source']})", title_justify="left")
+        table = Table(title=f"distribution ({details.probability_source})", title_justify="left")
         for column in ("text", "p", ""):
             table.add_column(column)
-        for row in sorted(details["candidates"], key=lambda r: -r["final_probability"]):
-            bar = "█" * round(row["final_probability"] * 30)
-            table.add_row(" ".join(row["text"].split())[:60], f"{row['final_probability']:.3f}", bar,
-                          style="" if row["kept"] else "dim")
+        for row in sorted(details.candidates, key=lambda r: -r.final_probability):
+            bar = "█" * round(row.final_probability * 30)
+            table.add_row(" ".join(row.text.split())[:60], f"{row.final_probability:.3f}", bar,
+                          style="" if row.kept else "dim")
         parts.append(table)
+    if details.shortfall:
+        parts.append(Text(f"{len(details.candidates)} different responses of the {details.k} asked for", style="yellow"))
     draws = Table(title="draws", title_justify="left", show_header=False)
     draws.add_column("text")
-    for draw in details["draws"]:
-        draws.add_row(draw["text"])
+    for draw in details.draws:
+        draws.add_row(draw.text)
     parts.append(draws)
-    compare = details.get("compare")
+    compare = details.compare
     if compare:
         table = Table(title="diversity: verbalized vs direct sampling", title_justify="left")
         table.add_column("metric")

@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
+from pydantic import BaseModel
+
 from ..errors import AuthError, CapabilityError, ProviderError, StrategyError
 from ..providers.base import Completion, Message, Provider, Request
 from ..events import Emit, ignore
@@ -73,7 +75,7 @@ class StrategyResult:
     """What a strategy returns for one prompt; the session turns it into a record."""
 
     output: Any
-    details: dict[str, Any]
+    details: BaseModel
     tally: Tally
     errors: list[str] = field(default_factory=list)
 

@@ -23,6 +23,7 @@ from ..inputs import PromptItem
 from ..providers.base import END, Decoder, Position, Request
 from ..usage import Tally
 from .base import Member, StrategyResult, require
+from .details import CommitteeDetails
 from .committee_groups import Group, ProbeReport, group_members, needs_probe, probe
 
 
@@ -99,10 +100,10 @@ class Committee:
             await run.decode()
         finally:
             await run.close()
-        result = run.result()
-        result.details["probes"] = self.probe_record()
-        result.details["excluded"] = [g.lead.name for g in self.groups if g not in groups]
-        return result
+        details = run.details()
+        details["probes"] = self.probe_record()
+        details["excluded"] = [g.lead.name for g in self.groups if g not in groups]
+        return StrategyResult(output=run.output_text(), details=CommitteeDetails.model_validate(details), tally=tally)
 
 
 class _CommitteeRun:
@@ -244,7 +245,7 @@ class _CommitteeRun:
                 text = text[: text.index(stop)]
         return text
 
-    def result(self) -> StrategyResult:
+    def details(self) -> dict[str, Any]:
         steps = self.transcript.steps
         tokens = sum(1 for s in steps if s["token"] is not None)
         wall = time.perf_counter() - self.tally.started
@@ -274,4 +275,4 @@ class _CommitteeRun:
             "summary": summary,
             "steps": steps,
         }
-        return StrategyResult(output=self.output_text(), details=details, tally=self.tally)
+        return details

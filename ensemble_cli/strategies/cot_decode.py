@@ -20,6 +20,7 @@ from ..extraction import get_extractor, in_own_words, token_span
 from ..inputs import PromptItem
 from ..providers.base import END, Decoder, Request
 from ..usage import Tally
+from .details import CotDecodeDetails
 from .base import Member, StrategyResult, require
 from .cot_paths import Path, decode_paths, first_tokens, follow_up
 
@@ -148,5 +149,5 @@ class CotDecode:
             "paths": ranked,
         }
         output = winner["answer_words"] if in_own_words(self.settings.extract) else winner["answer"]
-        return StrategyResult(output=output, details=details, tally=tally)
+        return StrategyResult(output=output, details=CotDecodeDetails.model_validate(details), tally=tally)
 

@@ -19,6 +19,7 @@ from ..events import Emit, ReplyReceived, RoundFinished, StreamDelta, ignore
 from ..inputs import PromptItem
 from ..providers.base import Completion, Message, Request
 from ..usage import Tally
+from .details import MoaDetails
 from .base import Member, Reply, StrategyResult, ask_all, check_quorum
 from .moa_prompts import AGGREGATE_INSTRUCTION, REFERENCE_INSTRUCTION, with_references
 
@@ -124,7 +125,7 @@ class MixtureOfAgents:
             "proposers": [{"name": p.name, "temperature": p.temperature, "max_tokens": p.max_tokens}
                           for p in self.proposers],
         }
-        return StrategyResult(output=final, details=details, tally=tally, errors=errors)
+        return StrategyResult(output=final, details=MoaDetails.model_validate(details), tally=tally, errors=errors)
 
     @staticmethod
     def _announcer(item: PromptItem, layer: int, emit: Emit) -> Callable[[Reply], None]:

@@ -22,6 +22,7 @@ from ..inputs import PromptItem
 from ..providers.base import Message, Request
 from . import verbalize_prompts as prompts
 from ..usage import Tally
+from .details import VerbalizeDetails
 from .base import Member, StrategyResult, ask_all, call
 from .verbalize_parse import Candidate, filter_min_prob, merge_duplicates, normalise, parse_reply
 
@@ -71,6 +72,16 @@ class Verbalize:
         conversation += [Message("assistant", reply)]
         return candidates
 
+    async def _more(self, conversation: list[Message], tally: Tally, turns: list[dict[str, Any]],
+                    candidates: list[Candidate], item: PromptItem, emit: Emit) -> bool:
+        """One more turn asking for further responses; its candidates join ``candidates``."""
+        try:
+            candidates += await self._turn(conversation, tally, turns)
+        except StrategyError:
+            emit(Note(item.id, f"turn {len(turns)} did not parse; keeping the {len(candidates)} responses so far"))
+            return False
+        return True
+
     async def run(self, item: PromptItem, emit: Emit = ignore, tally: Tally | None = None) -> StrategyResult:
         tally = Tally() if tally is None else tally
         settings = self.settings
@@ -78,19 +89,25 @@ class Verbalize:
         conversation: list[Message] = list(item.asking(first))
         turns: list[dict[str, Any]] = []
         candidates = await self._turn(conversation, tally, turns)
+        wanted = (settings.total or settings.k) if settings.variant == "multi" else settings.k
         if settings.variant == "multi":
-            wanted = settings.total or settings.k
             limit = math.ceil(wanted / settings.k) + MAX_EXTRA_TURNS
             while len(merge_duplicates(candidates)) < wanted and len(turns) < limit:
                 conversation.append(Message("user", prompts.MORE.format(k=settings.k)))
-                try:
-                    candidates += await self._turn(conversation, tally, turns)
-                except StrategyError:
-                    emit(Note(item.id, f"turn {len(turns)} did not parse; keeping the {len(candidates)} responses so far"))
+                if not await self._more(conversation, tally, turns, candidates, item, emit):
                     break
+        else:
+            have = len(merge_duplicates(candidates))
+            if have < wanted:  # one call asks for the missing ones
+                conversation.append(Message("user", prompts.MISSING.format(have=have, k=wanted, missing=wanted - have)))
+                await self._more(conversation, tally, turns, candidates, item, emit)
         merged = merge_duplicates(candidates)
         if settings.variant == "multi" and settings.total:
             merged = merged[: settings.total]
+        shortfall = max(wanted - len(merged), 0)
+        if shortfall:
+            emit(Note(item.id, f"member '{self.member.name}' gave {len(merged)} different responses of the {wanted} "
+                               f"asked for, even after asking for the missing ones"))
         probabilities, source = normalise(merged)
         kept = filter_min_prob(probabilities, settings.min_prob, settings.min_keep)
         kept_total = sum(probabilities[i] for i in kept)
@@ -112,6 +129,7 @@ class Verbalize:
             "parse": [t["parse"] for t in turns],
             "probability_source": source,
             "candidates": table,
+            "shortfall": shortfall,
             "draws": [{"index": i, "text": merged[i].text} for i in draws],
             "seed": self.seed,
             "turns": turns,
@@ -119,7 +137,7 @@ class Verbalize:
         if settings.compare == "direct":
             details["compare"] = await self._compare(item, [merged[i].text for i in draws], tally)
         output: Any = [merged[i].text for i in draws] if settings.sample != 1 else merged[draws[0]].text
-        return StrategyResult(output=output, details=details, tally=tally)
+        return StrategyResult(output=output, details=VerbalizeDetails.model_validate(details), tally=tally)
 
     async def _compare(self, item: PromptItem, verbalized: list[str], tally: Tally) -> dict[str, Any]:
         """The same number of plain samples of the prompt, and both sets' diversity side by side."""

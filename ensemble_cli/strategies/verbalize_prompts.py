@@ -21,6 +21,10 @@ MORE = (
     "Write {k} more responses to the same request, each different from all of the responses so far, in "
     "the same format with their probabilities. Write only the new blocks."
 )
+MISSING = (
+    "That gives {have} different responses; {k} were asked for. Write {missing} more, each different from "
+    "all of the responses so far, in the same format with their probabilities. Write only the new blocks."
+)
 REPAIR = (
     "Your reply above could not be read. Rewrite the same responses in exactly this format, one block per "
     "response, and nothing else:\n" + FORMAT

@@ -23,6 +23,7 @@ from ..providers.base import Completion, Message, Request
 from ..voting import Ballot, VoteTable, borda, instant_runoff, tally
 from . import vote_prompts
 from ..usage import Tally
+from .details import VoteDetails
 from .base import Member, Reply, StrategyResult, ask_all, call, check_quorum
 
 
@@ -136,7 +137,8 @@ class Vote:
             first = next(s for s in samples if s.answer == table.winner)
             output = first.words or first.text.strip()
             details["winner_reply"] = output
-        return StrategyResult(output=output, details=details, tally=tally_, errors=[f["error"] for f in failures])
+        return StrategyResult(output=output, details=VoteDetails.model_validate(details), tally=tally_,
+                              errors=[f["error"] for f in failures])
 
     def _live_tally(self, item: PromptItem, round_number: int, emit: Emit) -> Callable[[Reply], None]:
         """Emits each reply as it arrives and the running majority table (display only; the vote

@@ -1,0 +1,76 @@
+"""The record schema as a pydantic model, generated from the strategies' typed details.
+
+``ensemble schema`` prints its JSON Schema, for people who pipe records into other tools; tests
+validate real records against it, so the schema and what the tool writes cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .records import SCHEMA_VERSION
+from .strategies.details import DETAILS, CommitteeDetails, CotDecodeDetails, MoaDetails, VerbalizeDetails, VoteDetails
+
+
+class MemberInfo(BaseModel):
+    """A member as called: never a key or a header."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    role: Literal["member", "proposer", "aggregator", "judge"]
+    provider: str
+    model: str
+    weight: float
+    temperature: float
+    max_tokens: int
+    base_url: str | None = None
+    system: str | None = None
+
+
+class UsageInfo(BaseModel):
+    """What a prompt's calls cost; every call counts, failed ones too."""
+
+    model_config = ConfigDict(extra="allow")
+    calls: int
+    failed_calls: int = 0
+    retries: int
+    prompt_tokens: int
+    completion_tokens: int
+    call_latency_s: float
+    wall_s: float
+
+
+class Record(BaseModel):
+    """One line of a JSONL output: one prompt's result (or its failure)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    schema_version: int = Field(alias="schema", description=f"{SCHEMA_VERSION} for records written by this version")
+    run_id: str
+    strategy: Literal["committee", "vote", "moa", "cot-decode", "verbalize"]
+    fingerprint: str = Field(description="hash of the strategy, settings and members that shape the output")
+    id: str
+    status: Literal["ok", "error"]
+    input: dict[str, Any] = Field(description='{"prompt": text} or {"messages": [{role, content}, ...]}')
+    output: Any = Field(description="text, the winning answer, or the draws; null on error")
+    details: CommitteeDetails | VoteDetails | MoaDetails | CotDecodeDetails | VerbalizeDetails | dict[str, Any] = Field(
+        union_mode="left_to_right", description="the strategy's typed details; on error, what was gathered before the failure")
+    members: list[MemberInfo]
+    settings: dict[str, Any] = Field(description="seed, max_tokens, temperature, n and the strategy's section")
+    usage: UsageInfo
+    errors: list[str]
+    created: str
+
+
+    @model_validator(mode="after")
+    def _details_of_its_strategy(self) -> "Record":
+        """An ok record's details are its own strategy's (a partial dict belongs to a failed prompt only)."""
+        if self.status == "ok" and not isinstance(self.details, DETAILS[self.strategy]):
+            raw = self.details if isinstance(self.details, dict) else self.details.model_dump(mode="json")
+            self.details = DETAILS[self.strategy].model_validate(raw)  # type: ignore[assignment]
+        return self
+
+
+def record_schema() -> dict[str, Any]:
+    return Record.model_json_schema(by_alias=True)
