@@ -14,25 +14,27 @@ import time
 
 from _bench import print_table, verdict
 
+import math
+
 from ensemble_cli.providers.base import Message, Request
 from ensemble_cli.providers.local import LocalProvider
-from ensemble_cli.strategies.base import Tally
-from ensemble_cli.strategies.cot_paths import LocalBrancher, Path, first_tokens
+from ensemble_cli.strategies.cot_paths import Path, decode_paths, first_tokens
+from ensemble_cli.usage import Tally
 
 QUESTION = "Q: I have 3 apples and buy 5 more. How many apples do I have?\nA:"
 
 
 async def branches(provider: LocalProvider, k: int, length: int) -> tuple[float, int]:
     """Prompt once, fork k ways, decode every branch ``length`` tokens (end tokens do not stop a branch)."""
-    tally = Tally()
-    brancher = LocalBrancher(provider, tally)
-    messages = Request((Message("user", QUESTION),))
+    request = Request((Message("user", QUESTION),), max_tokens=length + 8)
     started = time.perf_counter()
-    candidates = await brancher.candidates(messages, k + 2, length + 8)
+    decoder = provider.decoder([request] * k, k + 2, Tally())
+    first = (await decoder.positions([0], 1))[0][0]
+    candidates = [(text, math.exp(lp)) for text, lp in first.top]
     paths = [Path(t, p) for t, p in first_tokens(candidates, k, k, 0.9)]
-    await brancher.continue_all(messages, paths, length, stop_at_end=False)
+    await decode_paths(decoder, first, paths, length, stop_at_end=False)
     wall = time.perf_counter() - started
-    brancher.close()
+    await decoder.aclose()
     return wall, sum(len(p.steps) for p in paths)
 
 
