@@ -235,7 +235,14 @@ def _explain(error: Mapping[str, Any]) -> str:
     path = ".".join(str(part) for part in error["loc"]) or "(top level)"
     if error["type"] == "extra_forbidden":
         return f"{path}: unknown key"
-    return f"{path}: {error['msg']} (got {error.get('input')!r})"
+    return f"{path}: {error['msg']} (got {_shown(error.get('input'))})"
+
+
+def _shown(value: object) -> str:
+    """A rejected value as the error shows it; a long word could be a key pasted in the wrong place."""
+    if isinstance(value, str) and len(value) >= 16 and not any(c.isspace() for c in value):
+        return f"a {len(value)}-character value, not shown"
+    return repr(value)
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:
