@@ -3,6 +3,7 @@ the committee probe, resume and its fingerprint, SIGTERM, and records that repro
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -10,11 +11,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 import yaml
 from fake_server import Fault, ReplyModel, ScriptedModel
 from typer.testing import CliRunner
 
 from ensemble_cli.cli import app
+from ensemble_cli.inputs import from_prompt
 
 runner = CliRunner()
 
@@ -206,3 +209,27 @@ def test_a_record_reproduces_its_run_from_its_own_settings(fake_server, tmp_path
         str((r["body"].get("temperature"), r["body"].get("seed"),
              r["body"].get("max_tokens") or r["body"].get("max_completion_tokens"))) for r in server.requests)
     assert {m["temperature"] for m in record["members"] if m["role"] == "proposer"} == {0.4, 0.7, 1.0}
+
+
+# 4: extractors whose key is normalised text output the winning reply's own words
+
+
+@pytest.mark.parametrize(("extract", "replies", "words", "key"), [
+    ("text", ["The Answer Is FOUR.", "the answer is four", "It is five."], "The Answer Is FOUR.", "the answer is four"),
+    ("line", ["Thinking...\nParis, France!", "Hmm\nparis, france", "Lyon"], "Paris, France!", "paris, france"),
+    ("json:city", ['{"city": "New York"}', 'ok {"city": "new york "}', '{"city": "Boston"}'], '{"city": "New York"}',
+     "new york"),  # the object as the winning reply wrote it
+    ("regex:ANSWER: (.+)", ["ANSWER: Blue Sky.", "ANSWER: blue sky", "ANSWER: red"], "Blue Sky.", "blue sky"),
+])
+def test_vote_output_is_the_winning_reply_in_its_own_words(extract, replies, words, key):
+    from scripted import ScriptedProvider
+
+    from ensemble_cli.config import VoteSettings
+    from ensemble_cli.strategies.base import Member
+    from ensemble_cli.strategies.vote import Vote
+
+    members = [Member(f"m{i}", ScriptedProvider(reply)) for i, reply in enumerate(replies)]
+    result = asyncio.run(Vote(members, VoteSettings(extract=extract)).run(from_prompt("q")))
+    details = result.details.model_dump(mode="json") if hasattr(result.details, "model_dump") else result.details
+    assert result.output == words
+    assert details["winner"] == key and details["winner"] != result.output
