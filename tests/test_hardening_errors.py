@@ -155,7 +155,7 @@ def test_errors_name_the_member_that_failed_once(fake_server, tmp_path):
     text = result.stderr + json.dumps(record)
     assert "member 'm#2'" in text, text
     assert "member 'm#1'" not in text and "member 'm#3'" not in text
-    assert not any(f"member 'm#2': member" in e for e in record["errors"])
+    assert not any("member 'm#2': member" in e for e in record["errors"])
     assert "'m#2': member 'm#" not in text
 
 
