@@ -202,31 +202,47 @@ def deep_merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, 
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
+    from .errors import InputError
+    from .inputs import decode_utf8
+
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; give --config a YAML file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        text = decode_utf8(data, str(path))
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
-    if data is None:
+    if loaded is None:
         return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys, not a {type(data).__name__}")
-    return data
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, not a {type(loaded).__name__}")
+    return loaded
 
 
 def _explain(error: Mapping[str, Any]) -> str:
     path = ".".join(str(part) for part in error["loc"]) or "(top level)"
     if error["type"] == "extra_forbidden":
         return f"{path}: unknown key"
-    return f"{path}: {error['msg']} (got {error.get('input')!r})"
+    return f"{path}: {error['msg']} (got {_shown(error.get('input'))})"
+
+
+def _shown(value: object) -> str:
+    """A rejected value as the error shows it; a long word could be a key pasted in the wrong place."""
+    if isinstance(value, str) and len(value) >= 16 and not any(c.isspace() for c in value):
+        return f"a {len(value)}-character value, not shown"
+    return repr(value)
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:

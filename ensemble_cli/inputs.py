@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import sys
@@ -70,10 +71,24 @@ def parse_line(line: str, where: str, line_number: int) -> PromptItem:
     return PromptItem(str(item_id) if item_id is not None else f"line-{line_number}", messages)
 
 
-def read_jsonl(stream: IO[str], name: str) -> list[PromptItem]:
+def decode_utf8(data: bytes, name: str) -> str:
+    """``data`` as text (a UTF-8 byte-order mark is dropped); bytes that are not UTF-8 are an
+    ``InputError`` naming ``name`` and the line."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{name}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); "
+                         "save it as UTF-8") from None
+
+
+def read_jsonl(stream: IO[str] | str, name: str) -> list[PromptItem]:
     items: list[PromptItem] = []
     seen: set[str] = set()
-    for number, line in enumerate(stream, start=1):
+    lines = stream.split("\n") if isinstance(stream, str) else stream
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         item = parse_line(line, f"{name}:{number}", number)
@@ -81,7 +96,15 @@ def read_jsonl(stream: IO[str], name: str) -> list[PromptItem]:
             raise InputError(f"{name}:{number}: duplicate id {item.id!r}; ids must be unique for --resume to work")
         seen.add(item.id)
         items.append(item)
+    if not items:
+        raise InputError(f"{name}: no prompts (the input is empty); give one JSON object per line with "
+                         "'prompt' or 'messages'")
     return items
+
+
+def _read_stdin() -> bytes:
+    buffer = getattr(sys.stdin, "buffer", None)
+    return buffer.read() if buffer is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
 
 
 def load_inputs(prompt: str | None, input_path: str | None) -> list[PromptItem]:
@@ -92,10 +115,14 @@ def load_inputs(prompt: str | None, input_path: str | None) -> list[PromptItem]:
     if input_path is None:
         raise InputError("nothing to run: pass --prompt TEXT or --input FILE.jsonl (or - for stdin)")
     if input_path == "-":
-        return read_jsonl(sys.stdin, "stdin")
+        return read_jsonl(decode_utf8(_read_stdin(), "stdin"), "stdin")
     path = Path(input_path)
     try:
-        with path.open(encoding="utf-8") as stream:
-            return read_jsonl(stream, str(path))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: input file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory; give --input a JSONL file (or - for stdin)") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the input file ({exc.strerror})") from None
+    return read_jsonl(decode_utf8(data, str(path)), str(path))

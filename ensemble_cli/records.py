@@ -83,12 +83,15 @@ class Recorded:
 
 
 def read_recorded(path: Path, strategy: str, print_: str) -> Recorded:
-    """Scan ``path`` for ok records; a damaged line (cut by a kill, bytes that are not UTF-8) is skipped."""
+    """Scan ``path`` for ok records; a damaged line (cut by a kill, bytes that are not UTF-8) is skipped.
+    Only a regular file is read: other outputs (``/dev/null``, ``/dev/stdout``, FIFOs) hold nothing to resume."""
     found = Recorded()
     if not path.exists():
         return found
     if path.is_dir():
         raise InputError(f"{path}: is a directory; give -o a file name")
+    if not path.is_file():
+        return found  # a device, pipe or FIFO holds no records, and reading it would block or consume it
     try:
         data = path.read_bytes()
     except OSError as exc:

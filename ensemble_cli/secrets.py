@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from urllib.parse import parse_qsl, urlsplit
 from typing import Any
 
 MASK = "[REDACTED]"
@@ -24,6 +25,21 @@ def register(value: str | None) -> None:
     if value and len(value) >= MIN_SECRET_LENGTH:
         with _lock:
             _secrets.add(value)
+
+
+def register_url(url: str | None) -> None:
+    """Register what a URL may carry as credentials: its user, password and query values
+    (``https://user:KEY@host/v1``, ``https://KEY@host``, ``?api_key=KEY``)."""
+    if not url:
+        return
+    try:
+        parts = urlsplit(url)
+        register(parts.username)
+        register(parts.password)
+    except ValueError:  # a malformed URL: the HTTP client will refuse it
+        return
+    for _, value in parse_qsl(parts.query, keep_blank_values=False):
+        register(value)
 
 
 def known() -> frozenset[str]:

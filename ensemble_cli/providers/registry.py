@@ -82,6 +82,7 @@ class ProviderRegistry:
         if preset is None:
             raise ConfigError(f"{label}: unknown provider {backend!r}; choose one of {', '.join(BACKENDS)}")
         base_url = member.base_url or preset.base_url
+        secrets.register_url(base_url)
         if not base_url:
             raise ConfigError(f"{label}: provider {backend!r} needs a base URL; pass --base-url or set base_url")
         model = member.model or preset.default_model

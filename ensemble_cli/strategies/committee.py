@@ -17,7 +17,7 @@ from typing import Any
 
 from ..aggregation import Distribution, MergeResult, build_distribution, merge
 from ..config import CommitteeSettings
-from ..errors import CapabilityError
+from ..errors import CapabilityError, ProviderError
 from ..events import Emit, Note, TokenChosen, ignore
 from ..inputs import PromptItem
 from ..providers.base import END, Decoder, Position, Request
@@ -69,7 +69,8 @@ class Committee:
 
     async def _probe_groups(self, item: PromptItem, tally: Tally, emit: Emit) -> list[Group]:
         async with self._probe_lock:
-            pending = [g for g in self.groups if g.index not in self._probes and needs_probe(g.lead)]
+            pending = [g for g in self.groups if needs_probe(g.lead)
+                       and (g.index not in self._probes or self._probes[g.index].call_failed)]  # a failed call is tried again
             reports = await asyncio.gather(
                 *(probe(g.lead, item.messages, self.settings.top_k, tally) for g in pending)
             )
@@ -80,6 +81,8 @@ class Committee:
         usable = [g for g in self.groups if g.index not in self._probes or self._probes[g.index].ok]
         if not usable:
             reasons = "; ".join(f"'{g.lead.name}': {self._probes[g.index].reason}" for g in self.groups)
+            if all(self._probes[g.index].call_failed for g in self.groups):
+                raise ProviderError(f"no committee member could be reached: {reasons}")  # exit 4, not a usage error
             raise CapabilityError(f"no committee member passed the probe: {reasons}")
         return usable
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import ProviderError
+from ..errors import AuthError, ProviderError
 from ..providers.base import Message, Request
 from ..providers.prefix_decoder import pairs
 from ..usage import Tally
@@ -51,6 +51,8 @@ class ProbeReport:
     ok: bool
     reason: str = ""
     top_alternatives: int = 0
+    call_failed: bool = False
+    """The probe could not be made (the server is down), as opposed to a server that lacks something."""
 
 
 async def probe(member: Member, conversation: tuple[Message, ...], top_k: int, tally: Tally) -> ProbeReport:
@@ -75,7 +77,9 @@ async def probe(member: Member, conversation: tuple[Message, ...], top_k: int, t
             tally.add([second])
     except ProviderError as exc:
         tally.add_failure(exc.retries)
-        return ProbeReport(False, f"the probe call failed: {exc}")
+        if isinstance(exc, AuthError):
+            raise  # a rejected key is fatal for the whole run, not one member's shortcoming
+        return ProbeReport(False, f"the probe call failed: {exc}", call_failed=True)
     tops = [t.top for t in first.tokens]
     if any(not top for top in tops):
         return ProbeReport(False, "no top log-probabilities came back (the provider ignores top_logprobs)")
