@@ -33,9 +33,6 @@ def http(registry_for, url):
 # 1: same paths, answers and confidences in-process and over HTTP (greedy)
 
 
-@pytest.mark.xfail(reason="issue #10 item 1, open: greedy paths over `ensemble serve --raw` part from the "
-                   "in-process ones after several tokens (numerics of the server's context, e.g. flash_attn, differ)",
-                   strict=False)
 def test_cot_decode_equal_in_process_and_over_http(server_url, registry_for, local_provider):  # noqa: F811
     from ensemble_cli.strategies.cot_decode import CotDecode
 
@@ -56,9 +53,6 @@ def test_cot_decode_equal_in_process_and_over_http(server_url, registry_for, loc
         assert remote["confidence"] == pytest.approx(local["confidence"], abs=2e-3)
 
 
-@pytest.mark.xfail(reason="issue #10 item 1, open: greedy paths over `ensemble serve --raw` part from the "
-                   "in-process ones after several tokens (numerics of the server's context, e.g. flash_attn, differ)",
-                   strict=False)
 def test_committee_equal_in_process_and_over_http(server_url, registry_for, local_provider):  # noqa: F811
     from ensemble_cli.strategies.committee import Committee
 

@@ -25,6 +25,24 @@ def check_port_free(host: str, port: int) -> None:
             raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); check --host and --port") from None
 
 
+def add_props(app, path) -> None:
+    """``GET /props`` as llama.cpp's ``llama-server`` answers it (the model's chat template and special
+    tokens), so that clients rendering raw prompts use the model's own template, as in-process."""
+    import llama_cpp
+
+    vocab = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+    props = {
+        "chat_template": vocab.metadata.get("tokenizer.chat_template", ""),
+        "bos_token": vocab.detokenize([vocab.token_bos()], special=True).decode("utf-8", "replace"),
+        "eos_token": vocab.detokenize([vocab.token_eos()], special=True).decode("utf-8", "replace"),
+        "add_bos_token": bool(llama_cpp.llama_vocab_get_add_bos(vocab._model.vocab)),
+    }
+
+    @app.get("/props")
+    def _props() -> dict[str, str]:
+        return props
+
+
 def serve_raw(model: str, host: str, port: int, n_ctx: int, alias: str) -> None:
     """The raw model over the OpenAI API (chat and raw completions, with logprobs)."""
     path = resolve_model_path(model)
@@ -41,6 +59,7 @@ def serve_raw(model: str, host: str, port: int, n_ctx: int, alias: str) -> None:
         model_settings=[ModelSettings(model=str(path), model_alias=alias, n_ctx=n_ctx, logits_all=True,
                                       flash_attn=True, verbose=False)],
     )
+    add_props(app, path)
     typer.echo(f"serving {path.name} as '{alias}' on http://{host}:{port}/v1", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

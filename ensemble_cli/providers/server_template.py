@@ -25,6 +25,9 @@ class ServerTemplate:
     template: str = ""
     bos_token: str = ""
     eos_token: str = ""
+    adds_bos: bool = True
+    """Whether the server puts the BOS token before a raw prompt itself (``/props`` ``add_bos_token``;
+    llama-server, which does not report it, adds it where the model asks for it)."""
 
     @property
     def label(self) -> str:
@@ -49,7 +52,7 @@ async def discover(client: openai.AsyncOpenAI, root_url: str) -> ServerTemplate:
         props = response.json()
         if isinstance(props, dict) and props.get("chat_template"):
             return ServerTemplate("props", str(props["chat_template"]), str(props.get("bos_token") or ""),
-                                  str(props.get("eos_token") or ""))
+                                  str(props.get("eos_token") or ""), bool(props.get("add_bos_token", True)))
     except NOT_OFFERED:
         pass
     except openai.APIStatusError as exc:
@@ -75,7 +78,8 @@ async def discover(client: openai.AsyncOpenAI, root_url: str) -> ServerTemplate:
 async def render(found: ServerTemplate, client: openai.AsyncOpenAI, root_url: str, messages: Sequence[Message],
                  prefix: str) -> str:
     if found.source == "props":
-        return render_chat_template(found.template, messages, prefix, found.bos_token, found.eos_token)
+        return render_chat_template(found.template, messages, prefix, found.bos_token, found.eos_token,
+                                    found.adds_bos)
     if found.source == "apply-template":
         response = await client.post(f"{root_url}/apply-template", cast_to=httpx.Response,
                                      body={"messages": [m.as_dict() for m in messages]})

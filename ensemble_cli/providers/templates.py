@@ -28,9 +28,10 @@ def render_prompt(messages: Sequence[Message], template: str = "chatml", prefix:
 
 
 def render_chat_template(source: str, messages: Sequence[Message], prefix: str = "", bos_token: str = "",
-                         eos_token: str = "") -> str:
+                         eos_token: str = "", server_adds_bos: bool = True) -> str:
     """A model's own (Hugging Face style) chat template, rendered in Jinja2's sandbox with a generation
-    prompt, then ``prefix``. A leading ``bos_token`` is dropped: the server adds it when it tokenizes."""
+    prompt, then ``prefix``. A leading ``bos_token`` is dropped where the server adds it when it tokenizes
+    (SmolLM2's "BOS" is ``<|im_start|>``, which its server does not add: there it stays)."""
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     def raise_exception(message: str) -> None:
@@ -41,6 +42,6 @@ def render_chat_template(source: str, messages: Sequence[Message], prefix: str =
     rendered = env.from_string(source).render(
         messages=[m.as_dict() for m in messages], add_generation_prompt=True, bos_token=bos_token, eos_token=eos_token
     )
-    if bos_token and rendered.startswith(bos_token):
+    if server_adds_bos and bos_token and rendered.startswith(bos_token):
         rendered = rendered[len(bos_token):]
     return rendered + prefix
