@@ -240,3 +240,41 @@ def test_default_ensembles_are_the_example_configs():
 
     names = set(load_ensembles(None, {}))
     assert {"committee", "vote", "moa", "moa-lite", "cot-decode", "verbalize"} <= names
+
+
+def test_sigterm_finishes_the_request_in_flight_then_exits(fake_server, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from serve_helpers import free_port, write_ensembles
+
+    slow = fake_server(models(), latency=1.0)
+    directory = write_ensembles(tmp_path / "ens", {"vote": configs(slow.base_url)["vote"]})
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "ensemble_cli", "serve", "--ensembles", str(directory),
+                                "--port", str(port), "--grace", "20"], stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        replies: list[httpx.Response] = []
+        worker = threading.Thread(target=lambda: replies.append(
+            httpx.post(f"{url}/v1/chat/completions", json=ask("vote"), timeout=30)))
+        worker.start()
+        while not slow.calls:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGTERM)
+        worker.join()
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert replies[0].status_code == 200 and replies[0].json()["choices"][0]["message"]["content"]
+    assert b"Traceback" not in process.stderr.read()
