@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from .catalog import BUILDERS, STRATEGY_NAMES, Bound
 from .config import MemberConfig, RunConfig
@@ -26,6 +26,9 @@ from .secrets import redact
 from .strategies.base import Member, Strategy
 from .strategies.details import dump
 from .usage import Tally
+
+if TYPE_CHECKING:
+    from .providers.registry import ProviderRegistry
 
 FATAL = (ConfigError, CapabilityError, AuthError)
 """Errors that would fail every prompt alike: they stop the run at once instead of being recorded."""
@@ -71,15 +74,20 @@ def run_settings(config: RunConfig, strategy: str) -> dict[str, Any]:
 class Session:
     """Runs strategies from one run config. Use ``async with Session(config) as session`` (one event
     loop), or the sync ``run_sync``. ``provider`` binds every member to one given provider instance
-    (library use with a provider object, scripted providers in tests)."""
+    (library use with a provider object, scripted providers in tests). ``registry`` shares a provider
+    registry the caller owns (the server: one per ensemble, so that every request's session shares its
+    HTTP transport and per-endpoint concurrency bounds); the session then does not close it."""
 
     def __init__(self, config: RunConfig, *, provider: Provider | None = None,
-                 environ: Mapping[str, str] | None = None, http_client: Any = None) -> None:
+                 environ: Mapping[str, str] | None = None, http_client: Any = None,
+                 registry: "ProviderRegistry | None" = None) -> None:
         from .providers.registry import ProviderRegistry
 
         self.config = config
         self.given = provider
-        self.registry = ProviderRegistry(config, http_client=http_client, environ=environ)
+        self._owns_registry = registry is None
+        self.registry = registry if registry is not None else ProviderRegistry(
+            config, http_client=http_client, environ=environ)
 
     async def __aenter__(self) -> "Session":
         return self
@@ -88,8 +96,9 @@ class Session:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Closes what the session opened (a provider passed in belongs to the caller)."""
-        await self.registry.aclose()
+        """Closes what the session opened (a provider or registry passed in belongs to the caller)."""
+        if self._owns_registry:
+            await self.registry.aclose()
 
     # Validation
 

@@ -11,7 +11,7 @@ from .moa import HELP as MOA_HELP, moa
 from .boundary import TRACEBACK_ENV
 from .providers_cmd import providers
 from .schema_cmd import schema
-from .serve import serve
+from .serve import HELP as SERVE_HELP, serve
 from .verbalize import HELP as VERBALIZE_HELP, verbalize
 from .vote import HELP as VOTE_HELP, vote
 
@@ -46,7 +46,7 @@ app.command("vote", help=VOTE_HELP)(vote)
 app.command("moa", help=MOA_HELP)(moa)
 app.command("cot-decode", help=COT_HELP)(cot_decode)
 app.command("verbalize", help=VERBALIZE_HELP)(verbalize)
-app.command("serve")(serve)
+app.command("serve", help=SERVE_HELP)(serve)
 app.command("providers")(providers)
 app.command("schema")(schema)
 

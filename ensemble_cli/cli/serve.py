@@ -1,10 +1,14 @@
-"""`ensemble serve --raw`: the embedded model as an OpenAI-compatible server on 127.0.0.1 (llama_cpp.server)."""
+"""`ensemble serve`: every ensemble as a model over the OpenAI API; `--raw` serves the embedded model itself.
+
+The ensemble server lives in ``ensemble_cli.server``; this module parses flags and hands over.
+"""
 
 from __future__ import annotations
 
 import errno
 import socket
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -39,7 +43,7 @@ def add_props(app, path) -> None:
     }
 
     @app.get("/props")
-    def _props() -> dict[str, str]:
+    def _props() -> dict[str, object]:
         return props
 
 
@@ -64,16 +68,40 @@ def serve_raw(model: str, host: str, port: int, n_ctx: int, alias: str) -> None:
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
+HELP = (
+    "Serve ensembles over the OpenAI API: each run config (default: the example configs) is a model.\n\n"
+    "POST /v1/chat/completions with \"model\": NAME runs that ensemble (streamed with \"stream\": true); "
+    "GET /v1/models lists them; GET /health says whether the server is up. Binds 127.0.0.1; any other address "
+    "needs a server key (--api-key-env).\n\n"
+    "`ensemble serve --raw` serves the raw embedded model instead (llama-cpp-python's server: chat and raw "
+    "completions with logprobs)."
+)
+
+
 def serve(
     raw: Annotated[bool, typer.Option("--raw", help="Serve the raw model (no ensemble): chat and raw completions with logprobs.")] = False,
-    model: Annotated[str, typer.Option("--model", "-m", help="'smollm2' (embedded) or a path to a GGUF.")] = "smollm2",
-    host: Annotated[str, typer.Option(help="Address to listen on; keep it on loopback unless you mean otherwise.")] = "127.0.0.1",
+    ensembles: Annotated[Optional[Path], typer.Option("--ensembles", help="A run config YAML or a directory of them; each file is a model named after its stem. Default: the example configs.")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback needs --api-key-env.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
-    n_ctx: Annotated[int, typer.Option("--n-ctx", min=256, help="Context size in tokens.")] = 4096,
-    alias: Annotated[str, typer.Option(help="Model name clients use.")] = "smollm2",
+    api_key_env: Annotated[Optional[str], typer.Option("--api-key-env", help="Environment variable holding the key clients must send as 'Authorization: Bearer KEY'.")] = None,
+    log: Annotated[Optional[Path], typer.Option("--log", help="Append one JSONL record per request (the CLI's record schema plus request_id).")] = None,
+    max_body: Annotated[int, typer.Option("--max-body", min=1024, help="Largest request body in bytes (413 beyond).")] = 1_000_000,
+    deadline: Annotated[float, typer.Option("--deadline", min=0.1, help="Seconds a request may run (504 beyond).")] = 600.0,
+    queue: Annotated[int, typer.Option("--queue", min=1, help="Requests admitted at once; one more gets 429 with Retry-After.")] = 64,
+    grace: Annotated[float, typer.Option("--grace", min=0.0, help="On SIGTERM or Ctrl-C, seconds to let requests in flight finish.")] = 30.0,
+    model: Annotated[str, typer.Option("--model", "-m", help="--raw: 'smollm2' (embedded) or a path to a GGUF.")] = "smollm2",
+    n_ctx: Annotated[int, typer.Option("--n-ctx", min=256, help="--raw: context size in tokens.")] = 4096,
+    alias: Annotated[str, typer.Option(help="--raw: model name clients use.")] = "smollm2",
 ) -> None:
-    """Serve over the OpenAI API; --raw serves the embedded model itself."""
     with error_boundary():
-        if not raw:
-            raise ConfigError("serving ensembles is not built yet; use `ensemble serve --raw` for the raw model")
-        serve_raw(model, host, port, n_ctx, alias)
+        if raw:
+            serve_raw(model, host, port, n_ctx, alias)
+            return
+        try:
+            from ..server.app import Limits
+            from ..server.serve import serve_ensembles
+        except ImportError:
+            raise ConfigError("serve needs FastAPI and uvicorn: pip install 'ensemble-cli[local]'") from None
+        limits = Limits(max_body=max_body, deadline_s=deadline, queue=queue,
+                        log_path=str(log) if log is not None else None)
+        serve_ensembles(ensembles, host, port, limits, api_key_env, grace)

@@ -1,0 +1,215 @@
+"""The FastAPI app: every ensemble as a model behind ``/v1/models`` and ``/v1/chat/completions``.
+
+Limits are checked in order, before any member is called: the server key (401), the body size (413),
+the queue of admitted requests (429 with ``Retry-After``), the request itself (400). Every error is an
+OpenAI-style error object with a redacted message; an unexpected exception is one line, never a
+stack trace. ``GET /health`` needs no key and says only whether the server is up and how busy.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..records import SCHEMA_VERSION, RecordWriter
+from . import responses, streaming
+from .ensembles import Ensemble
+from .errors import ApiError, error_body
+from .requests import parse_request, plan
+from .runner import Finished, Job
+
+log = logging.getLogger("ensemble.serve")
+RETRY_AFTER_S = 1
+
+
+@dataclass
+class Limits:
+    """What the server allows; the CLI's flags fill it."""
+
+    api_key: str | None = None
+    max_body: int = 1_000_000
+    deadline_s: float = 600.0
+    queue: int = 64
+    """Requests admitted at once (running or waiting on members); one more is a 429."""
+    keep_alive_s: float = 10.0
+    log_path: str | None = None
+
+
+class Admission:
+    """Counts admitted requests; refuses one past the limit instead of queueing without bound."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+        self.served = 0
+
+    def enter(self) -> None:
+        if self.active >= self.limit:
+            raise ApiError(429, f"the server is busy ({self.active} requests in progress, at most {self.limit}); "
+                           f"retry in {RETRY_AFTER_S} s", code="queue_full",
+                           headers={"Retry-After": str(RETRY_AFTER_S)})
+        self.active += 1
+
+    def leave(self) -> None:
+        self.active -= 1
+        self.served += 1
+
+
+def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None) -> FastAPI:
+    limits = limits or Limits()
+    admission = Admission(limits.queue)
+    writer = RecordWriter(limits.log_path)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        with writer:
+            try:
+                yield
+            finally:
+                for ensemble in ensembles.values():
+                    await ensemble.registry.aclose()
+
+    app = FastAPI(title="ensemble serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    def write_log(entry: dict[str, Any]) -> None:
+        try:
+            writer.write(entry)
+        except OSError as exc:  # a full disk must not fail the response that is already computed
+            log.warning("cannot append to the request log: %s", exc.strerror)
+
+    def rejected(request_id: str, error: ApiError, model: str | None) -> None:
+        write_log({"schema": SCHEMA_VERSION, "request_id": request_id, "status": "rejected", "http_status": error.status,
+                   "model": model, "errors": [error.message],
+                   "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(error_body(exc.status_code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("internal error: %s", type(exc).__name__)
+        return JSONResponse(error_body(500, f"internal error ({type(exc).__name__}); see the server's log"),
+                            status_code=500)
+
+    def authorise(request: Request) -> None:
+        if limits.api_key is None:
+            return
+        given = request.headers.get("authorization", "")
+        scheme, _, token = given.partition(" ")
+        if not given or scheme.lower() != "bearer":
+            raise ApiError(401, "missing server key: send Authorization: Bearer <key>", code="missing_api_key")
+        if not hmac.compare_digest(token.strip().encode(), limits.api_key.encode()):
+            raise ApiError(401, "wrong server key", code="invalid_api_key")
+
+    async def read_body(request: Request) -> Any:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limits.max_body:
+            raise ApiError(413, f"the request body is larger than {limits.max_body} bytes", code="body_too_large")
+        body = bytearray()
+        async for part in request.stream():
+            body += part
+            if len(body) > limits.max_body:
+                raise ApiError(413, f"the request body is larger than {limits.max_body} bytes", code="body_too_large")
+        try:
+            return json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ApiError(400, "the request body is not valid JSON") from None
+
+    def model_card(ensemble: Ensemble) -> dict[str, Any]:
+        return {"id": ensemble.name, "object": "model", "created": int(ensemble.path.stat().st_mtime)
+                if ensemble.path.exists() else 0, "owned_by": "ensemble", "strategy": ensemble.strategy}
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "models": len(ensembles), "in_flight": admission.active, "served": admission.served}
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> dict[str, Any]:
+        authorise(request)
+        return {"object": "list", "data": [model_card(e) for e in ensembles.values()]}
+
+    @app.get("/v1/models/{name}")
+    async def model(name: str, request: Request) -> dict[str, Any]:
+        authorise(request)
+        if name not in ensembles:
+            raise ApiError(404, f"no model '{name}'; GET /v1/models lists them", code="model_not_found")
+        return model_card(ensembles[name])
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Any:
+        request_id = uuid.uuid4().hex[:16]
+        authorise(request)
+        body = await read_body(request)
+        admission.enter()
+        handed_off = False
+        try:
+            response = await _chat(body, request_id)
+            handed_off = isinstance(response, StreamingResponse)  # the stream leaves when it ends
+            return response
+        except ApiError as error:
+            error.headers.setdefault("x-request-id", request_id)
+            raise
+        finally:
+            if not handed_off:
+                admission.leave()
+
+    def _job(body: Any, request_id: str) -> Job:
+        """The request validated into a job; a refusal is logged with the request id."""
+        model_name = body.get("model") if isinstance(body, dict) else None
+        try:
+            chat_request = parse_request(body)
+            ensemble = ensembles.get(chat_request.model)
+            if ensemble is None:
+                raise ApiError(400, f"unknown model '{chat_request.model}'; choose one of {', '.join(ensembles)}",
+                               param="model", code="model_not_found")
+            the_plan = plan(chat_request, ensemble.strategy, request_id)
+
+            def on_finished(finished: Finished) -> None:
+                if finished.record:
+                    write_log({**finished.record, "request_id": request_id, "model": ensemble.name,
+                               "user": the_plan.user})
+                elif finished.error is not None:
+                    rejected(request_id, finished.error, ensemble.name)
+
+            return Job(ensemble, the_plan, limits.deadline_s, on_finished)
+        except ApiError as error:
+            rejected(request_id, error, model_name if isinstance(model_name, str) else None)
+            raise
+
+    async def _chat(body: Any, request_id: str) -> Any:
+        job = _job(body, request_id)
+        the_plan, name = job.plan, job.ensemble.name
+        created = int(time.time())
+        headers = {"x-request-id": request_id}
+        if the_plan.stream:
+            async def body_stream() -> AsyncIterator[str]:
+                try:
+                    async for piece in streaming.events(job, the_plan, name, request_id, created,
+                                                        limits.keep_alive_s):
+                        yield piece
+                finally:
+                    admission.leave()
+
+            return StreamingResponse(body_stream(), media_type="text/event-stream",
+                                     headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        record = await job.result()
+        return JSONResponse(responses.completion(record, name, request_id, created, the_plan.logprobs,
+                                                 the_plan.top_logprobs), headers=headers)
+
+    return app

@@ -1,0 +1,37 @@
+"""OpenAI-style error objects: one exception type the app turns into ``{"error": {...}}`` responses.
+
+Every message passes through ``secrets.redact`` on its way out, whatever an upstream echoed back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..secrets import redact
+
+TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+         413: "invalid_request_error", 429: "rate_limit_error", 502: "upstream_error", 504: "timeout_error",
+         503: "server_shutting_down", 500: "server_error"}
+
+
+@dataclass
+class ApiError(Exception):
+    """An HTTP error with an OpenAI-shaped body; ``param`` names the request field at fault."""
+
+    status: int
+    message: str
+    param: str | None = None
+    code: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.status, self.message, self.param, self.code)
+
+
+def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": redact(message), "type": TYPES.get(status, "server_error"),
+                      "param": param, "code": code}}

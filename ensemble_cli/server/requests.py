@@ -1,0 +1,181 @@
+"""A chat-completions request mapped onto an ensemble: run-config overrides, the prompt, output options.
+
+Each standard parameter goes to the run-config key that means the same thing for the ensemble's
+strategy; the ``ensemble`` extension object holds the strategy's own settings, validated by the same
+pydantic models as the config files. A parameter the ensemble cannot honour is refused with a 400
+that says so, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..inputs import PromptItem
+from ..providers.base import Message
+from .errors import ApiError
+
+MAX_TOP_LOGPROBS = 20
+NEUTRAL: dict[str, tuple[Any, ...]] = {
+    "n": (1,), "top_p": (1, 1.0), "presence_penalty": (0, 0.0), "frequency_penalty": (0, 0.0),
+    "parallel_tool_calls": (True, False), "store": (False,), "metadata": ({},), "tools": ([],),
+    "tool_choice": ("none",), "stream_options": ({},), "service_tier": ("auto", "default"),
+}
+"""Standard parameters accepted only at the value that asks for nothing (null is always accepted)."""
+MEMBER_SETTINGS = ("judge", "aggregator")
+"""Strategy settings that name a member (provider, endpoint, key variable): never from a request."""
+MAX_TOKENS_KEY = {"moa": ("moa", "aggregator_max_tokens")}
+TEMPERATURE_KEY = {"moa": ("moa", "aggregator_temperature")}
+"""Where the answer's length and temperature live when they are not the top-level keys (MoA: the aggregator)."""
+
+
+class ChatRequest(BaseModel):
+    """The fields of ``POST /v1/chat/completions`` the server reads; any other field must be neutral."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=MAX_TOP_LOGPROBS)
+    user: str | None = None
+    ensemble: dict[str, Any] | None = None
+
+
+@dataclass
+class Plan:
+    """What one request asks of its ensemble."""
+
+    overrides: dict[str, Any]
+    item: PromptItem
+    stream: bool
+    include_usage: bool
+    logprobs: bool
+    top_logprobs: int
+    user: str | None
+
+
+def parse_request(body: Any) -> ChatRequest:
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    try:
+        return ChatRequest.model_validate(body)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        param = ".".join(str(p) for p in error["loc"])
+        raise ApiError(400, f"{param}: {error['msg']}", param=param) from None
+
+
+def _content(raw: Any, index: int) -> str:
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in raw):
+        return "".join(str(p.get("text", "")) for p in raw)
+    raise ApiError(400, f"messages[{index}].content: only text content is supported (a string or text parts)",
+                   param=f"messages[{index}].content")
+
+
+def messages_of(raw: list[dict[str, Any]]) -> tuple[Message, ...]:
+    messages = []
+    for index, entry in enumerate(raw):
+        role = entry.get("role")
+        if role == "developer":
+            role = "system"
+        if role not in ("system", "user", "assistant"):
+            raise ApiError(400, f"messages[{index}].role: {role!r} is not supported; use system, user or assistant "
+                           "(ensembles do not call tools)", param=f"messages[{index}].role")
+        messages.append(Message(role, _content(entry.get("content"), index)))
+    if not any(m.role == "user" for m in messages):
+        raise ApiError(400, "messages: at least one user message is needed", param="messages")
+    return tuple(messages)
+
+
+def _refuse_extras(request: ChatRequest) -> None:
+    for key, value in (request.model_extra or {}).items():
+        if value is None or value in NEUTRAL.get(key, ()):
+            continue
+        raise ApiError(400, f"{key}: not supported by ensemble models; leave it out", param=key)
+
+
+def _set(overrides: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    target = overrides
+    for part in path[:-1]:
+        target = target.setdefault(part, {})
+    target[path[-1]] = value
+
+
+def plan(request: ChatRequest, strategy: str, request_id: str) -> Plan:
+    """The overrides and prompt of ``request`` for an ensemble of ``strategy`` (checks what needs no config)."""
+    _refuse_extras(request)
+    overrides: dict[str, Any] = {}
+    if request.max_tokens and request.max_completion_tokens and request.max_tokens != request.max_completion_tokens:
+        raise ApiError(400, "max_tokens and max_completion_tokens differ; give one", param="max_tokens")
+    limit = request.max_completion_tokens or request.max_tokens
+    if limit is not None:
+        _set(overrides, MAX_TOKENS_KEY.get(strategy, ("max_tokens",)), limit)
+    if request.temperature is not None:
+        if strategy == "cot-decode" and request.temperature != 0:
+            raise ApiError(400, "temperature: cot-decode decodes every branch greedily; leave temperature out "
+                           "or set it to 0", param="temperature")
+        _set(overrides, TEMPERATURE_KEY.get(strategy, ("temperature",)), request.temperature)
+    if request.seed is not None:
+        overrides["seed"] = request.seed
+    if request.stop:
+        stops = [request.stop] if isinstance(request.stop, str) else list(request.stop)
+        if strategy != "committee":
+            raise ApiError(400, f"stop: the {strategy} strategy cannot stop on strings (committee can)", param="stop")
+        _set(overrides, ("committee", "stop"), stops)
+    wants_logprobs = bool(request.logprobs)
+    top = request.top_logprobs or 0
+    if top and not wants_logprobs:
+        raise ApiError(400, "top_logprobs: needs logprobs: true", param="top_logprobs")
+    if wants_logprobs:
+        if strategy != "committee":
+            raise ApiError(400, f"logprobs: the {strategy} strategy has no token distribution to report "
+                           "(committee reports its merged distribution)", param="logprobs")
+        if top and request.stream:
+            raise ApiError(400, "top_logprobs: the alternatives are known once a step is merged and recorded; "
+                           "ask without stream, or stream with logprobs and no top_logprobs", param="top_logprobs")
+        if top:
+            _set(overrides, ("committee", "trace"), True)
+    include_usage = bool((request.stream_options or {}).get("include_usage"))
+    if request.stream_options and not request.stream:
+        raise ApiError(400, "stream_options: only allowed with stream: true", param="stream_options")
+    unknown_options = set(request.stream_options or {}) - {"include_usage"}
+    if unknown_options:
+        name = sorted(unknown_options)[0]
+        raise ApiError(400, f"stream_options.{name}: not supported", param=f"stream_options.{name}")
+    if request.ensemble:
+        for key in MEMBER_SETTINGS:
+            if key in request.ensemble:
+                raise ApiError(400, f"ensemble.{key}: members (and their endpoints and keys) are set on the "
+                               "server, not per request", param=f"ensemble.{key}")
+        section = overrides.setdefault(strategy, {})
+        for key, value in request.ensemble.items():
+            if key in section and section[key] != value:
+                raise ApiError(400, f"ensemble.{key}: conflicts with the standard parameter that sets it",
+                               param=f"ensemble.{key}")
+            section[key] = value
+    item = PromptItem(request_id, messages_of(request.messages))
+    return Plan(overrides, item, request.stream, include_usage, wants_logprobs, top, request.user)
+
+
+def explain(exc: ValidationError, strategy: str) -> ApiError:
+    """A config validation error of a request's overrides, naming the request's key."""
+    error = exc.errors()[0]
+    loc = [str(p) for p in error["loc"]]
+    section = strategy.replace("-", "_")
+    if loc and loc[0] in (strategy, section):
+        loc = ["ensemble", *loc[1:]]
+    param = ".".join(loc) or "ensemble"
+    kind: Literal["unknown key"] | str = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+    return ApiError(400, f"{param}: {kind}", param=param)

@@ -1,0 +1,147 @@
+"""One request's run of an ensemble through a ``Session``: validated first, then run under a deadline.
+
+A ``Job`` builds the request's run config (the ensemble's YAML plus the request's overrides), prepares
+the strategy (every setting and member checked before any call), refuses parameters that would reach
+no member, and runs the one prompt with a sink that forwards events to a queue, in order, for the
+streaming response. Failures become ``ApiError``s: 400 for the request, 502 for members, 504 past the
+deadline. The session shares the ensemble's provider registry, so upstream concurrency bounds hold
+across requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pydantic import ValidationError
+
+from ..config import deep_merge
+from ..errors import AuthError, CapabilityError, ConfigError, EnsembleError, ProviderError
+from ..events import Event, PromptFailed, PromptFinished
+from ..secrets import redact
+from ..session import Prepared, Session
+from .ensembles import Ensemble
+from .errors import ApiError
+from .requests import TEMPERATURE_KEY, Plan, explain
+
+NUDGE = 0.37
+"""Added to a requested value to see whether it reaches any member (a value no config is likely to hold)."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The run ended with this record (``error`` set when it failed)."""
+
+    record: dict[str, Any]
+    error: ApiError | None = None
+
+
+def _nested(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    result: dict[str, Any] = {path[-1]: value}
+    for part in reversed(path[:-1]):
+        result = {part: result}
+    return result
+
+
+class Job:
+    """One request's validated run; ``events`` receives every event and then a ``Finished``."""
+
+    def __init__(self, ensemble: Ensemble, plan: Plan, deadline_s: float,
+                 on_finished: Callable[[Finished], None] | None = None) -> None:
+        self.ensemble = ensemble
+        self.plan = plan
+        self.deadline_s = deadline_s
+        self.on_finished = on_finished
+        self.session, self.prepared = self._prepare(plan.overrides)
+        self._check_honoured()
+        self.events: asyncio.Queue[Event | Finished] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+
+    def _prepare(self, overrides: dict[str, Any]) -> tuple[Session, Prepared]:
+        strategy = self.ensemble.strategy
+        try:
+            config = self.ensemble.config_with(overrides)
+        except ValidationError as exc:
+            raise explain(exc, strategy) from None
+        session = Session(config, registry=self.ensemble.registry)
+        try:
+            return session, session.prepare(strategy)
+        except (ConfigError, CapabilityError) as exc:
+            raise ApiError(400, f"ensemble '{self.ensemble.name}': {exc}") from None
+
+    def _check_honoured(self) -> None:
+        """A requested temperature or length that no member would use is refused, not dropped."""
+        strategy = self.ensemble.strategy
+        checks = [("temperature", TEMPERATURE_KEY.get(strategy, ("temperature",)))]
+        if strategy in ("vote", "verbalize"):
+            checks.append(("max_tokens", ("max_tokens",)))
+        for field, path in checks:
+            current: Any = self.plan.overrides
+            for part in path:
+                current = current.get(part) if isinstance(current, dict) else None
+            if not isinstance(current, (int, float)):
+                continue
+            nudged = deep_merge(self.plan.overrides, _nested(path, current + (NUDGE if field == "temperature" else 1)))
+            _, other = self._prepare(nudged)
+            if [m.get(field) for m in self.prepared.info.members] == [m.get(field) for m in other.info.members]:
+                raise ApiError(400, f"{field}: ensemble '{self.ensemble.name}' sets every member's {field} itself, "
+                               f"so the request's {field} would change nothing; leave it out", param=field)
+
+    def _emit(self, event: Event | Finished) -> None:
+        """Queues ``event`` in order, whichever thread emitted it."""
+        if threading.get_ident() == self._loop_thread:
+            self.events.put_nowait(event)
+        else:
+            self._loop.call_soon_threadsafe(self.events.put_nowait, event)
+
+    async def run(self) -> Finished:
+        """Run the prompt; the ``Finished`` is also queued after every event."""
+        finished = await self._run()
+        if self.on_finished is not None:
+            self.on_finished(finished)
+        self._emit(finished)
+        return finished
+
+    async def _run(self) -> Finished:
+        records: list[dict[str, Any]] = []
+        errors: list[str] = []
+
+        def sink(event: Event) -> None:
+            if isinstance(event, PromptFinished):
+                records.append(event.record)
+            elif isinstance(event, PromptFailed):
+                records.append(event.record)
+                errors.append(event.error)
+            else:
+                self._emit(event)
+
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                outcome = await self.session.run(self.prepared, [self.plan.item], [sink])
+        except TimeoutError:
+            return Finished({}, ApiError(504, f"the ensemble did not finish within the deadline of "
+                                              f"{self.deadline_s:g} s", code="deadline_exceeded"))
+        except AuthError as exc:
+            return Finished({}, ApiError(502, f"a member's upstream rejected its key: {redact(str(exc))}",
+                                         code="upstream_auth"))
+        except EnsembleError as exc:
+            return Finished({}, ApiError(502, f"the ensemble failed: {redact(str(exc))}", code="ensemble_failed"))
+        finally:
+            await self.session.aclose()
+        record = records[0] if records else {}
+        if outcome.failed or not records:
+            cause = outcome.errors[0] if outcome.errors else None
+            code = "members_failed" if isinstance(cause, ProviderError) else "no_result"
+            return Finished(record, ApiError(502, f"the ensemble failed: {errors[0] if errors else 'no result'}",
+                                             code=code))
+        return Finished(record)
+
+    async def result(self) -> dict[str, Any]:
+        finished = await self.run()
+        if finished.error is not None:
+            raise finished.error
+        return finished.record
+

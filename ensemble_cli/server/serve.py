@@ -1,0 +1,83 @@
+"""Running the ensemble server: bind checks, every ensemble validated before listening, graceful SIGTERM.
+
+uvicorn handles SIGTERM and Ctrl-C: it stops accepting, lets requests in flight finish for up to
+``grace_s`` seconds, then exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import signal
+from pathlib import Path
+from typing import Mapping
+
+from .. import secrets
+from ..errors import ConfigError
+from ..session import Session
+from .app import Limits, create_app
+from .ensembles import Ensemble, load_ensembles
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def server_key(api_key_env: str | None, host: str, environ: Mapping[str, str]) -> str | None:
+    """The key clients must send, read from ``api_key_env``; required to listen beyond loopback."""
+    if api_key_env is None:
+        if not is_loopback(host):
+            raise ConfigError(f"refusing to listen on {host} without a server key: set one in an environment "
+                              "variable and pass --api-key-env VAR (clients then send Authorization: Bearer <key>)")
+        return None
+    key = environ.get(api_key_env, "")
+    if not key:
+        raise ConfigError(f"--api-key-env {api_key_env}: the variable is not set or empty; set it to the key "
+                          "clients must send")
+    if len(key) < secrets.MIN_SECRET_LENGTH:
+        raise ConfigError(f"--api-key-env {api_key_env}: the key is shorter than {secrets.MIN_SECRET_LENGTH} "
+                          "characters; use a longer one")
+    secrets.register(key)
+    return key
+
+
+def validate(ensembles: dict[str, Ensemble]) -> None:
+    """Prepare each ensemble once, so that a broken config or a missing member key stops the server now."""
+    for ensemble in ensembles.values():
+        try:
+            Session(ensemble.config, registry=ensemble.registry).prepare(ensemble.strategy)
+        except ConfigError as exc:
+            raise ConfigError(f"ensemble '{ensemble.name}' ({ensemble.path}): {exc}") from None
+
+
+def serve_ensembles(path: Path | None, host: str, port: int, limits: Limits, api_key_env: str | None,
+                    grace_s: float, environ: Mapping[str, str] | None = None) -> None:
+    import uvicorn
+
+    from ..cli.serve import check_port_free
+
+    environ = os.environ if environ is None else environ
+    limits.api_key = server_key(api_key_env, host, environ)
+    ensembles = load_ensembles(path, environ)
+    validate(ensembles)
+    check_port_free(host, port)
+    app = create_app(ensembles, limits)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=max(1, round(grace_s)),
+                            server_header=False)
+    server = uvicorn.Server(config)
+    from ..cli.boundary import say
+
+    say(f"serving {len(ensembles)} ensemble(s) on http://{host}:{port}/v1: {', '.join(ensembles)}", style="")
+    # uvicorn re-raises the SIGTERM it caught once it has stopped: let that end the process quietly
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        asyncio.run(server.serve())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    say("stopped", style="")
