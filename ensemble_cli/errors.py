@@ -88,8 +88,8 @@ class BudgetExceeded(EnsembleError):
     exit_status = ExitStatus.PARTIAL
 
     def __init__(self, budget: float, spent: float, estimate: float) -> None:
-        super().__init__(f"budget of ${budget:.4f} reached: ${spent:.4f} spent, and the next call could cost "
-                         f"up to ${estimate:.4f}")
+        super().__init__(f"budget of ${budget:.4f} reached: ${spent:.4f} spent or held by calls in flight, and the "
+                         f"next call could cost up to ${estimate:.4f}")
         self.budget = budget
         self.spent = spent
         self.estimate = estimate

@@ -208,6 +208,7 @@ class Session:
         except FATAL:
             raise
         except BudgetExceeded as exc:
+            await self.meter.drained()  # calls of this prompt already in flight finish and are accounted
             record = build_record(prepared.info, item, output=None, details={}, tally=tally, errors=[str(exc)],
                                   ok=False)
             outcome.stopped += 1

@@ -320,3 +320,18 @@ def test_the_key_names_the_endpoint_and_the_whole_request():
     for change in ({"max_tokens": 9}, {"seed": 1}, {"stop": ("x",)}, {"top_logprobs": 2}, {"prefix": "The"},
                    {"n": 2}, {"top_p": 0.5}, {"prompt": "raw"}):
         assert call_key(a, request) != call_key(a, request.but(**change)), change
+
+
+def test_calls_in_flight_when_the_budget_stops_are_in_the_record(fake_server, tmp_path):
+    server = fake_server({"a": ReplyModel(lambda ctx: "four")}, latency=0.05)
+    config = tmp_path / "run.yaml"
+    config.write_text('prices:\n  "vllm/a": {input: 0, output: 1000}\nmax_tokens: 8\n')
+    out = tmp_path / "out.jsonl"
+    # four samples at $0.008 each, at most: two fit in $0.02, the third is refused while two are in flight
+    result = invoke("vote", "-c", config, "--provider", "vllm", "--model", "a", "--base-url", server.base_url,
+                    "-n", "4", "-p", "q", "-o", out, "--budget", "0.02", "-q")
+    assert result.exit_code == 5 and "stopped by --budget" in result.stderr
+    [record] = records(out)
+    assert record["status"] == "error" and server.calls == 2
+    assert record["usage"]["calls"] == 2 and record["usage"]["cost_usd"] == pytest.approx(0.002)
+    assert "$0.0020 spent in all" in result.stderr

@@ -59,7 +59,7 @@ def _finish(config: RunConfig, outcome: Outcome) -> None:
     kept = f"; records are in {config.output}" if config.output and config.output != "-" else ""
     if outcome.budget is not None:
         say(f"error: stopped by --budget: {outcome.budget}; {outcome.ok} prompt(s) done, {outcome.stopped} stopped "
-            f"mid-way, {outcome.skipped} not started, ${outcome.spent_usd:.4f} spent{kept}")
+            f"mid-way, {outcome.skipped} not started, ${outcome.spent_usd:.4f} spent in all{kept}")
         raise typer.Exit(int(status))
     if status:
         say(f"error: {outcome.failed} of {outcome.ok + outcome.failed} prompt(s) failed"

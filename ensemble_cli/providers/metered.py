@@ -50,6 +50,8 @@ class Meter:
         self.spent = 0.0
         self.reserved = 0.0
         self.stopped: BudgetExceeded | None = None
+        self.in_flight = 0
+        self._idle: asyncio.Event | None = None
         self._lock = threading.Lock()
 
     def price(self, provider: Provider) -> Price | None:
@@ -79,12 +81,34 @@ class Meter:
         prompts = 1 if provider.capabilities.honours_n else choices
         estimate = price.cost(estimate_prompt_tokens(request) * prompts, request.max_tokens * choices)
         with self._lock:
+            if self.stopped is not None and estimate > 0:
+                raise self.stopped  # the run has stopped: no further paid call, even one that would fit
             if self.spent + self.reserved + estimate > self.budget:
-                stop = BudgetExceeded(self.budget, self.spent, estimate)
+                stop = BudgetExceeded(self.budget, self.spent + self.reserved, estimate)
                 self.stopped = self.stopped or stop
                 raise stop
             self.reserved += estimate
         return estimate
+
+    def started(self) -> None:
+        """A call is going out (used to wait for the calls in flight when the budget stops a run)."""
+        self.in_flight += 1
+        if self._idle is not None:
+            self._idle.clear()
+
+    def finished(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def drained(self) -> None:
+        """Wait until no call is in flight, so that what they cost reaches their prompts' tallies."""
+        if self.in_flight == 0:
+            return
+        if self._idle is None:
+            self._idle = asyncio.Event()
+        self._idle.clear()
+        await self._idle.wait()
 
     def settle(self, provider: Provider, reservation: float, completions: Sequence[Completion] | None) -> None:
         """Release a reservation and add what the call cost (nothing if it failed or came from the cache)."""
@@ -147,11 +171,15 @@ class MeteredProvider:
             return hit
         reservation = self.meter.reserve(self.inner, request)
         completions: list[Completion] | None = None
+        self.meter.started()
         try:
-            completions = await self.inner.complete(request)
+            try:
+                completions = await self.inner.complete(request)
+            finally:
+                self.meter.settle(self.inner, reservation, completions)
+            await self._store(key, completions)
         finally:
-            self.meter.settle(self.inner, reservation, completions)
-        await self._store(key, completions)
+            self.meter.finished()  # the caller accounts the reply in the same step: no await after this
         return completions
 
     async def stream(self, request: Request) -> AsyncIterator[str | Completion]:
@@ -164,6 +192,7 @@ class MeteredProvider:
             return
         reservation = self.meter.reserve(self.inner, request)
         settled = False
+        self.meter.started()
         try:
             async for piece in self.inner.stream(request):
                 if isinstance(piece, Completion):  # the last item: account and store it before handing it on
@@ -174,6 +203,7 @@ class MeteredProvider:
         finally:
             if not settled:
                 self.meter.settle(self.inner, reservation, None)
+            self.meter.finished()
 
     async def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
         return await self.inner.embed(texts, model)
