@@ -142,6 +142,13 @@ class VerbalizeSettings(Strict):
         return self
 
 
+class PriceConfig(Strict):
+    """A model's price in dollars per million tokens."""
+
+    input: float = Field(ge=0.0)
+    output: float = Field(ge=0.0)
+
+
 class DisplaySettings(Strict):
     """How results are shown on stderr; never part of a record."""
 
@@ -168,6 +175,14 @@ class RunConfig(Strict):
     timeout: float = Field(default=60.0, gt=0.0)
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
     quiet: bool = False
+    budget: float | None = Field(default=None, gt=0.0)
+    """Dollars the run may spend; the call that could pass it is not made and the run stops (exit 5)."""
+    cache: bool = True
+    """Serve reproducible calls (temperature 0, or a seed) from the call cache, and store their replies."""
+    cache_dir: str | None = None
+    """Where the call cache lives (default ``$ENSEMBLE_CACHE_DIR``, ``$XDG_CACHE_HOME/ensemble``, ``~/.cache/ensemble``)."""
+    prices: dict[str, PriceConfig] = {}
+    """``provider/model`` (or ``provider/*``) -> price, over the shipped price table."""
     members: list[MemberConfig] = []
     committee: CommitteeSettings = CommitteeSettings()
     vote: VoteSettings = VoteSettings()

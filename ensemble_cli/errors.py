@@ -76,3 +76,20 @@ class StrategyError(EnsembleError):
     def __init__(self, message: str, details: dict | None = None) -> None:
         super().__init__(message)
         self.details = details or {}
+
+
+class BudgetExceeded(EnsembleError):
+    """The next call would take the run's spending past ``--budget``: the run stops before making it.
+
+    Not a ``ProviderError``: no strategy may catch it as one member's failure. The session records the
+    prompt it stopped, runs no further prompt, and the run exits 5 (partial) with what was recorded.
+    """
+
+    exit_status = ExitStatus.PARTIAL
+
+    def __init__(self, budget: float, spent: float, estimate: float) -> None:
+        super().__init__(f"budget of ${budget:.4f} reached: ${spent:.4f} spent or held by calls in flight, and the "
+                         f"next call could cost up to ${estimate:.4f}")
+        self.budget = budget
+        self.spent = spent
+        self.estimate = estimate

@@ -96,6 +96,8 @@ class PromptFinished(Event):
 class PromptFailed(Event):
     error: str
     record: dict[str, Any] = field(default_factory=dict)
+    stopped: bool = False
+    """Stopped by the run's budget, not failed: the run's end says so once."""
 
 
 Emit = Callable[[Event], None]

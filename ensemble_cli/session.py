@@ -16,11 +16,16 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from .catalog import BUILDERS, STRATEGY_NAMES, Bound
 from .config import MemberConfig, RunConfig
-from .errors import AuthError, CapabilityError, ConfigError, EnsembleError, ExitStatus, ProviderError, StrategyError
+from .cache import CallCache, default_dir
+from .errors import (
+    AuthError, BudgetExceeded, CapabilityError, ConfigError, EnsembleError, ExitStatus, ProviderError, StrategyError,
+)
 from .events import Emit, EventBus, PromptFailed, PromptFinished, PromptStarted, RunStarted
 from .inputs import PromptItem
 from .members import Roster, resolve
+from .prices import price_table
 from .providers.base import Provider
+from .providers.metered import Meter, MeteredProvider
 from .records import RunInfo, build_record, read_recorded
 from .secrets import redact
 from .strategies.base import Member, Strategy
@@ -42,8 +47,15 @@ class Outcome:
     failed: int = 0
     skipped: int = 0
     errors: list[EnsembleError] = field(default_factory=list)
+    stopped: int = 0
+    """Prompts stopped mid-way by the budget (recorded as errors, so ``--resume`` runs them again)."""
+    budget: BudgetExceeded | None = None
+    """Why the run stopped early, if the budget stopped it; ``skipped`` prompts were not started."""
+    spent_usd: float = 0.0
 
     def exit_status(self) -> ExitStatus:
+        if self.budget is not None:
+            return ExitStatus.PARTIAL
         if not self.failed:
             return ExitStatus.OK
         if self.ok:
@@ -88,6 +100,12 @@ class Session:
         self._owns_registry = registry is None
         self.registry = registry if registry is not None else ProviderRegistry(
             config, http_client=http_client, environ=environ)
+        self.prices = price_table(config.prices)
+        self.meter = Meter(config.budget, self.prices)
+        self.cache: CallCache | None = None
+        if config.cache:
+            self.cache = CallCache(Path(config.cache_dir).expanduser() if config.cache_dir else default_dir(environ))
+        self._wrapped: dict[int, MeteredProvider] = {}
 
     async def __aenter__(self) -> "Session":
         return self
@@ -99,11 +117,21 @@ class Session:
         """Closes what the session opened (a provider or registry passed in belongs to the caller)."""
         if self._owns_registry:
             await self.registry.aclose()
+        if self.cache is not None:
+            self.cache.close()
 
     # Validation
 
     def _bind(self, member: MemberConfig, role: str) -> Member:
-        provider = self.given if self.given is not None else self.registry.provider_for(member)
+        """The member on its provider, behind the run's budget and (for providers the session built) cache.
+
+        A provider passed in belongs to the caller and may not answer as a function of the request (a
+        scripted test double), so it is metered but not cached."""
+        given = self.given is not None
+        inner = self.given if self.given is not None else self.registry.provider_for(member)
+        provider = self._wrapped.get(id(inner))
+        if provider is None:  # one wrapper per provider: members that share a provider still share it
+            provider = self._wrapped[id(inner)] = MeteredProvider(inner, self.meter, None if given else self.cache)
         assert member.temperature is not None and member.max_tokens is not None, "members are resolved"
         return Member(name=member.name or "m", provider=provider, system=member.system,
                       temperature=member.temperature, max_tokens=member.max_tokens, weight=member.weight, role=role)
@@ -121,6 +149,7 @@ class Session:
             judge=None if roster.judge is None else self._bind(roster.judge, "judge"),
         )
         built = BUILDERS[strategy](self.config, bound)
+        self.meter.check_priced([(m.name, m.provider) for m in built.called()])
         info = RunInfo(strategy, run_settings(self.config, strategy), [m.describe() for m in built.called()])
         return Prepared(built, info, [*roster.notes, *built.notes])
 
@@ -164,6 +193,9 @@ class Session:
 
         async def one(item: PromptItem) -> None:
             async with limiter:
+                if self.meter.stopped is not None:
+                    outcome.skipped += 1  # the budget is spent: prompts not yet started are not run
+                    return
                 await self._one(prepared, item, bus, outcome)
 
         tasks = [asyncio.create_task(one(item)) for item in items]
@@ -174,15 +206,24 @@ class Session:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        outcome.budget = self.meter.stopped
+        outcome.spent_usd = self.meter.spent
         return outcome
 
     async def _one(self, prepared: Prepared, item: PromptItem, bus: EventBus, outcome: Outcome) -> None:
         bus.emit(PromptStarted(item.id, item.text))
-        tally = Tally()
+        tally = Tally(prices=self.prices)
         try:
             result = await prepared.strategy.run(item, bus.emit, tally)
         except FATAL:
             raise
+        except BudgetExceeded as exc:
+            await self.meter.drained()  # calls of this prompt already in flight finish and are accounted
+            record = build_record(prepared.info, item, output=None, details={}, tally=tally, errors=[str(exc)],
+                                  ok=False)
+            outcome.stopped += 1
+            bus.emit(PromptFailed(item.id, str(exc), record, stopped=True))
+            return
         except (ProviderError, StrategyError) as exc:
             message = redact(str(exc))
             record = build_record(prepared.info, item, output=None, details=getattr(exc, "details", None) or {},
@@ -191,6 +232,8 @@ class Session:
             outcome.errors.append(exc)
             bus.emit(PromptFailed(item.id, message, record))
             return
+        if result.tally.prices is None:
+            result.tally.prices = self.prices
         record = build_record(prepared.info, item, output=result.output, details=dump(result.details),
                               tally=result.tally, errors=result.errors, ok=True)
         outcome.ok += 1

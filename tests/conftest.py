@@ -20,6 +20,14 @@ from ensemble_cli.providers.registry import ProviderRegistry  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def call_cache_dir(tmp_path_factory, monkeypatch):
+    """Each test gets its own empty call cache: none writes to the user's, and none is served another's replies."""
+    directory = tmp_path_factory.mktemp("call-cache")
+    monkeypatch.setenv("ENSEMBLE_CACHE_DIR", str(directory))
+    return directory
+
+
 @pytest.fixture(scope="session")
 def local_provider():
     from ensemble_cli.providers.local import LocalProvider

@@ -56,6 +56,11 @@ def _finish(config: RunConfig, outcome: Outcome) -> None:
     import typer
 
     status = outcome.exit_status()
+    kept = f"; records are in {config.output}" if config.output and config.output != "-" else ""
+    if outcome.budget is not None:
+        say(f"error: stopped by --budget: {outcome.budget}; {outcome.ok} prompt(s) done, {outcome.stopped} stopped "
+            f"mid-way, {outcome.skipped} not started, ${outcome.spent_usd:.4f} spent in all{kept}")
+        raise typer.Exit(int(status))
     if status:
         say(f"error: {outcome.failed} of {outcome.ok + outcome.failed} prompt(s) failed"
             + (f"; records are in {config.output}" if config.output and config.output != "-" else ""))

@@ -35,6 +35,9 @@ class CommonOptions:
     timeout: Optional[float] = None
     max_retries: Optional[int] = None
     quiet: Optional[bool] = None
+    budget: Optional[float] = None
+    cache: Optional[bool] = None
+    cache_dir: Optional[str] = None
 
     def overrides(self) -> dict[str, Any]:
         """Config keys the flags set (flags left out do not override the YAML)."""
@@ -68,6 +71,9 @@ _COMMON: list[tuple[str, Any]] = [
     ("timeout", Annotated[Optional[float], typer.Option("--timeout", min=0.001, help="Deadline in seconds for each call, connect to last byte (default 60).")]),
     ("max_retries", Annotated[Optional[int], typer.Option("--max-retries", min=0, help="Retries of a call that failed transiently (default 4).")]),
     ("quiet", Annotated[Optional[bool], typer.Option("--quiet/--no-quiet", "-q", help="No progress or results on stderr; errors are still shown.")]),
+    ("budget", Annotated[Optional[float], typer.Option("--budget", metavar="USD", help="Most dollars the run may spend: it stops before a call that could pass it, keeps the records, exits 5.")]),
+    ("cache", Annotated[Optional[bool], typer.Option("--cache/--no-cache", help="Serve reproducible calls (temperature 0 or a seed) from the call cache (default on).")]),
+    ("cache_dir", Annotated[Optional[str], typer.Option("--cache-dir", metavar="DIR", help="Directory of the call cache (default ~/.cache/ensemble).")]),
 ]
 
 

@@ -91,6 +91,10 @@ class Completion:
     retries: int = 0
     end_logprobs: tuple[TopToken, ...] = ()
     """Top alternatives at the position after the last token, where the backend knows them."""
+    cached: bool = False
+    """Served from the call cache: no request was made and nothing was billed."""
+    cpu_s: float = 0.0
+    """CPU seconds an in-process backend spent on this choice (0 for remote calls)."""
 
 
 PrefixMode = Literal["native", "deepseek", "vllm", "raw", "none"]

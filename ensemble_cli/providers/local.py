@@ -97,7 +97,7 @@ class LocalProvider:
         return f"local|{self.path}"
 
     def decoder(self, requests: Sequence[Request], top_k: int, tally: "Tally") -> "LocalDecoder":
-        return LocalDecoder(self.engine, requests, top_k, tally)
+        return LocalDecoder(self.engine, requests, top_k, tally, model=f"{self.name}/{self.model}")
 
     async def aclose(self) -> None:
         if self._engine is None:
@@ -165,6 +165,7 @@ class LocalProvider:
         engine = self.engine
         started = time.perf_counter()
         with engine.lock:
+            cpu_started = time.process_time()  # the whole process: llama.cpp decodes on its own threads
             prompt = engine.prompt_tokens(request.messages, request.prefix, request.prompt)
             cache, logits = self._prefill(prompt, request.max_tokens)
             generated: list[int] = []
@@ -196,6 +197,7 @@ class LocalProvider:
             if request.stop:
                 cut = _cut_at_stop(full, request.stop)
                 full = full if cut is None else cut
+            cpu_s = time.process_time() - cpu_started
         return Completion(
             text=full,
             tokens=tuple(tokens),
@@ -205,6 +207,7 @@ class LocalProvider:
             provider=self.name,
             model=self.model,
             end_logprobs=end_top,
+            cpu_s=cpu_s,
         )
 
 
@@ -230,8 +233,10 @@ class LocalDecoder:
     candidates just offered, else re-tokenised.
     """
 
-    def __init__(self, engine: LlamaEngine, requests: Sequence[Request], top_k: int, tally: "Tally") -> None:
+    def __init__(self, engine: LlamaEngine, requests: Sequence[Request], top_k: int, tally: "Tally",
+                 model: str = "local/smollm2") -> None:
         self.engine = engine
+        self.model = model
         self.requests = list(requests)
         self.top_k = top_k
         self.tally = tally
@@ -244,6 +249,7 @@ class LocalDecoder:
 
     def _step(self, sequences: Sequence[int]) -> dict[int, list[Position]]:
         with self.engine.lock:
+            cpu_started = time.process_time()  # the whole process: llama.cpp decodes on its own threads
             opening = self.batch is None
             if opening:
                 self._open_with_logits(sequences)
@@ -258,7 +264,8 @@ class LocalDecoder:
                     for fork, source in enumerate(self.source):
                         if source == self.source[seq]:
                             self.offered[fork] = self.offered[seq]
-        self.tally.add_steps(1, completion_tokens=len(sequences))
+            cpu_s = time.process_time() - cpu_started
+        self.tally.add_steps(1, completion_tokens=len(sequences), model=self.model, cpu_s=cpu_s)
         return found
 
     def _open_with_logits(self, sequences: Sequence[int]) -> None:
@@ -279,7 +286,7 @@ class LocalDecoder:
                 logits[seq] = logits[source]
         self.pending = [[] for _ in prompts]
         self._logits = logits
-        self.tally.add_steps(0, prompt_tokens=sum(len(prompts[s]) for s in sources))
+        self.tally.add_steps(0, prompt_tokens=sum(len(prompts[s]) for s in sources), model=self.model)
 
     def _position(self, seq: int, logits: np.ndarray) -> Position:
         engine = self.engine

@@ -192,9 +192,12 @@ class Display:
                                highlight=False, markup=False)
 
     def _on_PromptFailed(self, event: PromptFailed) -> None:
-        """Shown under ``--quiet`` too: a failure is an error, not progress."""
-        self.failures.append((event.prompt_id, event.error))
+        """Shown under ``--quiet`` too: a failure is an error, not progress. A prompt the budget stopped is
+        not a failure of its own: the end of the run says once that the budget stopped it."""
         self._advance()
+        if event.stopped:
+            return
+        self.failures.append((event.prompt_id, event.error))
         self.console.print(f"ensemble: error: [{self._done}/{self.total}] {event.prompt_id} failed: {event.error}",
                            highlight=False, markup=False, style="red")
 
@@ -207,14 +210,43 @@ class Display:
             view = detail_view(record, show_all=self.show_all)
             if view is not None:
                 self.console.print(view)
+            self.console.print(usage_line([record]), highlight=False, markup=False)
             return
         if not self.records:
             return
         table = Table(title="results")
-        for column in ("id", "status", "output", "calls", "wall s"):
+        for column in ("id", "status", "output", "calls", "cost $", "wall s"):
             table.add_column(column)
         for record in self.records:
             usage = record.get("usage", {})
             table.add_row(str(record["id"]), record["status"], snippet(record.get("output"), 60),
-                          str(usage.get("calls", "")), f"{usage.get('wall_s', 0):.2f}")
+                          str(usage.get("calls", "")), format_cost(usage.get("cost_usd")),
+                          f"{usage.get('wall_s', 0):.2f}")
         self.console.print(table)
+        self.console.print(usage_line(self.records), highlight=False, markup=False)
+
+
+def format_cost(cost: Any) -> str:
+    """Dollars to four significant places; ``unknown`` where a model has no price."""
+    if cost is None:
+        return "unknown"
+    return "0" if cost == 0 else f"{cost:.4g}"
+
+
+def usage_line(records: list[dict[str, Any]]) -> str:
+    """One line of what the records' calls cost: calls, cache hits, tokens, dollars, local CPU seconds."""
+    usages = [record.get("usage", {}) for record in records]
+    calls = sum(u.get("calls", 0) for u in usages)
+    cached = sum(u.get("cached_calls", 0) for u in usages)
+    tokens = sum(u.get("prompt_tokens", 0) + u.get("completion_tokens", 0) for u in usages)
+    costs = [u.get("cost_usd") for u in usages]
+    unpriced = sorted({key for u in usages for key, m in u.get("by_model", {}).items() if m.get("cost_usd") is None})
+    if unpriced:
+        cost = f"cost unknown (no price for {', '.join(unpriced)}; add it under prices: in the config)"
+    else:
+        cost = f"cost ${format_cost(sum(c or 0 for c in costs))}"
+    parts = [f"{calls} call(s)" + (f", {cached} from the cache" if cached else ""), f"{tokens} tokens", cost]
+    cpu = sum(u.get("cpu_s", 0.0) for u in usages)
+    if cpu:
+        parts.append(f"{cpu:.2f} CPU s in-process")
+    return "usage: " + ", ".join(parts)

@@ -1,0 +1,210 @@
+"""A content-addressed cache of member calls, in SQLite, shared by every command and process.
+
+A call's key is a hash of the endpoint (provider name, base URL and the member options that change the
+wire request; never the API key), the model and the whole request. Only reproducible requests are
+served from it or stored: temperature 0, or an explicit seed. Completions are stored as JSON.
+
+Several processes and threads may read and write at once: the database is in WAL mode with a busy
+timeout, and writes are ``INSERT OR REPLACE``. A damaged file is removed and rebuilt empty with a
+one-line warning; a cache that cannot be opened at all is switched off with a warning, never a crash.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .providers.base import Completion, Provider, Request, TokenLogprob, TopToken, Usage
+
+FORMAT = 1
+"""Part of every key: bump it when the stored shape of a completion changes."""
+FILE_NAME = "calls.sqlite3"
+BUSY_TIMEOUT_S = 30.0
+DAMAGED = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+
+
+def default_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$ENSEMBLE_CACHE_DIR``, else ``$XDG_CACHE_HOME/ensemble``, else ``~/.cache/ensemble``."""
+    environ = os.environ if environ is None else environ
+    if environ.get("ENSEMBLE_CACHE_DIR"):
+        return Path(environ["ENSEMBLE_CACHE_DIR"]).expanduser()
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "ensemble"
+
+
+def reproducible(request: Request) -> bool:
+    """Whether a request gives the same reply each time: greedy, or sampled with an explicit seed."""
+    return request.temperature == 0 or request.seed is not None
+
+
+def endpoint_identity(provider: Provider) -> list[Any]:
+    """What identifies the endpoint and model, and the member options that shape the wire request."""
+    return [
+        provider.key(),
+        getattr(provider, "prefix_mode", None),
+        getattr(provider, "template", None),
+        repr(getattr(provider, "options", None)),
+    ]
+
+
+def call_key(provider: Provider, request: Request) -> str:
+    shaped = {"format": FORMAT, "endpoint": endpoint_identity(provider), "request": dataclasses.asdict(request)}
+    return hashlib.sha256(json.dumps(shaped, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def dump(completions: list[Completion]) -> str:
+    return json.dumps([dataclasses.asdict(c) for c in completions])
+
+
+def _top(items: list[dict[str, Any]]) -> tuple[TopToken, ...]:
+    return tuple(TopToken(t["text"], t["logprob"], t.get("is_end", False)) for t in items)
+
+
+def load(text: str) -> list[Completion]:
+    completions = []
+    for c in json.loads(text):
+        completions.append(Completion(
+            text=c["text"],
+            tokens=tuple(TokenLogprob(t["text"], t["logprob"], _top(t["top"])) for t in c["tokens"]),
+            finish_reason=c["finish_reason"],
+            usage=Usage(**c["usage"]),
+            latency_s=c["latency_s"],
+            provider=c["provider"],
+            model=c["model"],
+            retries=c["retries"],
+            end_logprobs=_top(c["end_logprobs"]),
+            cpu_s=c.get("cpu_s", 0.0),
+        ))
+    return completions
+
+
+def warn_stderr(message: str) -> None:
+    print(f"ensemble: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    name = getattr(exc, "sqlite_errorname", "")
+    if name:
+        return name in DAMAGED
+    text = str(exc)
+    return "not a database" in text or "malformed" in text
+
+
+class CallCache:
+    """One SQLite file of completions by call key; opened on first use, safe to share between threads."""
+
+    def __init__(self, directory: Path, warn: Callable[[str], None] = warn_stderr) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / FILE_NAME
+        self.warn = warn
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._rebuilt = False
+        self.disabled = False
+
+    # Opening and repair
+
+    def _connect(self) -> sqlite3.Connection:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, completions TEXT NOT NULL, "
+                         "created REAL NOT NULL)")
+            conn.execute("SELECT 1 FROM calls LIMIT 1").fetchall()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _open(self) -> sqlite3.Connection | None:
+        if self._conn is None and not self.disabled:
+            try:
+                self._conn = self._with_repair(self._connect)
+            except (sqlite3.Error, OSError) as exc:
+                self._off(f"cannot open it ({exc})")
+        return self._conn
+
+    def _with_repair(self, action: Callable[[], Any]) -> Any:
+        """Run ``action``; if the file turns out damaged, rebuild it once and run it again."""
+        try:
+            return action()
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc) or self._rebuilt:
+                raise
+            self._rebuild(exc)
+            return action()
+
+    def _rebuild(self, exc: sqlite3.DatabaseError) -> None:
+        self._rebuilt = True
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self.warn(f"the call cache {self.path} was damaged ({exc}); rebuilt it empty")
+
+    def _off(self, why: str) -> None:
+        self.disabled = True
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self.warn(f"call cache {self.path} switched off for this run: {why}")
+
+    # Reading and writing
+
+    def get(self, key: str) -> list[Completion] | None:
+        """The completions stored under ``key``, or None."""
+        with self._lock:
+            if self._open() is None:
+                return None
+            try:
+                row = self._with_repair(lambda: self._need().execute(
+                    "SELECT completions FROM calls WHERE key = ?", (key,)).fetchone())
+            except sqlite3.Error as exc:
+                self._off(str(exc))
+                return None
+        if row is None:
+            return None
+        try:
+            return load(row[0])
+        except (ValueError, KeyError, TypeError):
+            return None  # an entry from an older shape: treated as a miss and replaced
+
+    def put(self, key: str, completions: list[Completion]) -> None:
+        text = dump(completions)
+        with self._lock:
+            if self._open() is None:
+                return
+            try:
+                self._with_repair(lambda: self._need().execute(
+                    "INSERT OR REPLACE INTO calls (key, completions, created) VALUES (?, ?, ?)",
+                    (key, text, time.time())))
+            except sqlite3.Error as exc:
+                self._off(str(exc))
+
+    def _need(self) -> sqlite3.Connection:
+        """The open connection (reopened after a rebuild)."""
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    def __len__(self) -> int:
+        with self._lock:
+            conn = self._open()
+            return 0 if conn is None else int(conn.execute("SELECT count(*) FROM calls").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
