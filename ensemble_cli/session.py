@@ -112,7 +112,7 @@ class Session:
         )
         built = BUILDERS[strategy](self.config, bound)
         info = RunInfo(strategy, run_settings(self.config, strategy), [m.describe() for m in built.called()])
-        return Prepared(built, info, [*roster.notes, *built.notes])
+        return Prepared(built, info, [*roster.notes, *built.notes, *self.registry.notes])
 
     def pending(self, prepared: Prepared, items: Sequence[PromptItem]) -> tuple[list[PromptItem], list[str]]:
         """With ``resume``, the prompts still to run and a remark on what is skipped or not reused."""
