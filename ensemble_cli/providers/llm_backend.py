@@ -224,17 +224,26 @@ class LlmProvider:
                         yield item
                     return
                 loop = asyncio.get_running_loop()
-                queue: asyncio.Queue[str] = asyncio.Queue()
-                work = loop.run_in_executor(self._pool(), self._run_sync, args,
-                                            lambda text: loop.call_soon_threadsafe(queue.put_nowait, text))
-                while not work.done() or not queue.empty():
-                    getter = asyncio.ensure_future(queue.get())
-                    await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
-                    if getter.done():
-                        yield getter.result()
-                    else:
-                        getter.cancel()
-                yield work.result()
+                queue: asyncio.Queue[str | Completion | Exception] = asyncio.Queue()
+
+                def produce() -> None:
+                    try:
+                        final = self._run_sync(args, lambda text: loop.call_soon_threadsafe(queue.put_nowait, text))
+                        loop.call_soon_threadsafe(queue.put_nowait, final)
+                    except Exception as exc:  # handed to the consumer, which raises it
+                        loop.call_soon_threadsafe(queue.put_nowait, exc)
+
+                work = loop.run_in_executor(self._pool(), produce)
+                try:
+                    while True:
+                        got = await queue.get()
+                        if isinstance(got, Exception):
+                            raise got
+                        yield got
+                        if isinstance(got, Completion):
+                            return
+                finally:
+                    await work
             except (ProviderError, CapabilityError):
                 raise
             except Exception as exc:
