@@ -69,7 +69,8 @@ def options_for(strategy: str | None) -> type[llm.Options]:
         return self
 
     return create_model(f"{(strategy or 'ensemble').title().replace('-', '')}Options", __base__=llm.Options,
-                        __validators__={"_check": model_validator(mode="after")(check)}, **fields)
+                        __validators__={"_check": model_validator(mode="after")(check)},  # type: ignore[dict-item]
+                        **fields)
 
 
 def messages_of(prompt: llm.Prompt, conversation: Any) -> tuple[Message, ...]:
@@ -103,7 +104,7 @@ class EnsembleModel(llm.Model):
         except ConfigError as exc:  # listed anyway: running it says what is wrong with the file
             self.config, self.problem = None, str(exc)
         self.strategy = self.config.strategy if self.config else None
-        self.Options = options_for(self.strategy)  # type: ignore[misc]
+        self.Options = options_for(self.strategy)  # type: ignore[misc,assignment]
 
     def run_config(self, options: llm.Options) -> tuple[RunConfig, str]:
         if self.config is None:
