@@ -91,7 +91,7 @@ def run(provider: LlmProvider, request: Request):
 
 def test_async_model_gets_accepted_options_history_and_usage(test_models):
     provider = LlmProvider("test-echo", "member 'e'", max_concurrency=2)
-    assert provider.is_async and provider.notes == [f"llm model 'test-echo': its options take no seed; those "
+    assert provider.is_async and provider.notes == ["llm model 'test-echo': its options take no seed; those "
                                                     "settings are not applied (the model's defaults are)"]
     request = Request((Message("system", "be brief"), Message("user", "hi"), Message("assistant", "hello"),
                        Message("user", "again")), max_tokens=12, temperature=0.5, seed=3)
