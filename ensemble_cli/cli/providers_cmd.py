@@ -8,9 +8,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..errors import ConfigError
 from ..providers.local import MAX_TOP_LOGPROBS
 from ..providers.presets import PRESETS
 
+LLM_NOTE = ("any model of simonw's llm (its plugins, keys and aliases): provider: llm, model: ID_OR_ALIAS; "
+            "no logprobs or prefix continuation, so committee and cot-decode refuse it")
 LOCAL_NOTE = "SmolLM2-135M-Instruct (embedded) or any GGUF by path, in-process"
 WIDE = 200
 """Console width when stdout is not a terminal: every column stays whole (``ensemble providers | cat``)."""
@@ -33,7 +36,23 @@ def rows() -> list[dict[str, Any]]:
             "default_model": p.default_model, "notes": p.description, "doc_date": p.doc_date or None,
             "doc_url": p.doc_url or None,
         })
+    listed.append({
+        "name": "llm", "base_url": None, "key_variable": None, "prefix": "none",
+        "capabilities": {"max_top_logprobs": 0, "prefix_continuation": False, "prefix_mode": "none",
+                         "honours_n": False, "embeddings": False},
+        "notes": LLM_NOTE, "doc_date": None, "doc_url": "https://llm.datasette.io/en/stable/python-api.html",
+    })
     return listed
+
+
+def llm_models() -> list[dict[str, Any]]:
+    """The models llm knows here (empty without the llm package)."""
+    try:
+        from ..providers.llm_backend import known_models
+
+        return known_models()
+    except ConfigError:
+        return []
 
 
 def providers(
@@ -42,6 +61,7 @@ def providers(
     """List the backends, their defaults and capabilities."""
     listed = rows()
     if as_json:
+        listed[-1]["models"] = llm_models()
         typer.echo(json.dumps(listed, indent=2))
         return
     table = Table(title="providers")
@@ -49,8 +69,8 @@ def providers(
         table.add_column(column, no_wrap=True)
     for row in listed:
         caps = row["capabilities"]
-        table.add_row(row["name"], row["base_url"] or ("in-process" if row["name"] == "local" else "(--base-url)"),
-                      row["key_variable"] or "-", row["prefix"], str(caps["max_top_logprobs"]),
+        table.add_row(row["name"], row["base_url"] or {"local": "in-process", "llm": "(llm plugins)"}.get(row["name"], "(--base-url)"),
+                      row["key_variable"] or ("llm keys" if row["name"] == "llm" else "-"), row["prefix"], str(caps["max_top_logprobs"]),
                       "yes" if caps["honours_n"] else "no", "yes" if caps["embeddings"] else "no",
                       row["doc_date"] or "-")
     console = Console() if sys.stdout.isatty() else Console(width=WIDE, no_color=True, soft_wrap=True)

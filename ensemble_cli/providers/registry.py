@@ -24,7 +24,7 @@ from .transport import ClientTransport
 
 NO_KEY = "sk-no-key-required"
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-BACKENDS = ("local", *PRESETS)
+BACKENDS = ("local", *PRESETS, "llm")
 
 
 def member_options(member: MemberConfig) -> MemberOptions:
@@ -48,6 +48,8 @@ class ProviderRegistry:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._endpoints: dict[tuple[str, str, str | None], Endpoint] = {}
         self._providers: dict[tuple, Provider] = {}
+        self.notes: list[str] = []
+        """Remarks about the providers built (settings a backend cannot apply), said once per run."""
 
     def _transport_for_loop(self) -> httpx.AsyncBaseTransport:
         """The shared transport, made on first use inside the running loop (remade if the loop changed)."""
@@ -78,6 +80,12 @@ class ProviderRegistry:
             from .local import LocalProvider
 
             return LocalProvider(member.model, label="the local model")
+        if backend == "llm":
+            from .llm_backend import LlmProvider
+
+            provider = LlmProvider(member.model, label, self.run.max_concurrency)
+            self.notes += [n for n in provider.notes if n not in self.notes]
+            return provider
         preset = PRESETS.get(backend)
         if preset is None:
             raise ConfigError(f"{label}: unknown provider {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -1,14 +1,11 @@
 """The ensembles a server offers: run config YAML files, each one a model named after its file stem.
 
-``--ensembles PATH`` is one YAML file or a directory of them; without it the example configs are
-served. Those live in the repository's ``configs/`` (found next to the package in a source checkout or
-an editable install) and are installed as data files under ``<prefix>/share/ensemble-cli/configs`` by
-a wheel (``[tool.setuptools.data-files]`` in pyproject.toml), so they are found after ``pip install``.
+``--ensembles PATH`` is one YAML file or a directory of them; without it the named ensembles are
+served: the example configs shipped in the package and the user's own (``ensemble_cli.ensembles``).
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,22 +13,12 @@ from typing import Any, Mapping
 from pydantic import ValidationError
 
 from ..config import RunConfig, deep_merge, format_validation_error, read_yaml
+from ..ensembles import ensemble_files
 from ..errors import ConfigError
 from ..providers.registry import ProviderRegistry
 
-INSTALLED_CONFIGS = Path("share") / "ensemble-cli" / "configs"
 SERVER_KEYS = ("prompt", "input", "output", "resume")
 """Run-config keys about prompts and record files: meaningless for a server, dropped from each ensemble."""
-
-
-def default_configs_dir() -> Path:
-    """The example configs: the source checkout's ``configs/``, else the installed data files."""
-    checkout = Path(__file__).resolve().parent.parent.parent / "configs"
-    candidates = [checkout, Path(sys.prefix) / INSTALLED_CONFIGS, Path(sys.base_prefix) / INSTALLED_CONFIGS]
-    for candidate in candidates:
-        if candidate.is_dir() and any(candidate.glob("*.yaml")):
-            return candidate
-    raise ConfigError("cannot find the example configs (configs/*.yaml); pass --ensembles PATH")
 
 
 @dataclass
@@ -55,15 +42,16 @@ class Ensemble:
         return RunConfig.model_validate(deep_merge(self.data, overrides))
 
 
-def _yaml_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        files = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
-        if not files:
-            raise ConfigError(f"{path}: no .yaml run configs in this directory")
-        return files
+def _files(path: Path | None) -> dict[str, Path]:
+    """Name -> file: the named ensembles (examples and the user's own) by default, else ``path``'s."""
+    if path is None:
+        return ensemble_files()
     if not path.exists():
         raise ConfigError(f"{path}: no such file or directory; pass --ensembles FILE.yaml or DIR")
-    return [path]
+    found = ensemble_files([path])
+    if not found:
+        raise ConfigError(f"{path}: no .yaml run configs in this directory")
+    return found
 
 
 def load_one(path: Path, environ: Mapping[str, str] | None = None) -> Ensemble:
@@ -83,12 +71,5 @@ def load_one(path: Path, environ: Mapping[str, str] | None = None) -> Ensemble:
 
 
 def load_ensembles(path: Path | None, environ: Mapping[str, str] | None = None) -> dict[str, Ensemble]:
-    """Every ensemble under ``path`` (default: the example configs), by name; names must be unique."""
-    found: dict[str, Ensemble] = {}
-    for file in _yaml_files(path if path is not None else default_configs_dir()):
-        ensemble = load_one(file, environ)
-        if ensemble.name in found:
-            raise ConfigError(f"{file}: the ensemble name '{ensemble.name}' is taken by {found[ensemble.name].path}")
-        found[ensemble.name] = ensemble
-    return found
-
+    """Every ensemble under ``path`` (default: the named ensembles of ``ensemble_cli.ensembles``), by name."""
+    return {name: load_one(file, environ) for name, file in _files(path).items()}

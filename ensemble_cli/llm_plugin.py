@@ -1,0 +1,168 @@
+"""The ``llm`` plugin: every named ensemble as an ``llm`` model, ``ensemble-<name>``.
+
+Declared as an entry point (``[project.entry-points.llm]``), so ``llm models`` lists the ensembles of
+``ensembles.py`` and ``llm -m ensemble-vote "question"`` runs one through a ``Session``. Text streams
+where the strategy streams (moa: the aggregator's text; committee: each chosen token); other strategies
+give their output when they finish. ``-o KEY VALUE`` sets a key of the strategy's section or
+``max_tokens``/``temperature``/``seed``, validated by the same models as the config files. The
+response's usage is the run's token counts and its ``response_json`` the ensemble's record, so both
+reach ``llm logs``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import llm
+from pydantic import Field, ValidationError, create_model, model_validator
+
+from .config import RunConfig, deep_merge, format_validation_error, load_config
+from .ensembles import ensemble_files
+from .errors import ConfigError, EnsembleError
+from .events import Event, PromptFailed, PromptFinished, StreamDelta, TokenChosen
+from .inputs import PromptItem, prompt_id
+from .providers.base import Message
+
+PREFIX = "ensemble-"
+COMMON_OPTIONS = ("max_tokens", "temperature", "seed")
+MEMBER_KEYS = ("judge", "aggregator")
+"""Strategy keys that hold a whole member: set them in the YAML file, not with -o."""
+
+
+def section(strategy: str) -> str:
+    """The RunConfig field of a strategy's section (``cot-decode`` -> ``cot_decode``)."""
+    return strategy.replace("-", "_")
+
+
+def overrides(strategy: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Options as a partial run config: common keys at the top, the rest in the strategy's section."""
+    data: dict[str, Any] = {k: v for k, v in options.items() if k in COMMON_OPTIONS and v is not None}
+    settings = {k: v for k, v in options.items() if k not in COMMON_OPTIONS and v is not None}
+    if settings:
+        data[strategy] = settings
+    return data
+
+
+def options_for(strategy: str | None) -> type[llm.Options]:
+    """An ``llm`` Options class with the strategy's keys, every one optional, checked by RunConfig itself."""
+    fields: dict[str, Any] = {}
+    for name in COMMON_OPTIONS:
+        info = RunConfig.model_fields[name]
+        fields[name] = (Optional[info.annotation], Field(default=None, description=f"run config key {name}"))
+    if strategy is not None:
+        settings = RunConfig.model_fields[section(strategy)].annotation
+        for name, info in settings.model_fields.items():  # type: ignore[union-attr]
+            if name not in MEMBER_KEYS:
+                fields[name] = (Optional[info.annotation],
+                                Field(default=None, description=f"{strategy}.{name} (see the README's {strategy})"))
+
+    def check(self: Any) -> Any:
+        given = {k: v for k, v in self.model_dump().items() if v is not None}
+        try:
+            RunConfig.model_validate(overrides(strategy or "", given) if strategy else given)
+        except ValidationError as exc:
+            message = format_validation_error("-o", exc)
+            raise ValueError(message.replace(f"-o: {section(strategy or '')}.", "-o ").replace("-o: ", "-o ")) from None
+        return self
+
+    return create_model(f"{(strategy or 'ensemble').title().replace('-', '')}Options", __base__=llm.Options,
+                        __validators__={"_check": model_validator(mode="after")(check)},  # type: ignore[dict-item]
+                        **fields)
+
+
+def messages_of(prompt: llm.Prompt, conversation: Any) -> tuple[Message, ...]:
+    """The conversation as the ensemble sees it: system prompt, earlier turns, this prompt."""
+    turns: list[Message] = [Message("system", prompt.system)] if prompt.system else []
+    for previous in getattr(conversation, "responses", None) or []:
+        turns += [Message("user", previous.prompt.prompt), Message("assistant", previous.text())]
+    turns.append(Message("user", prompt.prompt))
+    return tuple(turns)
+
+
+def as_text(output: Any) -> str:
+    if output is None:
+        return ""
+    if isinstance(output, list):
+        return "\n".join(as_text(o) for o in output)
+    return str(output)
+
+
+class EnsembleModel(llm.Model):
+    """One named ensemble; runs the whole Session on a worker thread and yields what it streams."""
+
+    can_stream = True
+
+    def __init__(self, name: str, path: Path) -> None:
+        self.model_id = PREFIX + name
+        self.path = path
+        try:
+            self.config: RunConfig | None = load_config(path)
+            self.problem: str | None = None
+        except ConfigError as exc:  # listed anyway: running it says what is wrong with the file
+            self.config, self.problem = None, str(exc)
+        self.strategy = self.config.strategy if self.config else None
+        self.Options = options_for(self.strategy)  # type: ignore[misc,assignment]
+
+    def run_config(self, options: llm.Options) -> tuple[RunConfig, str]:
+        if self.config is None:
+            raise llm.ModelError(f"{self.model_id}: {self.problem}")
+        if self.strategy is None:
+            raise llm.ModelError(f"{self.model_id}: {self.path} names no strategy; add `strategy: vote` "
+                                 "(or committee, moa, cot-decode, verbalize) to the file")
+        given = {k: v for k, v in options.model_dump().items() if v is not None}
+        data = deep_merge(self.config.model_dump(by_alias=True, exclude_unset=True), overrides(self.strategy, given))
+        data.update(prompt=None, input=None, output=None, resume=False)
+        try:
+            return RunConfig.model_validate(data), self.strategy
+        except ValidationError as exc:
+            raise llm.ModelError(format_validation_error(f"{self.model_id} -o", exc)) from None
+
+    def execute(self, prompt: llm.Prompt, stream: bool, response: llm.Response,
+                conversation: Any) -> Iterator[str]:
+        from .session import Session
+
+        config, strategy = self.run_config(prompt.options)
+        messages = messages_of(prompt, conversation)
+        item = PromptItem(prompt_id(prompt.prompt), messages)
+        pieces: queue.Queue[Event | BaseException | None] = queue.Queue()
+
+        def work() -> None:
+            try:
+                Session(config).run_sync(strategy, [item], [pieces.put])
+                pieces.put(None)
+            except BaseException as exc:  # handed to the caller's thread, which raises it
+                pieces.put(exc)
+
+        threading.Thread(target=work, name=self.model_id, daemon=True).start()
+        streamed, record, failure = "", None, None
+        while (event := pieces.get()) is not None:
+            if isinstance(event, EnsembleError):
+                raise llm.ModelError(f"{self.model_id}: {event}") from event
+            if isinstance(event, BaseException):
+                raise event
+            if isinstance(event, (StreamDelta, TokenChosen)) and event.text:
+                streamed += event.text
+                yield event.text
+            elif isinstance(event, PromptFinished):
+                record = event.record
+            elif isinstance(event, PromptFailed):
+                failure, record = event.error, event.record
+        if record is not None:
+            response.response_json = record
+            usage = record.get("usage", {})
+            response.set_usage(input=usage.get("prompt_tokens"), output=usage.get("completion_tokens"),
+                               details={k: usage[k] for k in ("calls", "failed_calls", "retries") if k in usage})
+        if failure is not None:
+            raise llm.ModelError(f"{self.model_id}: {failure}")
+        text = as_text(record.get("output") if record else None)
+        if text.startswith(streamed) and len(text) > len(streamed):
+            yield text[len(streamed):]  # strategies that do not stream give their output here
+
+
+@llm.hookimpl
+def register_models(register: Any) -> None:
+    for name, path in ensemble_files().items():
+        register(EnsembleModel(name, path))
