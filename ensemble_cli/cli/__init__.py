@@ -8,8 +8,10 @@ from .. import __version__
 from .committee import HELP as COMMITTEE_HELP, committee
 from .cot_decode import HELP as COT_HELP, cot_decode
 from .moa import HELP as MOA_HELP, moa
+from .bench import bench_app
 from .boundary import TRACEBACK_ENV
 from .providers_cmd import providers
+from .revote import HELP as REVOTE_HELP, revote
 from .serve import serve
 from .verbalize import HELP as VERBALIZE_HELP, verbalize
 from .vote import HELP as VOTE_HELP, vote
@@ -47,6 +49,8 @@ app.command("cot-decode", help=COT_HELP)(cot_decode)
 app.command("verbalize", help=VERBALIZE_HELP)(verbalize)
 app.command("serve")(serve)
 app.command("providers")(providers)
+app.add_typer(bench_app, name="bench")
+app.command("revote", help=REVOTE_HELP)(revote)
 
 
 def main() -> None:
