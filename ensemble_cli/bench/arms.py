@@ -117,8 +117,8 @@ def _with_extract(arm: dict[str, Any], extract: str) -> dict[str, Any]:
     """A vote or cot-decode arm that names no extractor gets the one the scoring uses."""
     strategy = arm.get("strategy")
     if strategy in ("vote", "cot-decode"):
-        section = arm.get(strategy) if isinstance(arm.get(strategy), dict) else {}
-        if "extract" not in section:
+        section = arm.get(strategy)
+        if not isinstance(section, dict) or "extract" not in section:
             return deep_merge(arm, {strategy: {"extract": extract}})
     return arm
 

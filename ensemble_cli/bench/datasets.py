@@ -160,7 +160,7 @@ def parse_object(obj: Any, where: str, line_number: int, stem: str) -> tuple[Ben
     if "messages" in obj:
         messages = _messages(obj["messages"], where)
     elif isinstance(obj.get("prompt", question), str):
-        messages = (Message("user", obj.get("prompt", question)),)
+        messages = (Message("user", str(obj.get("prompt", question))),)
     else:
         raise InputError(f"{where}: needs a string 'prompt' (or 'question') or a 'messages' list")
     if isinstance(raw_answer, bool) or not isinstance(raw_answer, (str, int, float)) or str(raw_answer).strip() == "":
@@ -186,7 +186,7 @@ def read_jsonl(path: Path) -> Dataset:
         item, kind = parse_object(obj, where, number, path.stem)
         items.append(item)
         formats.add(kind)
-    return Dataset(path.stem, _unique(items, path, lines), "+".join(sorted(formats)) or "jsonl")
+    return Dataset(path.stem, _unique(items, path), "+".join(sorted(formats)) or "jsonl")
 
 
 def read_csv(path: Path) -> Dataset:
@@ -216,10 +216,10 @@ def read_csv(path: Path) -> Dataset:
         item_id = row[id_column] if id_column is not None else f"{path.stem}-{number}"
         answer = choice_letter(row[a].strip(), texts, where)
         items.append(BenchItem(item_id, (Message("user", with_choices(row[q], texts)),), answer, tuple(texts)))
-    return Dataset(path.stem, _unique(items, path, None), "multiple choice csv")
+    return Dataset(path.stem, _unique(items, path), "multiple choice csv")
 
 
-def _unique(items: list[BenchItem], path: Path, lines: list[str] | None) -> list[BenchItem]:
+def _unique(items: list[BenchItem], path: Path) -> list[BenchItem]:
     seen: set[str] = set()
     for item in items:
         if item.id in seen:

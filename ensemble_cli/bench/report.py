@@ -4,7 +4,7 @@ Per arm: accuracy with its Wilson interval, the paired difference from the basel
 (bootstrap interval, exact McNemar p-value), unextracted and failed counts, calls and tokens per item,
 cost (``usage.cost_usd`` summed where every record knows it; unknown otherwise, never free), dollars per
 correct answer, wall time, per-item latency p50/p95, and the accuracy-cost Pareto frontier. The cost
-axis is dollars per item where every arm's cost is known, else calls per item (the report says which).
+axis is dollars per item where every arm's cost is known, else tokens (prompt + completion) per item (the report says which).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ CHART = "chart.png"
 def _sum_known(records: list[dict[str, Any]], key: str) -> float | None:
     """The sum of ``usage[key]`` over records, or None when any record does not know it."""
     values = [(r.get("usage") or {}).get(key) for r in records]
-    if not values or any(v is None for v in values):
+    known = [float(v) for v in values if v is not None]
+    if not values or len(known) < len(values):
         return None
-    return float(sum(values))
+    return sum(known)
 
 
 def _mean(values: list[float]) -> float:
@@ -53,6 +54,7 @@ def arm_summary(entry: dict[str, Any], records: list[dict[str, Any]], baseline: 
         "new_calls": 0 if entry.get("recount_of") else sum(u.get("calls", 0) for u in usages),
         "prompt_tokens_per_item": _mean([u.get("prompt_tokens", 0) for u in usages]),
         "completion_tokens_per_item": _mean([u.get("completion_tokens", 0) for u in usages]),
+        "tokens_per_item": _mean([u.get("prompt_tokens", 0) + u.get("completion_tokens", 0) for u in usages]),
         "cost_usd": cost,
         "cost_per_item_usd": None if cost is None or not n else cost / n,
         "usd_per_correct": None if cost is None or not correct else cost / correct,
@@ -92,7 +94,7 @@ def summarise(run_dir: Path) -> dict[str, Any]:
         elif loaded[entry["name"]]:
             arms.append(arm_summary(entry, loaded[entry["name"]], baseline))
     known = bool(arms) and all(a["cost_per_item_usd"] is not None for a in arms)
-    axis = "cost_per_item_usd" if known else "calls_per_item"
+    axis = "cost_per_item_usd" if known else "tokens_per_item"
     marks = pareto([(a["accuracy"] or 0.0, a[axis]) for a in arms])
     for arm, mark in zip(arms, marks):
         arm["pareto"] = mark
@@ -136,7 +138,7 @@ def rows(summary: dict[str, Any]) -> list[list[str]]:
 
 def markdown(summary: dict[str, Any], chart: str | None) -> str:
     axis = "dollars per item" if summary["cost_axis"] == "cost_per_item_usd" else \
-        "calls per item (the cost in dollars is not known for every arm)"
+        "tokens (prompt + completion) per item, as the cost in dollars is not known for every arm"
     lines = [f"# ensemble bench: {summary['dataset']}", "",
              f"{summary['items']} items ({summary['format']}), scored by `{summary['scoring']}`; baseline: "
              f"`{summary['baseline']}` (the first member, one greedy call).", "",
