@@ -27,7 +27,7 @@ def draw(summary: dict[str, Any], path: Path) -> Path:
     if len(frontier) > 1:
         ax.plot([p[0] for p in frontier], [p[1] for p in frontier], "--", color="tab:red", linewidth=1,
                 label="Pareto frontier")
-        ax.legend(loc="lower right")
+        ax.legend(loc="upper left")
     ax.set_xlabel(label)
     ax.set_ylabel("accuracy (%), 95% Wilson interval")
     ax.set_ylim(-2, 102)
