@@ -10,7 +10,7 @@ import pytest
 from fake_server import ReplyModel
 from typer.testing import CliRunner
 
-from ensemble_cli.bench.datasets import load_dataset
+from ensemble_cli.bench.datasets import load_dataset, shipped_sets
 from ensemble_cli.bench.scoring import score_record
 from ensemble_cli.bench.stats import mcnemar_exact, paired, pareto, wilson
 from ensemble_cli.cli import app
@@ -83,16 +83,22 @@ def test_bad_lines_name_file_and_line(tmp_path, line, message):
 
 def test_shipped_sets_hold_checked_gold():
     arith = load_dataset("arith")
-    for item in arith.items:
-        expression = json.loads(json.dumps(item.__dict__, default=str))  # the item itself carries no expression
-        assert item.answer.isdigit(), expression
-    raw = [json.loads(line) for line in (Path(load_dataset.__code__.co_filename).parent.parent / "data" / "bench"
-                                         / "arith.jsonl").read_text().splitlines()]
+    assert arith.default_scoring() == "number" and all(item.answer.isdigit() for item in arith.items)
+    raw = [json.loads(line) for line in shipped_sets()["arith"].read_text().splitlines()]
     for row in raw:
         assert str(eval(row["expression"], {"__builtins__": {}})) == row["answer"]
         assert all(re.search(rf"\b{n}\b", row["prompt"]) for n in re.findall(r"\d+", row["expression"]))
     mc = load_dataset("mc")
     assert len(mc.items) >= 20 and all(len(i.choices) == 4 for i in mc.items)
+    for row in (json.loads(line) for line in shipped_sets()["mc"].read_text().splitlines()):
+        right = row["choices"]["ABCD".index(row["answer"])]
+        if row["prompt"].startswith("What is "):
+            a, b = re.findall(r"\d+", row["prompt"])
+            assert right == str(int(a) + int(b))
+        elif "largest" in row["prompt"]:
+            assert int(right) == max(int(c) for c in row["choices"])
+        elif "alphabetical" in row["prompt"]:
+            assert right == min(row["choices"])
 
 
 # Scoring and statistics
@@ -104,8 +110,10 @@ def test_scoring_counts_unextracted_apart():
     assert wrong == {"method": "number", "predicted": "8", "correct": False, "extracted": True, "failed": False}
     none = score_record({"status": "ok", "output": "I do not know."}, "7", "number")
     assert none["correct"] is False and none["extracted"] is False
-    failed = score_record({"status": "error", "output": None}, "7", "number")
+    failed = score_record({"status": "error", "output": None, "details": {}}, "7", "number")
     assert failed["failed"] is True and failed["correct"] is False
+    undecided = score_record({"status": "error", "output": None, "details": {"rounds": []}}, "7", "number")
+    assert undecided["failed"] is False and undecided["extracted"] is False and undecided["correct"] is False
     assert score_record({"status": "ok", "output": "The answer is (B)."}, "b", "choice")["correct"]
     assert score_record({"status": "ok", "output": "  Paris. "}, "paris", "exact")["correct"]
     assert score_record({"status": "ok", "output": "It is Paris, France"}, "Paris", "contains")["correct"]

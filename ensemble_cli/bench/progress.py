@@ -49,7 +49,8 @@ class BenchProgress:
             elif isinstance(event, (PromptFinished, PromptFailed)):
                 count[0] += 1
                 if isinstance(event, PromptFailed):
-                    self.failures += 1
+                    if not event.record.get("details"):  # no answer because calls failed, not because none was found
+                        self.failures += 1
                     if self.mode != "quiet":
                         self.console.print(f"ensemble: {name}: {event.prompt_id} failed: {event.error}",
                                            style="red", highlight=False, markup=False)

@@ -148,8 +148,8 @@ def markdown(summary: dict[str, Any], chart: str | None) -> str:
               "- accuracy: 95% Wilson interval; vs single: difference in accuracy points on the same items, with a "
               "95% paired bootstrap interval, and p: exact McNemar test (two-sided binomial test on the items "
               "where exactly one of the two is right).",
-              "- unextracted: replies with no answer to extract; failed: the strategy gave no result. Both count "
-              "as wrong.",
+              "- unextracted: no answer could be extracted (from the output, or by the strategy from any reply); "
+              "failed: the calls failed. Both count as wrong.",
               f"- frontier (*): not beaten on both accuracy and cost by another arm; cost axis: {axis}.",
               "- cost: the sum of the records' `usage.cost_usd`; unknown when any record does not know its price "
               "(never counted as free). wall s: the arm's time in the run (arms run at the same time and share "

@@ -2,7 +2,10 @@
 
 ``number`` and ``choice`` extract from the record's output with the extractors vote and cot-decode use;
 ``exact`` compares normalised texts; ``contains`` looks for the normalised gold inside the output. An
-output with no extractable answer (or a failed record, which has none) is wrong and counted apart.
+output with no extractable answer is wrong and counted apart (``extracted: false``), as is an error
+record whose strategy ran and found no answer to give (vote or cot-decode with no extractable reply: its
+record holds the replies in ``details``); an error record with no details is a failed item (``failed``:
+the calls failed), wrong too.
 """
 
 from __future__ import annotations
@@ -41,8 +44,9 @@ def predicted(output: Any, scoring: str) -> str | None:
 
 def score_record(record: dict[str, Any], answer: str, scoring: str) -> dict[str, Any]:
     """The ``score`` field of a bench record: what was extracted, and whether it is right."""
-    failed = record.get("status") != "ok"
-    value = None if failed else predicted(record.get("output"), scoring)
+    errored = record.get("status") != "ok"
+    failed = errored and not record.get("details")
+    value = None if errored else predicted(record.get("output"), scoring)
     gold = gold_key(answer, scoring)
     if value is None:
         correct = False
