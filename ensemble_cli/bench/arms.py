@@ -101,7 +101,7 @@ def default_arms(base: dict[str, Any], extract: str) -> list[tuple[str, dict[str
         for index, system in enumerate(COMMITTEE_SYSTEMS[len(members):], start=len(members) + 1):
             padded.append({**first, "name": f"c{index}", **({"system": system} if system else {})})
         committee["members"] = padded[:3]
-        notes.append(f"committee: {len(members) or 1} member(s) listed; the others are the first member with "
+        notes.append(f"{len(members) or 1} member(s) listed; the others are the first member with "
                      "its own system prompt, so that the three members are distinct")
     else:
         committee["members"] = members[:3]

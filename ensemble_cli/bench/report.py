@@ -16,6 +16,7 @@ from typing import Any
 from rich.table import Table
 
 from .runner import arm_file, load_meta, read_records
+from .scoring import score_record
 from .stats import paired, pareto, percentile, wilson
 
 SUMMARY = "summary.json"
@@ -76,6 +77,15 @@ def arm_summary(entry: dict[str, Any], records: list[dict[str, Any]], baseline: 
     return summary
 
 
+def _rescored(record: dict[str, Any], scoring: str | None) -> dict[str, Any]:
+    """The record scored again from its output and ``gold`` (so that a report follows the scoring rules
+    of this version); a record without gold keeps the score it has."""
+    gold = record.get("gold")
+    if not isinstance(gold, dict) or "answer" not in gold or not scoring:
+        return record
+    return {**record, "score": score_record(record, str(gold["answer"]), scoring)}
+
+
 def summarise(run_dir: Path) -> dict[str, Any]:
     """The summary of a run directory, from its records alone."""
     meta = load_meta(run_dir)
@@ -84,7 +94,8 @@ def summarise(run_dir: Path) -> dict[str, Any]:
     loaded: dict[str, list[dict[str, Any]]] = {}
     for entry in meta["arms"]:
         found = read_records(arm_file(run_dir, entry["name"]))
-        loaded[entry["name"]] = [r for key, r in found.items() if not wanted or key in wanted]
+        loaded[entry["name"]] = [_rescored(r, meta.get("scoring")) for key, r in found.items()
+                                 if not wanted or key in wanted]
     base_records = loaded.get(base_name, [])
     baseline = {str(r["id"]): bool((r.get("score") or {}).get("correct")) for r in base_records} or None
     arms, skipped = [], []
