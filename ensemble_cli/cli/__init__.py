@@ -8,8 +8,10 @@ from .. import __version__
 from .committee import HELP as COMMITTEE_HELP, committee
 from .cot_decode import HELP as COT_HELP, cot_decode
 from .moa import HELP as MOA_HELP, moa
+from .bench import bench_app
 from .boundary import TRACEBACK_ENV
 from .providers_cmd import providers
+from .revote import HELP as REVOTE_HELP, revote
 from .schema_cmd import schema
 from .serve import HELP as SERVE_HELP, serve
 from .verbalize import HELP as VERBALIZE_HELP, verbalize
@@ -49,6 +51,8 @@ app.command("verbalize", help=VERBALIZE_HELP)(verbalize)
 app.command("serve", help=SERVE_HELP)(serve)
 app.command("providers")(providers)
 app.command("schema")(schema)
+app.add_typer(bench_app, name="bench")
+app.command("revote", help=REVOTE_HELP)(revote)
 
 
 def main() -> None:

@@ -1,0 +1,58 @@
+"""Scoring one record against its gold answer with the shared extractors.
+
+``number`` and ``choice`` extract from the record's output with the extractors vote and cot-decode use;
+``exact`` compares normalised texts; ``contains`` looks for the normalised gold inside the output. An
+output with no extractable answer is wrong and counted apart (``extracted: false``), as is an error
+record whose strategy ran and found no answer to give (vote or cot-decode with no extractable reply: its
+record holds the replies in ``details``); an error record with no details is a failed item (``failed``:
+the calls failed), wrong too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ..errors import ConfigError
+from ..extraction import canonical_number, get_extractor, normalise_text
+
+SCORINGS = ("number", "choice", "exact", "contains")
+Scoring = Literal["number", "choice", "exact", "contains"]
+
+
+def gold_key(answer: str, scoring: str) -> str:
+    """The gold answer as the extracted answer is keyed."""
+    if scoring == "number":
+        return canonical_number("", answer.strip().replace(",", "")) or answer.strip()
+    if scoring == "choice":
+        return answer.strip().upper()
+    return normalise_text(answer)
+
+
+def predicted(output: Any, scoring: str) -> str | None:
+    """The answer extracted from a record's output, or None where there is none."""
+    if output is None:
+        return None
+    text = output if isinstance(output, str) else str(output)
+    if scoring in ("number", "choice"):
+        found = get_extractor(scoring)(text)
+        return None if found is None else found.value
+    if scoring in ("exact", "contains"):
+        value = normalise_text(text)
+        return value or None
+    raise ConfigError(f"score: unknown scoring {scoring!r}; choose one of {', '.join(SCORINGS)}")
+
+
+def score_record(record: dict[str, Any], answer: str, scoring: str) -> dict[str, Any]:
+    """The ``score`` field of a bench record: what was extracted, and whether it is right."""
+    errored = record.get("status") != "ok"
+    failed = errored and not record.get("details")
+    value = None if errored else predicted(record.get("output"), scoring)
+    gold = gold_key(answer, scoring)
+    if value is None:
+        correct = False
+    elif scoring == "contains":
+        correct = bool(gold) and gold in value
+    else:
+        correct = value == gold
+    return {"method": scoring, "predicted": value, "correct": correct, "extracted": value is not None,
+            "failed": failed}

@@ -1,0 +1,74 @@
+"""`ensemble bench`: run every arm on a scored dataset and report accuracy, cost and latency; `bench report`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..bench.arms import load_plan
+from ..bench.datasets import load_dataset
+from ..bench.progress import BenchProgress
+from ..bench.report import CHART, REPORT, rich_table, write_report
+from ..bench.runner import run_bench
+from ..errors import ConfigError, ExitStatus
+from ..sinks.display import stderr_console
+from .boundary import error_boundary, say
+
+HELP = ("Does an ensemble pay? Run a single greedy call and every strategy arm on a dataset with gold answers, "
+        "and report accuracy (with intervals and a paired test against the single call), calls, tokens, cost, "
+        "latency and the accuracy-cost frontier.")
+
+bench_app = typer.Typer(help=HELP, invoke_without_command=True, no_args_is_help=False)
+
+
+@bench_app.callback()
+def bench(
+    ctx: typer.Context,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="JSONL or CSV file with gold answers (ours, GSM8K, ARC, MMLU), or a shipped set: arith, mc.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Bench YAML: shared run keys, 'score' and 'arms' (default arms without it).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Run directory for records, summary.json, report.md and the chart (default bench-DATASET).")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N items.")] = None,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue a bench in RUN_DIR where it stopped.")] = False,
+    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", min=1, help="Most tokens per reply, for every arm.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet/--no-quiet", "-q", help="No progress or table on stderr.")] = False,
+) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    with error_boundary():
+        if dataset is None:
+            raise ConfigError("bench needs --dataset FILE (or a shipped set: arith, mc); see `ensemble bench --help`")
+        data = load_dataset(dataset)
+        items = data.items[:limit] if limit else data.items
+        overrides = {"max_tokens": max_tokens} if max_tokens else {}
+        plan = load_plan(config, data.default_scoring(), overrides)
+        run_dir = output or Path(f"bench-{data.name}")
+        console = stderr_console()
+        with BenchProgress(console, quiet) as shown:
+            meta = asyncio.run(run_bench(plan, data, items, run_dir, resume, shown.for_arm))
+        for arm in meta["arms"]:
+            if arm.get("skipped"):
+                shown.say(f"skipped {arm['name']}: {arm['skipped']}")
+        summary = write_report(run_dir)
+        if not quiet:
+            console.print(rich_table(summary))
+            console.print(f"report: {run_dir / REPORT}, chart: {run_dir / CHART}", highlight=False)
+        if shown.failures:
+            say(f"error: {shown.failures} item(s) failed in some arm; they count as wrong; records are in {run_dir}")
+            raise typer.Exit(int(ExitStatus.PARTIAL))
+
+
+@bench_app.command("report")
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A bench run directory.")],
+    quiet: Annotated[bool, typer.Option("--quiet/--no-quiet", "-q", help="No table on stderr.")] = False,
+) -> None:
+    """Re-render summary.json, report.md and the chart from the records in RUN_DIR, without a call."""
+    with error_boundary():
+        summary = write_report(run_dir)
+        if not quiet:
+            console = stderr_console()
+            console.print(rich_table(summary))
+            console.print(f"report: {run_dir / REPORT}, chart: {run_dir / CHART}", highlight=False)
