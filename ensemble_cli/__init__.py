@@ -5,29 +5,37 @@ Library use, without the CLI::
     from ensemble_cli import committee
     result = committee("Name a colour.", n=3, max_tokens=20)   # the embedded model
     print(result.output)
+
+The names below load on first use, so that the console script starts without importing the
+library core, the openai SDK or numpy.
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 try:
     __version__ = version("ensemble-cli")
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+source"
 
-from .config import RunConfig, load_config  # noqa: E402
-from .inputs import PromptItem, from_prompt  # noqa: E402
-from .providers.base import Completion, Message, Provider, Request  # noqa: E402
-from .session import Session  # noqa: E402
-from .strategies.base import Member, StrategyResult  # noqa: E402
-from .api import Result, committee, cot_decode, moa, provider, run, verbalize, vote  # noqa: E402
+_HOMES = {
+    "RunConfig": "config", "load_config": "config",
+    "PromptItem": "inputs", "from_prompt": "inputs",
+    "Completion": "providers.base", "Message": "providers.base", "Provider": "providers.base",
+    "Request": "providers.base",
+    "LocalProvider": "providers.local",
+    "Session": "session",
+    "Member": "strategies.base", "StrategyResult": "strategies.base",
+    **{name: "api" for name in ("Result", "committee", "cot_decode", "moa", "provider", "run", "verbalize", "vote")},
+}
 
 
-def __getattr__(name: str):
-    if name == "LocalProvider":
-        from .providers.local import LocalProvider
-
-        return LocalProvider
-    raise AttributeError(name)
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'ensemble_cli' has no attribute {name!r}")
+    return getattr(import_module(f".{home}", __name__), name)
 
 
 __all__ = [

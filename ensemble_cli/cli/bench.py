@@ -8,13 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..bench.arms import load_plan
-from ..bench.datasets import load_dataset
-from ..bench.progress import BenchProgress
-from ..bench.report import CHART, REPORT, rich_table, write_report
-from ..bench.runner import run_bench
 from ..errors import ConfigError, ExitStatus
-from ..sinks.display import stderr_console
+from ..sinks.console import stderr_console
 from .boundary import error_boundary, say
 
 HELP = ("Does an ensemble pay? Run a single greedy call and every strategy arm on a dataset with gold answers, "
@@ -38,6 +33,12 @@ def bench(
     if ctx.invoked_subcommand is not None:
         return
     with error_boundary():
+        from ..bench.arms import load_plan  # the bench stack (scipy, matplotlib) loads only when used
+        from ..bench.datasets import load_dataset
+        from ..bench.progress import BenchProgress
+        from ..bench.report import CHART, REPORT, rich_table, write_report
+        from ..bench.runner import run_bench
+
         if dataset is None:
             raise ConfigError("bench needs --dataset FILE (or a shipped set: arith, mc); see `ensemble bench --help`")
         data = load_dataset(dataset)
@@ -67,6 +68,8 @@ def report(
 ) -> None:
     """Re-render summary.json, report.md and the chart from the records in RUN_DIR, without a call."""
     with error_boundary():
+        from ..bench.report import CHART, REPORT, rich_table, write_report
+
         summary = write_report(run_dir)
         if not quiet:
             console = stderr_console()

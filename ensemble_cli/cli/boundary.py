@@ -20,7 +20,7 @@ import typer
 
 from ..errors import EnsembleError, ExitStatus
 from ..secrets import redact
-from ..sinks.display import stderr_console
+from ..sinks.console import stderr_console
 
 TRACEBACK_ENV = "ENSEMBLE_TRACEBACK"
 TERMINATED = 143

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..config import RunConfig, deep_merge, load_config
-from ..errors import ConfigError
-from ..inputs import load_inputs
-from ..session import Outcome, Session
-from ..sinks.display import Display, stderr_console
-from ..sinks.records import RecordSink
-from ..sinks.stdout import OutputPrinter
 from .boundary import error_boundary, say
 from .options import CommonOptions
+
+if TYPE_CHECKING:
+    from ..config import RunConfig
+    from ..session import Outcome, Session
 
 
 def execute(strategy: str, common: CommonOptions, settings: dict[str, Any], display: dict[str, Any] | None = None) -> None:
     """Run ``strategy`` as configured by the YAML file and the flags; exits with the README's codes."""
     with error_boundary():
+        # the library core loads here, not when the console script starts (`--help` stays fast)
+        from ..config import deep_merge, load_config
+        from ..errors import ConfigError
+        from ..inputs import load_inputs
+        from ..session import Session
+        from ..sinks.console import stderr_console
+        from ..sinks.display import Display
+        from ..sinks.records import RecordSink
+        from ..sinks.stdout import OutputPrinter
+
         overrides = common.overrides()
         if settings:
             overrides = deep_merge(overrides, {strategy: settings})

@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import ConfigError
-from ..providers.local import MAX_TOP_LOGPROBS
 from ..providers.presets import PRESETS
 
 LLM_NOTE = ("any model of simonw's llm (its plugins, keys and aliases): provider: llm, model: ID_OR_ALIAS; "
@@ -21,6 +20,8 @@ WIDE = 200
 
 def rows() -> list[dict[str, Any]]:
     """Each backend with its base URL, key variable, capabilities, notes and the documentation it follows."""
+    from ..providers.local import MAX_TOP_LOGPROBS  # numpy loads only when the table is asked for
+
     listed: list[dict[str, Any]] = [{
         "name": "local", "base_url": None, "key_variable": None, "prefix": "native",
         "capabilities": {"max_top_logprobs": MAX_TOP_LOGPROBS, "prefix_continuation": True, "prefix_mode": "native",

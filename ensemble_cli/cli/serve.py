@@ -13,7 +13,6 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ConfigError
-from ..providers.llama_engine import resolve_model_path
 from .boundary import error_boundary
 
 
@@ -49,6 +48,8 @@ def add_props(app, path) -> None:
 
 def serve_raw(model: str, host: str, port: int, n_ctx: int, alias: str) -> None:
     """The raw model over the OpenAI API (chat and raw completions, with logprobs)."""
+    from ..providers.llama_engine import resolve_model_path
+
     path = resolve_model_path(model)
     check_port_free(host, port)
     try:

@@ -19,18 +19,10 @@ from ..events import (
     CallFinished, Event, Note, PromptFailed, PromptFinished, PromptStarted, ReplyReceived, RoundFinished,
     RunStarted, StreamDelta, TokenChosen, VoteTally,
 )
+
 from .views import detail_view
 
-PLAIN_WIDTH = 1000
-"""Width of stderr when it is not a terminal: lines are not wrapped (a log reader or grep gets whole lines)."""
 
-
-def stderr_console() -> Console:
-    """The console for progress, warnings and errors: stderr, never hard-wrapped when not a terminal."""
-    console = Console(stderr=True, soft_wrap=True)
-    if not console.is_terminal:
-        console = Console(stderr=True, soft_wrap=True, width=PLAIN_WIDTH)
-    return console
 
 SNIPPET = 80
 
