@@ -206,7 +206,7 @@ def answer_model():
 
 def bench_yaml(tmp_path, server, arms: str) -> Path:
     return write(tmp_path / "bench.yaml", f"provider: vllm\nmodel: toy\nbase_url: {server.base_url}\n"
-                                          f"max_retries: 0\nseed: 1\n{arms}")
+                                          f"max_retries: 0\nseed: 1\ncache: false\n{arms}")
 
 
 DATA = "".join(json.dumps({"id": f"q{i}", "prompt": p, "answer": "12"}) + "\n" for i, p in enumerate(

@@ -354,4 +354,4 @@ def test_providers_piped_keeps_every_column_and_json_parses():
     assert all(line == line.rstrip() for line in piped.stdout.splitlines())
     as_json = json.loads(subprocess.run([sys.executable, "-m", "ensemble_cli", "providers", "--json"],
                                         capture_output=True, text=True, timeout=60).stdout)
-    assert {row["name"] for row in as_json} == {"local", *PRESETS}
+    assert {row["name"] for row in as_json} == {"local", *PRESETS, "llm"}

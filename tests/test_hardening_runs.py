@@ -184,7 +184,7 @@ def test_a_record_reproduces_its_run_from_its_own_settings(fake_server, tmp_path
     out = tmp_path / "out.jsonl"
     result = invoke("moa", "-p", "name a colour", "--n", "3", "--layers", "2", "--seed", "7", "--max-tokens", "40",
                     "--aggregator-temperature", "0.2", "--provider", "vllm", "--model", "a", "--base-url",
-                    server.base_url, "-o", str(out))
+                    server.base_url, "-o", str(out), "--no-cache")
     assert result.exit_code == 0, result.stderr
     (record,) = records(out.read_text())
     first_bodies = [(r["body"].get("temperature"), r["body"].get("seed"), r["body"].get("max_tokens")
@@ -201,7 +201,7 @@ def test_a_record_reproduces_its_run_from_its_own_settings(fake_server, tmp_path
               "members": proposers, "moa": {**settings["moa"], "aggregator": aggregator}}
     path = tmp_path / "from_record.yaml"
     path.write_text(yaml.safe_dump(config))
-    again = invoke("moa", "--config", str(path), "-p", record["input"]["prompt"], "-o", "-")
+    again = invoke("moa", "--config", str(path), "-p", record["input"]["prompt"], "-o", "-", "--no-cache")
     assert again.exit_code == 0, again.stderr
     (rerun,) = records(again.stdout)
     assert rerun["output"] == record["output"]

