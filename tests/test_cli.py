@@ -28,6 +28,7 @@ def test_version_and_providers():
     assert listing.exit_code == 0 and "DEEPSEEK_API_KEY" in listing.stdout and "vllm" in listing.stdout
 
 
+@pytest.mark.embedded
 def test_config_run_writes_jsonl_to_stdout_only():
     result = invoke("committee", "--config", str(REPO / "configs/committee.yaml"), "--max-tokens", "6", "-o", "-")
     assert result.exit_code == 0, result.stderr
@@ -70,6 +71,7 @@ def test_provider_without_prefix_is_refused(fake_server):
     assert server.calls == 0
 
 
+@pytest.mark.embedded
 def test_flags_override_config(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text("prompt: from config\nmax_tokens: 40\ncommittee:\n  merge: product\n")
@@ -148,6 +150,7 @@ def test_bad_input_lines(tmp_path, content, message):
     assert result.exit_code == 2 and message in result.stderr
 
 
+@pytest.mark.embedded
 def test_prompt_and_input_from_stdin():
     result = runner.invoke(app, ["committee", "--input", "-", "--max-tokens", "2", "-o", "-", "-q"],
                            input=json.dumps({"id": "s", "messages": [{"role": "user", "content": "Hi"}]}) + "\n")
@@ -208,6 +211,7 @@ def test_single_prompt_provider_failure_exits_4(tmp_path, fake_server):
     assert record["status"] == "error" and record["output"] is None and "HTTP 500" in record["errors"][0]
 
 
+@pytest.mark.embedded
 def test_resume_needs_an_output_file():
     for extra in ([], ["-o", "-"]):
         result = invoke("committee", "--prompt", "hi", "--resume", *extra)

@@ -36,6 +36,7 @@ def decode(members, max_tokens=30, **settings):
     return run_strategy(committee, ITEM)
 
 
+@pytest.mark.embedded
 def test_one_member_equals_greedy_on_the_embedded_model(local_provider):
     (greedy,) = asyncio.run(local_provider.complete(Request(ITEM.messages, max_tokens=40)))
     result = decode([Member("solo", local_provider)], max_tokens=40)
@@ -44,6 +45,7 @@ def test_one_member_equals_greedy_on_the_embedded_model(local_provider):
     assert result.details["finish_reason"] == ("stop" if greedy.finish_reason == "stop" else "length")
 
 
+@pytest.mark.embedded
 def test_identical_members_are_computed_once(local_provider):
     one = decode([Member("solo", local_provider)], max_tokens=25)
     many = decode([Member(f"m{i}", local_provider) for i in range(20)], max_tokens=25)
@@ -53,6 +55,7 @@ def test_identical_members_are_computed_once(local_provider):
     assert many.tally.calls == one.tally.calls
 
 
+@pytest.mark.embedded
 def test_distinct_members_on_the_embedded_model(local_provider):
     systems = ["Answer like a pirate.", "Answer like a poet.", "Answer in French."]
     members = [Member(f"s{i}", local_provider, system=s) for i, s in enumerate(systems)]
@@ -147,6 +150,7 @@ def test_stop_string_ends_the_answer(fake_server, registry_for):
     assert result.output == "The cat sat on the" and result.details["finish_reason"] == "stop"
 
 
+@pytest.mark.embedded
 def test_two_local_models_merge_on_text(local_provider, tmp_path):
     import shutil
 

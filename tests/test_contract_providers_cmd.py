@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from typer.testing import CliRunner
@@ -12,6 +14,7 @@ from ensemble_cli.providers.presets import PRESETS
 runner = CliRunner()
 
 
+@pytest.mark.embedded
 def test_json_lists_every_backend_with_capabilities_and_doc_dates():
     result = runner.invoke(app, ["providers", "--json"])
     assert result.exit_code == 0

@@ -153,6 +153,7 @@ def test_incapable_provider_is_refused_before_any_call(fake_server, registry_for
     assert server.calls == 0
 
 
+@pytest.mark.embedded
 def test_top_path_on_the_embedded_model_is_greedy_decoding(local_provider):
     # one branch decodes alone, so its numerics match single-sequence greedy decoding exactly; with
     # several branches in one batch, llama.cpp's batched kernels may round near-ties differently
@@ -165,6 +166,7 @@ def test_top_path_on_the_embedded_model_is_greedy_decoding(local_provider):
     assert len({p["first_token"] for p in paths}) == 3 and greedy.text.startswith(paths[0]["first_token"])
 
 
+@pytest.mark.embedded
 def test_cot_decode_config_and_batch_on_the_embedded_model(tmp_path):
     questions = tmp_path / "q.jsonl"
     questions.write_text("\n".join(json.dumps({"id": f"q{i}", "prompt": f"What is {i} plus {i}?"}) for i in (2, 3)) + "\n")
@@ -181,6 +183,7 @@ def test_cot_decode_config_and_batch_on_the_embedded_model(tmp_path):
     assert sorted(json.loads(line)["id"] for line in batch.stdout.splitlines()) == ["q2", "q3"]
 
 
+@pytest.mark.embedded
 def test_raw_template_on_both_backends(fake_server, registry_for, local_provider):
     server, member = member_on(fake_server, registry_for, BranchModel(FIRSTS, BRANCHES))
     result = decode(member, k=2, raw=True, answer_prompt=None)

@@ -132,6 +132,7 @@ def test_quiet_single_prompt_failure_still_prints_its_line(command, fake_server)
     assert all(line.startswith("ensemble: ") for line in result.stderr.strip().splitlines())
 
 
+@pytest.mark.embedded
 def test_serve_on_a_taken_port_exits_2():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -10,6 +10,8 @@ from ensemble_cli.providers.base import user_prompt
 from ensemble_cli.numeric import log_softmax, top2_probabilities, top_k
 from ensemble_cli.providers.llama_engine import SequenceBatch
 
+pytestmark = pytest.mark.embedded  # every test here loads the embedded model
+
 
 def test_log_softmax_and_top_k_ties():
     logits = np.array([1.0, 3.0, 3.0, -2.0], dtype=np.float32)

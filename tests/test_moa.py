@@ -137,6 +137,7 @@ def test_self_moa_and_copies_are_called_at_their_recorded_temperatures(settings,
     assert [a["temperature"] for a in answers] == temperatures
 
 
+@pytest.mark.embedded
 def test_moa_configs_on_the_embedded_model():
     runner = CliRunner()
     lite = runner.invoke(app, ["moa", "--config", str(REPO / "configs/moa-lite.yaml"), "--max-tokens", "16",

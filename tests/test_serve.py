@@ -15,6 +15,8 @@ from conftest import run_strategy
 from ensemble_cli.config import MemberConfig
 from ensemble_cli.providers.base import Message, Request
 
+pytestmark = pytest.mark.embedded  # every test here loads the embedded model
+
 MESSAGES = (Message("system", "You are a helpful assistant."), Message("user", "Name a large animal."))
 
 

@@ -182,6 +182,7 @@ def test_multi_keeps_what_it_has_when_a_later_turn_fails(fake_server, registry_f
     assert "did not parse" in notes[0].message
 
 
+@pytest.mark.embedded
 def test_verbalize_config_on_the_embedded_model():
     result = CliRunner().invoke(app, ["verbalize", "--config", str(REPO / "configs/verbalize.yaml"),
                                       "--compare", "direct", "--max-tokens", "120", "-o", "-"])

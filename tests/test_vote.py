@@ -149,6 +149,7 @@ def test_cli_bad_method_and_extractor_exit_2():
     assert bad_extract.exit_code == 2 and bad_extract.stderr.count("\n") == 1 and "does not compile" in bad_extract.stderr
 
 
+@pytest.mark.embedded
 def test_vote_config_on_the_embedded_model():
     result = CliRunner().invoke(app, ["vote", "--config", str(REPO / "configs/vote.yaml"), "--max-tokens", "12", "-o", "-"])
     record = json.loads(result.stdout.splitlines()[0])
