@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import IO, Any, Iterator, Sequence
 
 from .errors import InputError
 from .inputs import PromptItem
@@ -82,6 +82,17 @@ class Recorded:
     records: int = 0
 
 
+def parse_records(data: bytes) -> Iterator[dict[str, Any]]:
+    """The well-formed records in JSONL bytes; a damaged line (cut by a kill, not UTF-8) is skipped."""
+    for raw in data.splitlines():
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(record, dict) and "id" in record:
+            yield record
+
+
 def read_recorded(path: Path, strategy: str, print_: str) -> Recorded:
     """Scan ``path`` for ok records; a damaged line (cut by a kill, bytes that are not UTF-8) is skipped.
     Only a regular file is read: other outputs (``/dev/null``, ``/dev/stdout``, FIFOs) hold nothing to resume."""
@@ -96,13 +107,7 @@ def read_recorded(path: Path, strategy: str, print_: str) -> Recorded:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read the output file ({exc.strerror})") from None
-    for raw in data.splitlines():
-        try:
-            record = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            continue
-        if not isinstance(record, dict) or "id" not in record:
-            continue
+    for record in parse_records(data):
         found.records += 1
         if record.get("status") != "ok":
             continue

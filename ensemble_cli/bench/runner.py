@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import CapabilityError, ConfigError
-from ..events import Event, PromptFailed, PromptFinished
+from ..events import Event
 from ..providers.registry import ProviderRegistry
-from ..records import RecordWriter
+from ..records import RecordWriter, parse_records
+from ..sinks.records import RecordSink
 from ..revote import revote_record
 from ..session import Prepared, Session
 from .arms import BASELINE, Arm, BenchPlan
@@ -39,13 +40,7 @@ def read_records(path: Path) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     if not path.exists():
         return found
-    for raw in path.read_bytes().splitlines():
-        try:
-            record = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            continue
-        if not isinstance(record, dict) or "id" not in record:
-            continue
+    for record in parse_records(path.read_bytes()):
         key = str(record["id"])
         if record.get("status") == "ok" or found.get(key, {}).get("status") != "ok":
             found[key] = record
@@ -56,24 +51,16 @@ def scored(record: dict[str, Any], item: BenchItem, scoring: str) -> dict[str, A
     return {**record, "gold": item.gold(), "score": score_record(record, item.answer, scoring)}
 
 
-class ScoredRecords:
+class ScoredRecords(RecordSink):
     """The arm's JSONL sink: each record with its gold answer and score."""
 
     def __init__(self, path: Path, items: dict[str, BenchItem], scoring: str) -> None:
-        self.writer = RecordWriter(str(path))
+        super().__init__(str(path))
         self.items = items
         self.scoring = scoring
 
-    def __enter__(self) -> "ScoredRecords":
-        self.writer.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.writer.__exit__(*exc)
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, (PromptFinished, PromptFailed)) and event.record:
-            self.writer.write(scored(event.record, self.items[event.prompt_id], self.scoring))
+    def shape(self, record: dict[str, Any]) -> dict[str, Any]:
+        return scored(record, self.items[str(record["id"])], self.scoring)
 
 
 def load_meta(run_dir: Path) -> dict[str, Any]:

@@ -23,7 +23,11 @@ class RecordSink:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, (PromptFinished, PromptFailed)) and event.record:
-            self.writer.write(event.record)
+            self.writer.write(self.shape(event.record))
+
+    def shape(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record as written (subclasses add fields, e.g. the bench's gold answer and score)."""
+        return record
 
 
 class Collector:
