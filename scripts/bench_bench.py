@@ -5,10 +5,11 @@ Against the fake server with a fixed latency per call:
    of the deepest chain of dependent calls of one item x latency and the calls divided by the endpoint's
    concurrency bound x latency, and against the CPU floor (the same run with no latency: the client, the
    fake server and JSON share this process). Target: wall <= 1.5 x the larger of the two.
-2. A second identical run into a new directory: the calls it makes. Target 0 for deterministic arms; that
-   needs the call cache (another change in progress); until it lands this prints the calls it measures.
-3. A vote-method sweep (majority, weighted, confidence on the same samples): the calls beyond those of one
-   method. Target 0: the other methods are recounted from the stored replies (revote).
+2. A second identical run into a new directory, sharing the first run's call cache: the calls it makes.
+   Target 0 (every request is reproducible: temperature 0, or sampled with a seed).
+3. A vote-method sweep (majority, weighted, confidence on the same samples), each run with a fresh, empty
+   call cache so that only revote can save calls: the calls beyond those of one method. Target 0: the
+   other methods are recounted from the stored replies.
 """
 
 from __future__ import annotations
@@ -72,10 +73,12 @@ def ignore_progress(name: str, total: int, done: int):
     return lambda event: None
 
 
-def run(server: FakeOpenAIServer, arms: str, folder: Path, name: str) -> tuple[float, int]:
+def run(server: FakeOpenAIServer, arms: str, folder: Path, name: str, cache: str) -> tuple[float, int]:
+    """One bench run into ``folder/name`` with the call cache in ``folder/cache``; its wall time and calls."""
     config = folder / f"{name}.yaml"
     config.write_text(f"provider: vllm\nmodel: toy\nbase_url: {server.base_url}\nmax_retries: 0\nseed: 1\n"
-                      f"max_concurrency: {CONCURRENCY}\nparallel_prompts: {CONCURRENCY}\nmax_tokens: 16\narms:{arms}")
+                      f"max_concurrency: {CONCURRENCY}\nparallel_prompts: {CONCURRENCY}\nmax_tokens: 16\n"
+                      f"cache_dir: {folder / 'caches' / cache}\narms:{arms}")
     plan = load_plan(config, "number")
     data = dataset()
     before = server.calls
@@ -95,13 +98,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         with FakeOpenAIServer({"toy": model}) as instant:
-            floor, _ = run(instant, ARMS, folder, "no-latency")
+            floor, _ = run(instant, ARMS, folder, "no-latency", "floor")
         with FakeOpenAIServer({"toy": model}, latency=LATENCY) as server:
             measure(server, folder, floor)
 
 
 def measure(server: FakeOpenAIServer, folder: Path, floor: float) -> None:
-    wall, calls = run(server, ARMS, folder, "first")
+    wall, calls = run(server, ARMS, folder, "first", "shared")
     depth = 2  # moa-lite: the proposers, then the aggregator
     path = max(depth * LATENCY, calls * LATENCY / CONCURRENCY)
     bound = max(path, floor)
@@ -113,13 +116,12 @@ def measure(server: FakeOpenAIServer, folder: Path, floor: float) -> None:
     print("critical path: the larger of the deepest chain of dependent calls x latency and calls x latency / "
           "concurrency bound;\nCPU floor: the same run against the server with no latency (client, server and "
           "JSON in one process).")
-    _, again = run(server, ARMS, folder, "second")
-    print_table("a second identical run (new run directory)", ["calls", "target", "", "note"],
-                [[again, 0, verdict(again == 0),
-                  "0 needs the call cache (in progress elsewhere); without it every call is made again"]])
-    _, one = run(server, ARMS.split("  - name: vote-weighted")[0], folder, "one-method")
-    _, sweep = run(server, SWEEP, folder, "sweep")
-    print_table("vote-method sweep: majority, weighted, confidence on the same samples",
+    _, again = run(server, ARMS, folder, "second", "shared")
+    print_table("a second identical run (new run directory, the same call cache)", ["calls", "target", ""],
+                [[again, 0, verdict(again == 0)]])
+    _, one = run(server, SWEEP.split("  - name: vote-weighted")[0], folder, "one-method", "fresh-one")
+    _, sweep = run(server, SWEEP, folder, "sweep", "fresh-sweep")
+    print_table("vote-method sweep: majority, weighted, confidence on the same samples (empty caches)",
                 ["calls, one method", "calls, three methods", "extra calls", "target", ""],
                 [[one, sweep, sweep - one, 0, verdict(sweep - one == 0)]])
 
