@@ -76,6 +76,8 @@ def extension(record: dict[str, Any], request_id: str) -> dict[str, Any]:
     }
     if "cost_usd" in usage:
         ext["cost_usd"] = usage["cost_usd"]
+    if usage.get("by_model"):
+        ext["model_usage"] = usage["by_model"]  # calls, tokens and cost of every model called
     per_member = member_usage(strategy, record.get("details") or {})
     if per_member:
         ext["member_usage"] = per_member
