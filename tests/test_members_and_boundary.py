@@ -103,3 +103,14 @@ def test_module_entry_point_and_providers_listing(capsys):
     assert result.returncode == 0 and result.stdout.startswith("ensemble ")
     providers()
     assert "llamacpp" in capsys.readouterr().out
+
+
+def test_catalog_builds_every_strategy_and_refuses_an_unknown_one():
+    from ensemble_cli.catalog import BUILDERS, STRATEGY_NAMES
+
+    assert set(BUILDERS) == set(STRATEGY_NAMES)
+    session = Session(load_config(None, REMOTE))
+    for name in STRATEGY_NAMES:
+        assert session.prepare(name).info.strategy == name  # built and validated, nothing called
+    with pytest.raises(ConfigError, match="unknown strategy 'debate'"):
+        session.prepare("debate")

@@ -43,3 +43,11 @@ def test_schema_command_prints_the_json_schema():
     schema = json.loads(result.stdout)
     assert set(schema["required"]) >= {"schema", "strategy", "id", "status", "details", "usage"}
     assert {"CommitteeDetails", "VoteDetails", "MoaDetails", "CotDecodeDetails", "VerbalizeDetails"} <= set(schema["$defs"])
+
+
+def test_schema_command_function_prints_the_same_schema(capsys):
+    from ensemble_cli.cli.schema_cmd import schema
+    from ensemble_cli.schema import record_schema
+
+    schema()
+    assert json.loads(capsys.readouterr().out) == record_schema()

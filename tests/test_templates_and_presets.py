@@ -49,3 +49,16 @@ def test_finish_reasons_are_normalised():
 
     assert normalise_finish("eos") == "stop" and normalise_finish(None) == "stop"
     assert normalise_finish("length") == "length" and normalise_finish("max_tokens") == "length"
+
+
+def test_server_template_keeps_a_bos_the_server_does_not_add():
+    """SmolLM2's BOS is <|im_start|>, which its server does not add: dropping it broke every raw prompt."""
+    import asyncio
+
+    from ensemble_cli.providers.server_template import ServerTemplate, render
+
+    template = "{{ bos_token }}{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    messages = (Message("user", "hi"),)
+    kept = asyncio.run(render(ServerTemplate("props", template, "<s>", "</s>", adds_bos=False), None, "", messages, "A"))
+    dropped = asyncio.run(render(ServerTemplate("props", template, "<s>", "</s>", adds_bos=True), None, "", messages, "A"))
+    assert kept == "<s><|im_start|>user\nhi<|im_end|>\nA" and dropped == kept[len("<s>"):]
