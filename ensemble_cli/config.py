@@ -6,6 +6,7 @@ Precedence, highest first: command-line flag > YAML file > environment (``ENSEMB
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -246,11 +247,20 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def _explain(error: Mapping[str, Any]) -> str:
-    path = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    if error["type"] == "extra_forbidden":
+_UNION_MEMBER = re.compile(r"^(int|float|str|bool|none|literal\[.*\]|function-\w+\[.*\]|constrained-\w+)$")
+"""The last part of a location that names which member of a union a value failed (``k.int``)."""
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _explain(path: str, errors: list[Mapping[str, Any]]) -> str:
+    """One line for one key: an unknown key, or what was wrong (all the forms a union accepts, joined)."""
+    if errors[0]["type"] == "extra_forbidden":
         return f"{path}: unknown key"
-    return f"{path}: {error['msg']} (got {_shown(error.get('input'))})"
+    messages = list(dict.fromkeys(_message(e) for e in errors))
+    return f"{path}: {'; or '.join(messages)} (got {_shown(errors[0].get('input'))})"
 
 
 def _shown(value: object) -> str:
@@ -261,15 +271,23 @@ def _shown(value: object) -> str:
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:
-    return "\n".join(f"{source}: {_explain(e)}" for e in exc.errors())
+    """One line per key that is wrong, naming the file (or "command line") and the key path."""
+    by_path: dict[str, list[Mapping[str, Any]]] = {}
+    for error in exc.errors():
+        loc = list(error["loc"])
+        if loc and isinstance(loc[-1], str) and _UNION_MEMBER.match(loc[-1]):
+            loc = loc[:-1]
+        by_path.setdefault(".".join(str(part) for part in loc) or "(top level)", []).append(error)
+    return "\n".join(f"{source}: {_explain(path, errors)}" for path, errors in by_path.items())
 
 
 def load_config(
-    path: Path | None = None,
+    path: Path | str | None = None,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> RunConfig:
     """Build a ``RunConfig`` from defaults, environment, the YAML file and flag overrides."""
+    path = Path(path) if isinstance(path, str) else path
     environ = os.environ if environ is None else environ
     data: dict[str, Any] = {key: environ[var] for var, key in ENV_DEFAULTS.items() if environ.get(var)}
     source = str(path) if path else "command line"

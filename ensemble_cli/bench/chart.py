@@ -14,7 +14,8 @@ def draw(summary: dict[str, Any], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     axis = summary["cost_axis"]
-    label = "cost per item (USD)" if axis == "cost_per_item_usd" else "tokens per item, prompt + completion (dollar cost not known for every arm)"
+    label = "cost per item (USD)" if axis == "cost_per_item_usd" else \
+        "tokens per item, prompt + completion (dollar cost unknown or zero)"
     arms = [a for a in summary["arms"] if a.get(axis) is not None and a.get("accuracy") is not None]
     figure, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
     for arm in arms:

@@ -4,7 +4,8 @@ Per arm: accuracy with its Wilson interval, the paired difference from the basel
 (bootstrap interval, exact McNemar p-value), unextracted and failed counts, calls and tokens per item,
 cost (``usage.cost_usd`` summed where every record knows it; unknown otherwise, never free), dollars per
 correct answer, wall time, per-item latency p50/p95, and the accuracy-cost Pareto frontier. The cost
-axis is dollars per item where every arm's cost is known, else tokens (prompt + completion) per item (the report says which).
+axis is dollars per item where every arm's cost is known and some is not zero, else tokens (prompt +
+completion) per item (the report says which).
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def summarise(run_dir: Path) -> dict[str, Any]:
         elif loaded[entry["name"]]:
             arms.append(arm_summary(entry, loaded[entry["name"]], baseline))
     known = bool(arms) and all(a["cost_per_item_usd"] is not None for a in arms)
-    axis = "cost_per_item_usd" if known else "tokens_per_item"
+    paid = known and any(a["cost_per_item_usd"] > 0 for a in arms)
+    axis = "cost_per_item_usd" if paid else "tokens_per_item"  # free models (all $0): tokens tell the arms apart
     marks = pareto([(a["accuracy"] or 0.0, a[axis]) for a in arms])
     for arm, mark in zip(arms, marks):
         arm["pareto"] = mark
@@ -119,6 +121,13 @@ def _pct(value: float | None) -> str:
 
 def _usd(value: float | None) -> str:
     return "unknown" if value is None else f"${value:.4f}"
+
+
+def _per_correct(arm: dict) -> str:
+    """Dollars per correct answer: n/a where none was correct (a known cost over nothing right)."""
+    if arm["cost_usd"] is not None and not arm["correct"]:
+        return "n/a"
+    return _usd(arm["usd_per_correct"])
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -141,7 +150,7 @@ def rows(summary: dict[str, Any]) -> list[list[str]]:
             "" if vs is None else f"{vs['p_value']:.3g}",
             str(arm["unextracted"]), str(arm["failed"]), _num(arm["calls_per_item"], 1),
             _num(arm["prompt_tokens_per_item"], 0), _num(arm["completion_tokens_per_item"], 0),
-            _usd(arm["cost_usd"]), _usd(arm["usd_per_correct"]), _num(arm["wall_s"], 1),
+            _usd(arm["cost_usd"]), _per_correct(arm), _num(arm["wall_s"], 1),
             _num(arm["latency_p50_s"]), _num(arm["latency_p95_s"]), "*" if arm.get("pareto") else "",
         ])
     return table

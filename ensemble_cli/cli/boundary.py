@@ -25,6 +25,8 @@ from ..sinks.console import stderr_console
 TRACEBACK_ENV = "ENSEMBLE_TRACEBACK"
 TERMINATED = 143
 """Exit status after SIGTERM (128 + 15), as shells report it; Ctrl-C gives 130."""
+BROKEN_PIPE = 141
+"""Exit status when the reader of stdout or stderr closed it early (128 + SIGPIPE), as shells report it."""
 
 
 class Terminated(Exception):
@@ -39,6 +41,16 @@ def say(message: str, style: str = "red") -> None:
     console = stderr_console()
     for line in redact(message).splitlines() or [message]:
         console.print(f"ensemble: {line}", style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+def _silence_stdout() -> None:
+    """Point stdout and stderr at /dev/null, so that flushing them at exit raises no second BrokenPipeError."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            pass
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -64,6 +76,10 @@ def error_boundary() -> Iterator[None]:
             for line in str(exc).splitlines() or [type(exc).__name__]:
                 say(f"error: {line}")
         raise typer.Exit(int(exc.exit_status)) from None
+    except BrokenPipeError:
+        # the reader of our output went away (`| head`): stop quietly, as a shell pipeline expects
+        _silence_stdout()
+        raise typer.Exit(BROKEN_PIPE) from None
     except (KeyboardInterrupt, Terminated) as exc:
         what = "terminated" if isinstance(exc, Terminated) else "interrupted"
         say(f"{what}; records already written are kept; rerun with --resume to continue", style="")
@@ -72,7 +88,8 @@ def error_boundary() -> Iterator[None]:
         if wants_traceback():
             _show_traceback(exc)
         else:
-            say(f"internal error: {type(exc).__name__}: {exc}; rerun with --traceback and report it")
+            say(f"internal error: {type(exc).__name__}: {exc}; rerun as `ensemble --traceback ...` "
+                f"(or with {TRACEBACK_ENV}=1) and report it")
         raise typer.Exit(int(ExitStatus.ERROR)) from None
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -74,10 +74,12 @@ def serve_ensembles(path: Path | None, host: str, port: int, limits: Limits, api
     from ..cli.boundary import say
 
     say(f"serving {len(ensembles)} ensemble(s) on http://{host}:{port}/v1: {', '.join(ensembles)}", style="")
-    # uvicorn re-raises the SIGTERM it caught once it has stopped: let that end the process quietly
-    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    # uvicorn re-raises the SIGTERM or SIGINT (Ctrl-C) it caught once it has stopped gracefully: let that
+    # end the process quietly, with exit 0, rather than as an interrupted batch run
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         asyncio.run(server.serve())
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     say("stopped", style="")

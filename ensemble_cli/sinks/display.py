@@ -73,7 +73,7 @@ class LiveState:
                 votes.add_row(snippet(answer, 30), str(count), ", ".join(members), style=style)
             parts.append(votes)
         if self.answer:
-            parts.append(Panel(self.answer, title="answer", border_style="cyan"))
+            parts.append(Panel(self.answer, title="answer", border_style="cyan", expand=False))
         if self.dissent:
             parts.append(Text("disagree: " + ", ".join(self.dissent), style="dim"))
         return Group(*parts) if parts else Text("waiting for the first reply…", style="dim")
@@ -89,6 +89,8 @@ class Display:
         self.mode = "quiet" if quiet else ("live" if console.is_terminal else "plain")
         self.state = LiveState()
         self.records: list[dict[str, Any]] = []
+        self.failed_records: list[dict[str, Any]] = []
+        """Records of failed prompts: their calls count in the run's usage line too."""
         self.failures: list[tuple[str, str]] = []
         self._live: Live | None = None
         self._progress: Progress | None = None
@@ -189,6 +191,8 @@ class Display:
         self._advance()
         if event.stopped:
             return
+        if event.record:
+            self.failed_records.append(event.record)
         self.failures.append((event.prompt_id, event.error))
         self.console.print(f"ensemble: error: [{self._done}/{self.total}] {event.prompt_id} failed: {event.error}",
                            highlight=False, markup=False, style="red")
@@ -215,7 +219,7 @@ class Display:
                           str(usage.get("calls", "")), format_cost(usage.get("cost_usd")),
                           f"{usage.get('wall_s', 0):.2f}")
         self.console.print(table)
-        self.console.print(usage_line(self.records), highlight=False, markup=False)
+        self.console.print(usage_line(self.records + self.failed_records), highlight=False, markup=False)
 
 
 def format_cost(cost: Any) -> str:

@@ -96,7 +96,8 @@ def moa_view(details: MoaDetails, record: dict[str, Any], show_all: bool = False
             table.add_row(str(layer.layer), answer.member, str(len(answer.text)), " ".join(answer.text.split())[:70])
         for failed in layer.failed:
             table.add_row(str(layer.layer), failed.member, "-", f"failed: {failed.error[:60]}", style="red")
-    final = Panel(str(record.get("output") or ""), title=f"final ({details.aggregator.member})", border_style="cyan")
+    final = Panel(str(record.get("output") or ""), title=f"final ({details.aggregator.member})", border_style="cyan",
+                  expand=False)
     return Group(table, final)
 
 
@@ -126,7 +127,8 @@ def verbalize_view(details: VerbalizeDetails, record: dict[str, Any], show_all: 
                           style="" if row.kept else "dim")
         parts.append(table)
     if details.shortfall:
-        parts.append(Text(f"{len(details.candidates)} different responses of the {details.k} asked for", style="yellow"))
+        asked = len(details.candidates) + details.shortfall
+        parts.append(Text(f"{len(details.candidates)} different responses of the {asked} asked for", style="yellow"))
     draws = Table(title="draws", title_justify="left", show_header=False)
     draws.add_column("text")
     for draw in details.draws:
