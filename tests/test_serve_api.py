@@ -278,3 +278,20 @@ def test_sigterm_finishes_the_request_in_flight_then_exits(fake_server, tmp_path
             process.kill()
     assert replies[0].status_code == 200 and replies[0].json()["choices"][0]["message"]["content"]
     assert b"Traceback" not in process.stderr.read()
+
+
+def test_a_broken_user_ensemble_is_skipped_with_a_warning_not_the_whole_server(tmp_path, monkeypatch):
+    from ensemble_cli.errors import ConfigError
+    from ensemble_cli.server import load_ensembles
+
+    home = tmp_path / "home"
+    (home / "ensembles").mkdir(parents=True)
+    (home / "ensembles" / "broken.yaml").write_text("strategy: vote\nbogus_key: 1\n")
+    (home / "ensembles" / "mine.yaml").write_text("strategy: vote\nprovider: vllm\nmodel: toy\nbase_url: http://127.0.0.1:9/v1\n")
+    monkeypatch.setenv("ENSEMBLE_HOME", str(home))
+    warnings: list[str] = []
+    served = load_ensembles(None, warn=warnings.append)
+    assert "mine" in served and "committee" in served and "broken" not in served
+    assert len(warnings) == 1 and "broken" in warnings[0] and "bogus_key: unknown key" in warnings[0]
+    with pytest.raises(ConfigError, match="bogus_key"):  # a file named with --ensembles must be valid
+        load_ensembles(home / "ensembles" / "broken.yaml")

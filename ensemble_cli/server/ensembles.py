@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from pydantic import ValidationError
 
@@ -70,6 +70,21 @@ def load_one(path: Path, environ: Mapping[str, str] | None = None) -> Ensemble:
     return Ensemble(path.stem, path, data, config, ProviderRegistry(config, environ=environ))
 
 
-def load_ensembles(path: Path | None, environ: Mapping[str, str] | None = None) -> dict[str, Ensemble]:
-    """Every ensemble under ``path`` (default: the named ensembles of ``ensemble_cli.ensembles``), by name."""
-    return {name: load_one(file, environ) for name, file in _files(path).items()}
+def load_ensembles(path: Path | None, environ: Mapping[str, str] | None = None,
+                   warn: Callable[[str], None] | None = None) -> dict[str, Ensemble]:
+    """Every ensemble under ``path`` (default: the named ensembles of ``ensemble_cli.ensembles``), by name.
+
+    A file given with ``--ensembles`` must be valid; among the default ones, an invalid file of the user's
+    is skipped with a ``warn``ing (as the ``llm`` plugin lists it and explains it when run), so that one
+    broken file does not take every other ensemble down."""
+    found: dict[str, Ensemble] = {}
+    for name, file in _files(path).items():
+        try:
+            found[name] = load_one(file, environ)
+        except ConfigError as exc:
+            if path is not None or warn is None:
+                raise
+            warn(f"not serving '{name}': {exc}")
+    if not found:
+        raise ConfigError("no ensemble to serve; pass --ensembles FILE.yaml or DIR")
+    return found

@@ -60,18 +60,18 @@ def serve_ensembles(path: Path | None, host: str, port: int, limits: Limits, api
                     grace_s: float, environ: Mapping[str, str] | None = None) -> None:
     import uvicorn
 
+    from ..cli.boundary import say
     from ..cli.serve import check_port_free
 
     environ = os.environ if environ is None else environ
     limits.api_key = server_key(api_key_env, host, environ)
-    ensembles = load_ensembles(path, environ)
+    ensembles = load_ensembles(path, environ, warn=lambda message: say(f"warning: {message}", style="yellow"))
     validate(ensembles)
     check_port_free(host, port)
     app = create_app(ensembles, limits)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=max(1, round(grace_s)),
                             server_header=False)
     server = uvicorn.Server(config)
-    from ..cli.boundary import say
 
     say(f"serving {len(ensembles)} ensemble(s) on http://{host}:{port}/v1: {', '.join(ensembles)}", style="")
     # uvicorn re-raises the SIGTERM or SIGINT (Ctrl-C) it caught once it has stopped gracefully: let that
