@@ -29,8 +29,9 @@ BROKEN_PIPE = 141
 """Exit status when the reader of stdout or stderr closed it early (128 + SIGPIPE), as shells report it."""
 
 
-class Terminated(Exception):
-    """SIGTERM arrived: stop like Ctrl-C."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: stop like Ctrl-C. A ``KeyboardInterrupt``, so that no ``except Exception`` on the
+    way (a provider turning failures into errors) takes it for a failed call, and asyncio stops at once."""
 
 
 def wants_traceback() -> bool:
