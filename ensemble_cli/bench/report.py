@@ -158,7 +158,7 @@ def rows(summary: dict[str, Any]) -> list[list[str]]:
 
 def markdown(summary: dict[str, Any], chart: str | None) -> str:
     axis = "dollars per item" if summary["cost_axis"] == "cost_per_item_usd" else \
-        "tokens (prompt + completion) per item, as the cost in dollars is not known for every arm"
+        "tokens (prompt + completion) per item, as no arm has a known dollar cost above zero"
     lines = [f"# ensemble bench: {summary['dataset']}", "",
              f"{summary['items']} items ({summary['format']}), scored by `{summary['scoring']}`; baseline: "
              f"`{summary['baseline']}` (the first member, one greedy call).", "",
