@@ -313,3 +313,36 @@ def test_bench_with_the_embedded_model(tmp_path):
     assert [a["name"] for a in summary["arms"]] == ["single", "vote"]
     assert all(a["items"] == 2 and a["cost_usd"] is None or a["cost_usd"] == 0 for a in summary["arms"])
     assert (run_dir / "chart.png").exists() and "single" in (run_dir / "report.md").read_text()
+
+
+def test_judge_scores_free_text_and_report_keeps_its_verdicts(tmp_path, fake_server):
+    """score: judge asks a judge member about each answer (one call each); bench report makes no call."""
+    def judge(ctx):
+        candidate = ctx.user.split("Candidate answer:\n", 1)[-1]
+        return "Yes." if "12" in candidate else "No, it is not."
+
+    server = fake_server({"toy": answer_model(), "judge": ReplyModel(judge)})
+    data = write(tmp_path / "data.jsonl", DATA)
+    config = bench_yaml(tmp_path, server, f"score: judge\njudge: {{model: judge, base_url: {server.base_url}}}\narms: []\n")
+    run_dir = tmp_path / "run"
+    result = invoke("bench", "--dataset", data, "--config", config, "-o", run_dir)
+    assert result.exit_code == 0, result.stderr
+    records = [json.loads(line) for line in (run_dir / "records" / "single.jsonl").read_text().splitlines()]
+    assert all(r["score"]["method"] == "judge" and r["score"]["judged"] for r in records)
+    right = {r["id"] for r in records if r["score"]["correct"]}
+    assert right == {r["id"] for r in records if "12" in r["output"]} and right  # the judge's verdicts, not a match
+    judge_calls = [r for r in server.requests if r["body"]["model"] == "judge"]
+    assert len(judge_calls) == len(records)
+    before = server.calls
+    again = invoke("bench", "report", run_dir)
+    assert again.exit_code == 0 and server.calls == before
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["arms"][0]["correct"] == len(right)
+
+
+def test_judge_scoring_needs_a_judge(tmp_path, fake_server):
+    server = fake_server({"toy": answer_model()})
+    data = write(tmp_path / "data.jsonl", DATA)
+    config = bench_yaml(tmp_path, server, "score: judge\narms: []\n")
+    result = invoke("bench", "--dataset", data, "--config", config, "-o", tmp_path / "run")
+    assert result.exit_code == 2 and "judge: score: judge needs a judge member" in result.stderr

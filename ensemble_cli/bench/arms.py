@@ -26,7 +26,7 @@ from .scoring import SCORINGS
 
 BASELINE = "single"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-BENCH_KEYS = ("arms", "score")
+BENCH_KEYS = ("arms", "score", "judge")
 RUN_ONLY = ("prompt", "input", "output", "resume", "strategy")
 """Keys the bench sets itself for every arm."""
 COUNTING = ("majority", "weighted", "confidence")
@@ -58,6 +58,8 @@ class BenchPlan:
     arms: list[Arm]
     scoring: str
     base: dict[str, Any]
+    judge: dict[str, Any] | None = None
+    """The member that judges free-text answers (``score: judge``)."""
 
 
 def _validate(data: dict[str, Any], source: str) -> RunConfig:
@@ -134,11 +136,17 @@ def load_plan(path: Path | None, scoring_default: str, overrides: dict[str, Any]
             raise ConfigError(f"{source}: {key}: the bench sets this itself for each arm; remove it "
                               "(prompts come from --dataset, records go to the run directory)")
     arms_raw = data.pop("arms", None)
+    judge = data.pop("judge", None)
     scoring = data.pop("score", "auto")
     if scoring == "auto":
         scoring = scoring_default
     if scoring not in SCORINGS:
         raise ConfigError(f"{source}: score: {scoring!r} is not one of auto, {', '.join(SCORINGS)}")
+    if scoring == "judge":
+        if not isinstance(judge, dict):
+            raise ConfigError(f"{source}: judge: score: judge needs a judge member, e.g. judge: {{provider: ..., "
+                              "model: ...}")
+        _validate({**data, "members": [judge]}, f"{source}: judge")
     base = deep_merge(data, overrides or {})
     _validate(base, source)
     extract = _extract_for(scoring)
@@ -174,7 +182,7 @@ def load_plan(path: Path | None, scoring_default: str, overrides: dict[str, Any]
         config = _validate(merged, f"{source}: arm '{name}'")
         arms.append(Arm(name, str(merged["strategy"]), config, raw=merged, notes=list(notes)))
     _share_samples(arms)
-    return BenchPlan(arms, scoring, base)
+    return BenchPlan(arms, scoring, base, judge if scoring == "judge" else None)
 
 
 def _sample_key(arm: Arm) -> str | None:

@@ -155,7 +155,24 @@ async def run_bench(plan: BenchPlan, dataset: Dataset, items: Sequence[BenchItem
         if registry is None:
             await shared.aclose()
     recount(plan, by_id, run_dir)
+    if plan.judge is not None:
+        await judge_all(plan, by_id, run_dir, registry)
     return meta
+
+
+async def judge_all(plan: BenchPlan, items: dict[str, BenchItem], run_dir: Path,
+                    registry: ProviderRegistry | None) -> None:
+    """The judge's verdicts on every arm's answers (``score: judge``)."""
+    from .judge import judge_arm
+
+    shared = registry or ProviderRegistry(plan.arms[0].config)  # type: ignore[arg-type]
+    try:
+        for arm in plan.arms:
+            if arm.skipped is None and arm_file(run_dir, arm.name).exists():
+                await judge_arm(plan, arm_file(run_dir, arm.name), items, shared)
+    finally:
+        if registry is None:
+            await shared.aclose()
 
 
 def recount(plan: BenchPlan, items: dict[str, BenchItem], run_dir: Path) -> int:

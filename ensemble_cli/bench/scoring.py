@@ -1,7 +1,8 @@
 """Scoring one record against its gold answer with the shared extractors.
 
 ``number`` and ``choice`` extract from the record's output with the extractors vote and cot-decode use;
-``exact`` compares normalised texts; ``contains`` looks for the normalised gold inside the output. An
+``exact`` compares normalised texts; ``contains`` looks for the normalised gold inside the output;
+``judge`` keeps the verdict a judge member gave on free text (``bench/judge.py``). An
 output with no extractable answer is wrong and counted apart (``extracted: false``), as is an error
 record whose strategy ran and found no answer to give (vote or cot-decode with no extractable reply: its
 record holds the replies in ``details``); an error record with no details is a failed item (``failed``:
@@ -15,8 +16,8 @@ from typing import Any, Literal
 from ..errors import ConfigError
 from ..extraction import canonical_number, get_extractor, normalise_text
 
-SCORINGS = ("number", "choice", "exact", "contains")
-Scoring = Literal["number", "choice", "exact", "contains"]
+SCORINGS = ("number", "choice", "exact", "contains", "judge")
+Scoring = Literal["number", "choice", "exact", "contains", "judge"]
 
 
 def gold_key(answer: str, scoring: str) -> str:
@@ -39,6 +40,8 @@ def predicted(output: Any, scoring: str) -> str | None:
     if scoring in ("exact", "contains"):
         value = normalise_text(text)
         return value or None
+    if scoring == "judge":
+        return text.strip() or None
     raise ConfigError(f"score: unknown scoring {scoring!r}; choose one of {', '.join(SCORINGS)}")
 
 
@@ -47,6 +50,13 @@ def score_record(record: dict[str, Any], answer: str, scoring: str) -> dict[str,
     errored = record.get("status") != "ok"
     failed = errored and not record.get("details")
     value = None if errored else predicted(record.get("output"), scoring)
+    if scoring == "judge":
+        # a judge member's verdict (bench/judge.py) is kept; until it is given the answer counts as wrong
+        earlier = record.get("score") or {}
+        judged = bool(earlier.get("judged")) and value is not None
+        return {"method": scoring, "predicted": value, "correct": judged and bool(earlier.get("correct")),
+                "extracted": value is not None, "failed": failed, "judged": judged,
+                **({"judge_reply": earlier.get("judge_reply")} if judged else {})}
     gold = gold_key(answer, scoring)
     if value is None:
         correct = False

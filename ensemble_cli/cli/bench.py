@@ -23,7 +23,7 @@ bench_app = typer.Typer(help=HELP, invoke_without_command=True, no_args_is_help=
 def bench(
     ctx: typer.Context,
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="JSONL or CSV file with gold answers (ours, GSM8K, ARC, MMLU), or a shipped set: arith, mc.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Bench YAML: shared run keys, 'score' and 'arms' (default arms without it).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Bench YAML: shared run keys, 'score' (auto, number, choice, exact, contains, judge), 'judge' and 'arms' (default arms without it).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Run directory for records, summary.json, report.md and the chart (default bench-DATASET).")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N items.")] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue a bench in RUN_DIR where it stopped.")] = False,
