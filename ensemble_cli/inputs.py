@@ -8,7 +8,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Iterator
 
 from .errors import InputError
 from .providers.base import Message
@@ -54,11 +54,35 @@ def _messages(raw: Any, where: str) -> tuple[Message, ...]:
     return tuple(messages)
 
 
-def parse_line(line: str, where: str, line_number: int) -> PromptItem:
+def json_lines(text: str, name: str) -> Iterator[tuple[str, int, Any]]:
+    """Each non-blank line of JSONL ``text`` parsed: (``name:line``, line number, value). A line that is
+    not JSON is an ``InputError`` naming the file, line and column."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        where = f"{name}:{number}"
+        try:
+            yield where, number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); "
+                             "each line must be one JSON object") from None
+
+
+def read_file(path: Path, what: str, expected: str) -> str:
+    """A file the tool reads, as UTF-8 text: missing, a directory, unreadable or not UTF-8 is one line
+    naming it; ``what`` names the file ("input file") and ``expected`` what to give instead."""
     try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{where}: not valid JSON ({exc.msg}); each line must be one JSON object") from None
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory; give {expected}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    return decode_utf8(data, str(path))
+
+
+def parse_line(obj: Any, where: str, line_number: int) -> PromptItem:
     if not isinstance(obj, dict):
         raise InputError(f"{where}: each line must be a JSON object with 'prompt' or 'messages'")
     if "messages" in obj:
@@ -84,14 +108,11 @@ def decode_utf8(data: bytes, name: str) -> str:
                          "save it as UTF-8") from None
 
 
-def read_jsonl(stream: IO[str] | str, name: str) -> list[PromptItem]:
+def read_jsonl(text: str, name: str) -> list[PromptItem]:
     items: list[PromptItem] = []
     seen: set[str] = set()
-    lines = stream.split("\n") if isinstance(stream, str) else stream
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        item = parse_line(line, f"{name}:{number}", number)
+    for where, number, obj in json_lines(text, name):
+        item = parse_line(obj, where, number)
         if item.id in seen:
             raise InputError(f"{name}:{number}: duplicate id {item.id!r}; ids must be unique for --resume to work")
         seen.add(item.id)
@@ -117,12 +138,4 @@ def load_inputs(prompt: str | None, input_path: str | None) -> list[PromptItem]:
     if input_path == "-":
         return read_jsonl(decode_utf8(_read_stdin(), "stdin"), "stdin")
     path = Path(input_path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: input file not found") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory; give --input a JSONL file (or - for stdin)") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the input file ({exc.strerror})") from None
-    return read_jsonl(decode_utf8(data, str(path)), str(path))
+    return read_jsonl(read_file(path, "input file", "--input a JSONL file (or - for stdin)"), str(path))

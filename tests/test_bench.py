@@ -346,3 +346,24 @@ def test_judge_scoring_needs_a_judge(tmp_path, fake_server):
     config = bench_yaml(tmp_path, server, "score: judge\narms: []\n")
     result = invoke("bench", "--dataset", data, "--config", config, "-o", tmp_path / "run")
     assert result.exit_code == 2 and "judge: score: judge needs a judge member" in result.stderr
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (None, "is a directory"),
+    (b'{"id": "a"}\n\xe9\n', ":2: not UTF-8 (byte 0xe9)"),
+    (b"", "holds no records"),
+    (b'{"id": "a", "status": "ok"\n', ":1: not valid JSON (Expecting ',' delimiter at column"),
+])
+def test_every_file_revote_and_bench_read_is_one_clear_line(tmp_path, content, expected):
+    """revote's records and bench's datasets go through the tool's one file reader (inputs.read_file)."""
+    path = tmp_path / "file.jsonl"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    for args in (["revote", path, "--method", "majority"], ["bench", "--dataset", path, "-o", tmp_path / "run"]):
+        result = invoke(*args)
+        if args[0] == "bench" and content == b"":
+            continue  # an empty dataset is its own message, tested with the loaders
+        assert result.exit_code == 2, (args, result.stderr)
+        assert expected in result.stderr and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

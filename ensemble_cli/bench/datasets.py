@@ -16,7 +16,6 @@ A name of a shipped set (``arith``, ``mc``) loads it from the package. Nothing i
 from __future__ import annotations
 
 import csv
-import json
 import string
 from dataclasses import dataclass
 from importlib import resources
@@ -25,7 +24,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..extraction import canonical_number, extract_number
-from ..inputs import PromptItem, _messages
+from ..inputs import PromptItem, _messages, json_lines, read_file
 from ..providers.base import Message
 
 LETTERS = string.ascii_uppercase[:10]
@@ -171,18 +170,7 @@ def parse_object(obj: Any, where: str, line_number: int, stem: str) -> tuple[Ben
 def read_jsonl(path: Path) -> Dataset:
     items: list[BenchItem] = []
     formats: set[str] = set()
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: not valid JSON ({exc.msg}); each line must be one JSON object") from None
+    for where, number, obj in json_lines(read_file(path, "dataset", "--dataset a .jsonl or .csv file"), str(path)):
         item, kind = parse_object(obj, where, number, path.stem)
         items.append(item)
         formats.add(kind)
@@ -190,9 +178,10 @@ def read_jsonl(path: Path) -> Dataset:
 
 
 def read_csv(path: Path) -> Dataset:
+    text = read_file(path, "dataset", "--dataset a .jsonl or .csv file")
     try:
-        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
-    except (UnicodeDecodeError, csv.Error) as exc:
+        rows = list(csv.reader(text.splitlines()))
+    except csv.Error as exc:
         raise InputError(f"{path}: cannot read as CSV ({exc})") from None
     header = [h.strip().lower() for h in rows[0]] if rows else []
     items: list[BenchItem] = []

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ..errors import InputError
+from ..inputs import json_lines, read_file
 from ..records import RecordWriter
 from ..revote import METHODS, revote_record
 from .boundary import error_boundary
@@ -22,24 +22,14 @@ def revote(
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write the new records to FILE (default: stdout).")] = None,
 ) -> None:
     with error_boundary():
-        try:
-            lines = records.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            raise InputError(f"{records}: records file not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"{records}: cannot read ({exc})") from None
+        text = read_file(records, "records file", "a JSONL file of vote records")
         fresh = []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = f"{records}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{where}: not valid JSON ({exc.msg})") from None
+        for where, _, record in json_lines(text, str(records)):
             if not isinstance(record, dict):
                 raise InputError(f"{where}: not a record (a JSON object)")
             fresh.append(revote_record(record, method, where))
+        if not fresh:
+            raise InputError(f"{records}: holds no records; give the JSONL file a vote run wrote with -o")
         with RecordWriter(output or "-") as writer:
             for record in fresh:
                 writer.write(record)
