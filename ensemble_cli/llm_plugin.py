@@ -25,6 +25,7 @@ from .errors import ConfigError, EnsembleError
 from .events import Event, PromptFailed, PromptFinished, StreamDelta, TokenChosen
 from .inputs import PromptItem, prompt_id
 from .providers.base import Message
+from .records import output_text
 
 PREFIX = "ensemble-"
 COMMON_OPTIONS = ("max_tokens", "temperature", "seed")
@@ -82,12 +83,6 @@ def messages_of(prompt: llm.Prompt, conversation: Any) -> tuple[Message, ...]:
     return tuple(turns)
 
 
-def as_text(output: Any) -> str:
-    if output is None:
-        return ""
-    if isinstance(output, list):
-        return "\n".join(as_text(o) for o in output)
-    return str(output)
 
 
 class EnsembleModel(llm.Model):
@@ -157,7 +152,7 @@ class EnsembleModel(llm.Model):
                                details={k: usage[k] for k in ("calls", "failed_calls", "retries") if k in usage})
         if failure is not None:
             raise llm.ModelError(f"{self.model_id}: {failure}")
-        text = as_text(record.get("output") if record else None)
+        text = output_text(record.get("output") if record else None)
         if text.startswith(streamed) and len(text) > len(streamed):
             yield text[len(streamed):]  # strategies that do not stream give their output here
 

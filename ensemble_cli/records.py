@@ -27,6 +27,15 @@ SCHEMA_VERSION = 2
 """2: adds ``fingerprint``, ``settings``, ``members[].role``/``max_tokens`` and ``usage.failed_calls``."""
 
 
+def output_text(output: Any) -> str:
+    """A record's output as one text (verbalize with several draws: one per line; none: empty)."""
+    if output is None:
+        return ""
+    if isinstance(output, list):
+        return "\n".join(output_text(o) for o in output)
+    return str(output)
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 

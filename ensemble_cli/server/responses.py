@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..records import output_text
 from ..aggregation import Distribution, mean_scores, product_scores
 from ..providers.base import END
 
@@ -17,13 +18,6 @@ LOGPROB_FLOOR = -9999.0
 """The log-probability reported for a probability that rounded to zero (JSON has no -infinity)."""
 
 
-def output_text(output: Any) -> str:
-    """A record's output as message content (verbalize with several draws: one per line)."""
-    if output is None:
-        return ""
-    if isinstance(output, list):
-        return "\n".join(str(o) for o in output)
-    return str(output)
 
 
 def usage_of(record: dict[str, Any]) -> dict[str, int]:

@@ -14,6 +14,7 @@ import math
 from typing import Any, AsyncIterator
 
 from ..events import StreamDelta, TokenChosen
+from ..records import output_text
 from . import responses
 from .requests import Plan
 from .runner import Finished, Job
@@ -100,7 +101,7 @@ def _finish(finished: Finished, gate: StopGate, plan: Plan, model: str, request_
         return [data(finished.error.body()), DONE]
     record = finished.record
     pieces = []
-    rest = gate.rest(responses.output_text(record.get("output")))
+    rest = gate.rest(output_text(record.get("output")))
     if rest:
         pieces.append(data(responses.chunk(request_id, model, created, {"content": rest})))
     last = responses.chunk(request_id, model, created, {}, finish=responses.finish_reason(record))
