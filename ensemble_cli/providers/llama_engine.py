@@ -57,6 +57,14 @@ def resolve_model_path(model: str | None) -> Path:
     return path
 
 
+def amx_build(llama_cpp: Any) -> bool:
+    """Whether this llama.cpp was built with its AMX kernels (a build for the machine's own CPU, where the
+    CPU reports AMX). Those kernels segfault in ``llama_decode`` on the virtual machines we test on, so the
+    engine then loads models without llama.cpp's extra buffer types (AMX, weight repacking); the Makefile
+    builds the portable backend, which has no AMX kernels and keeps repacking."""
+    return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
+
+
 def _llama_cpp():
     try:
         import llama_cpp
@@ -86,6 +94,8 @@ class LlamaEngine:
         logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
         llama_cpp.llama_backend_init()
         params = internals.LlamaModel.default_params()
+        if amx_build(llama_cpp):
+            params.use_extra_bufts = False  # keeps llama.cpp off its AMX kernels, which crash in llama_decode here
         try:
             self.model = internals.LlamaModel(path_model=str(path), params=params, verbose=False)
         except ValueError as exc:
