@@ -11,10 +11,11 @@ from fake_server import ReplyModel
 from typer.testing import CliRunner
 
 from ensemble_cli.bench.datasets import load_dataset, shipped_sets
-from ensemble_cli.bench.scoring import score_record
+from ensemble_cli.bench.scoring import gold_key, score_record
 from ensemble_cli.bench.stats import mcnemar_exact, paired, pareto, wilson
 from ensemble_cli.cli import app
 from ensemble_cli.errors import InputError
+from ensemble_cli.extraction import extract_number
 from ensemble_cli.revote import revote_record
 
 runner = CliRunner()
@@ -117,6 +118,45 @@ def test_scoring_counts_unextracted_apart():
     assert score_record({"status": "ok", "output": "The answer is (B)."}, "b", "choice")["correct"]
     assert score_record({"status": "ok", "output": "  Paris. "}, "paris", "exact")["correct"]
     assert score_record({"status": "ok", "output": "It is Paris, France"}, "Paris", "contains")["correct"]
+
+
+@pytest.mark.parametrize(
+    ("gold", "output"),
+    [("1,200", "It costs $1,200."), ("$18", "She makes 18 dollars a day."), ("−3", "The answer is -3."),
+     ("0.5", r"So $x = \frac{1}{2}$."), ("1/2", "It is 0.5"), ("10%", "Profit is 10 percent."),
+     ("1 000 000", "About 1,000,000 grains."), ("3.0", "3"), ("18.", "#### 18"), ("four", "The answer is 4.")],
+)
+def test_gold_numbers_and_extracted_numbers_agree(gold, output):
+    score = score_record({"status": "ok", "output": output}, gold, "number")
+    assert score["correct"], score
+
+
+def test_a_range_or_a_phone_number_is_no_number_answer():
+    for output in ("It takes 5-7 days.", "Call 555-1234.", "The score was 3-1.", "On 2024-01-15."):
+        score = score_record({"status": "ok", "output": output}, "7", "number")
+        assert score["extracted"] is False and score["correct"] is False, output
+
+
+def test_gsm8k_gold_lines_read_as_the_extractor_reads_them(tmp_path):
+    answers = ["so she has 18 left.\n#### 18", "The loss is $3.\n#### -3", "It costs 1,200 dollars.\n#### 1,200",
+               "Half of it.\n#### 0.5"]
+    path = write(tmp_path / "gsm8k.jsonl", "".join(json.dumps({"question": f"q{i}", "answer": a}) + "\n"
+                                                   for i, a in enumerate(answers)))
+    data = load_dataset(str(path))
+    assert [item.answer for item in data.items] == ["18", "-3", "1200", "0.5"]
+    assert [item.answer for item in data.items] == [extract_number(a).value for a in answers]
+    assert [gold_key(item.answer, "number") for item in data.items] == ["18", "-3", "1200", "0.5"]
+    bad = write(tmp_path / "bad.jsonl", json.dumps({"question": "q", "answer": "It varies.\n#### 5-7"}) + "\n")
+    with pytest.raises(InputError, match="no number after '####'"):
+        load_dataset(str(bad))
+
+
+def test_golds_in_the_number_formats_make_auto_pick_number(tmp_path):
+    lines = [{"id": str(i), "prompt": "q", "answer": a} for i, a in enumerate(["$18", "1,000", "−3", "10%", "1/2"])]
+    data = load_dataset(str(write(tmp_path / "ours.jsonl", "".join(json.dumps(o) + "\n" for o in lines))))
+    assert data.default_scoring() == "number"
+    words = write(tmp_path / "words.jsonl", json.dumps({"prompt": "q", "answer": "5-7 days"}) + "\n")
+    assert load_dataset(str(words)).default_scoring() == "exact"
 
 
 def test_wilson_interval_known_values():

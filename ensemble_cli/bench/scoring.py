@@ -1,7 +1,8 @@
 """Scoring one record against its gold answer with the shared extractors.
 
-``number`` and ``choice`` extract from the record's output with the extractors vote and cot-decode use;
-``exact`` compares normalised texts; ``contains`` looks for the normalised gold inside the output;
+``number`` and ``choice`` extract from the record's output with the extractors vote and cot-decode use
+(a gold number is read by the same rules, ``gold_number``); ``exact`` compares normalised texts;
+``contains`` looks for the normalised gold inside the output;
 ``judge`` keeps the verdict a judge member gave on free text (``bench/judge.py``). An
 output with no extractable answer is wrong and counted apart (``extracted: false``), as is an error
 record whose strategy ran and found no answer to give (vote or cot-decode with no extractable reply: its
@@ -14,16 +15,22 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..errors import ConfigError
-from ..extraction import canonical_number, get_extractor, normalise_text
+from ..extraction import canonical_number, get_extractor, normalise_text, read_number
 
 SCORINGS = ("number", "choice", "exact", "contains", "judge")
 Scoring = Literal["number", "choice", "exact", "contains", "judge"]
 
 
+def gold_number(answer: str) -> str | None:
+    """A gold answer read as one number by the number extractor's rules ('1,200', '$18', '−3', '1/2', '10%');
+    failing that, as Python's Fraction reads it once commas and spaces are dropped; None if neither reads it."""
+    return read_number(answer) or canonical_number("", answer.strip().replace(",", ""))
+
+
 def gold_key(answer: str, scoring: str) -> str:
     """The gold answer as the extracted answer is keyed."""
     if scoring == "number":
-        return canonical_number("", answer.strip().replace(",", "")) or answer.strip()
+        return gold_number(answer) or answer.strip()
     if scoring == "choice":
         return answer.strip().upper()
     return normalise_text(answer)
@@ -66,3 +73,4 @@ def score_record(record: dict[str, Any], answer: str, scoring: str) -> dict[str,
         correct = value == gold
     return {"method": scoring, "predicted": value, "correct": correct, "extracted": value is not None,
             "failed": failed}
+
