@@ -13,6 +13,7 @@ from fractions import Fraction
 from typing import Callable
 
 from .errors import ConfigError
+from .number_reading import BLOCK, CONTEXT, NUMBER, WORD, NumberToken, canonical, number_tokens
 
 EXTRACTORS = ("number", "choice", "boxed", "line", "text", "json:FIELD", "regex:PATTERN")
 
@@ -52,52 +53,75 @@ def normalise_text(text: str) -> str:
     return flat.lower()
 
 
-# Numbers
+# Numbers (what counts as a number: number_reading.py)
 
-_NUMBER = re.compile(
-    r"(?P<sign>[-+−])?\s?(?P<currency>[$€£¥])?\s?(?P<sign2>[-+−])?"
-    r"(?P<body>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?|\.\d+)"
-    r"(?![\d.,]*\d)"
-)
-_ANSWER_MARKER = re.compile(r"(?:answer\s*(?:is|:)|####|final answer|result\s*(?:is|:)|=)", re.I)
+_ANSWER_MARKER = re.compile(r"answer[\s*_]*(?:is|:)|####|final answer|result\s*(?:is|:)|(?<![<>!=])=(?!=)", re.I)
 
 
 def canonical_number(sign: str, body: str) -> str | None:
+    """The key a number is counted by, from a sign and a body Python's Fraction reads ('1000', '3/4', '1e3');
+    commas and spaces in the body are dropped."""
     body = body.replace(",", "").replace(" ", "")
     try:
-        value = Fraction(body) if "/" in body else Fraction(body)
+        value = Fraction(body)
     except (ValueError, ZeroDivisionError):
         return None
-    if sign in ("-", "−"):
-        value = -value
-    if value.denominator == 1:
-        return str(value.numerator)
-    decimal = f"{float(value):.10f}".rstrip("0").rstrip(".")
-    return "0" if decimal in ("-0", "") else decimal
+    return canonical(-value if sign in ("-", "−") else value)
 
 
-def _numbers(text: str, start: int = 0) -> list[Answer]:
-    found = []
-    for match in _NUMBER.finditer(text, start):
-        begin = min(match.start(g) for g in ("sign", "currency", "sign2", "body") if match.group(g) is not None)
-        if begin > 0 and (text[begin - 1].isalpha() or text[begin - 1] == "_"):
-            continue  # part of a word such as H2O or x1
-        sign = match.group("sign") or match.group("sign2") or ""
-        value = canonical_number(sign, match.group("body"))
-        if value is not None:
-            found.append(Answer(value, begin, match.end()))
-    return found
+def _answer(token: NumberToken) -> Answer | None:
+    """A block (a range, a score, an expression) where the answer should be is no answer."""
+    if token.value is None:
+        return None
+    return Answer(canonical(token.value), token.start, token.end)
+
+
+def _pick(tokens: list[NumberToken], first: bool) -> Answer | None:
+    """The first (after a marker) or last number; number words and context years only where no number is."""
+    primary = [t for t in tokens if t.kind in (NUMBER, BLOCK)]
+    if not first:
+        primary = [t for t in primary if not t.aside] or primary
+    for group in (primary, [t for t in tokens if t.kind == WORD], [t for t in tokens if t.kind == CONTEXT]):
+        if group:
+            return _answer(group[0] if first else group[-1])
+    return None
+
+
+def _choose(tokens: list[NumberToken], markers: list[tuple[int, int]]) -> Answer | None:
+    for _, marker_end in reversed(markers):
+        after = [t for t in tokens if t.start >= marker_end]
+        if after:
+            return _pick(after, first=True)
+    return _pick(tokens, first=False)
 
 
 def extract_number(text: str) -> Answer | None:
-    """The final number; after an 'answer is' / '####' / '=' marker if there is one."""
-    markers = list(_ANSWER_MARKER.finditer(text))
-    for marker in reversed(markers):
-        after = _numbers(text, marker.end())
-        if after:
-            return after[0]
-    numbers = _numbers(text)
-    return numbers[-1] if numbers else None
+    """The answer number as a grader reads it: within the last \\boxed{...} if there is one; else the first
+    number after the last answer marker ('answer is', 'answer:', '####', 'final answer', '=') that has one
+    after it; else the reply's last number. A range, score, expression or other block where the answer
+    should be gives no answer."""
+    tokens = number_tokens(text)
+    markers = [m.span() for m in _ANSWER_MARKER.finditer(text)]
+    box = extract_boxed(text)
+    if box is not None:
+        tokens = [t for t in tokens if box.start <= t.start and t.end <= box.end]
+        markers = [(s, e) for s, e in markers if box.start <= s and e <= box.end]
+    return _choose(tokens, markers)
+
+
+def read_number(text: str) -> str | None:
+    """A text that is one number and nothing else (a gold answer: '1,200', '$18', '-3', '1/2', '10%',
+    '$\\frac{1}{2}$'), as its canonical key; None for anything else."""
+    body = text.strip()
+    if len(body) > 1 and body.startswith("$") and body.endswith("$"):
+        body = body[1:-1].strip()
+    body = body.rstrip(".").rstrip()
+    tokens = number_tokens(body)
+    if len(tokens) != 1 or tokens[0].value is None or tokens[0].start != 0:
+        return None
+    if not re.fullmatch(r"\s*(?:\\?%)?\s*", body[tokens[0].end:]):
+        return None
+    return canonical(tokens[0].value)
 
 
 # Multiple choice

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,10 +14,13 @@ from fake_server import ReplyModel
 from typer.testing import CliRunner
 
 from ensemble_cli.bench.datasets import load_dataset, shipped_sets
-from ensemble_cli.bench.scoring import score_record
+from ensemble_cli.bench import math_scoring
+from ensemble_cli.bench.arms import load_plan
+from ensemble_cli.bench.scoring import gold_key, score_record
 from ensemble_cli.bench.stats import mcnemar_exact, paired, pareto, wilson
 from ensemble_cli.cli import app
-from ensemble_cli.errors import InputError
+from ensemble_cli.errors import ConfigError, InputError
+from ensemble_cli.extraction import extract_number
 from ensemble_cli.revote import revote_record
 
 runner = CliRunner()
@@ -117,6 +123,103 @@ def test_scoring_counts_unextracted_apart():
     assert score_record({"status": "ok", "output": "The answer is (B)."}, "b", "choice")["correct"]
     assert score_record({"status": "ok", "output": "  Paris. "}, "paris", "exact")["correct"]
     assert score_record({"status": "ok", "output": "It is Paris, France"}, "Paris", "contains")["correct"]
+
+
+@pytest.mark.parametrize(
+    ("gold", "output"),
+    [("1,200", "It costs $1,200."), ("$18", "She makes 18 dollars a day."), ("−3", "The answer is -3."),
+     ("0.5", r"So $x = \frac{1}{2}$."), ("1/2", "It is 0.5"), ("10%", "Profit is 10 percent."),
+     ("1 000 000", "About 1,000,000 grains."), ("3.0", "3"), ("18.", "#### 18"), ("four", "The answer is 4.")],
+)
+def test_gold_numbers_and_extracted_numbers_agree(gold, output):
+    score = score_record({"status": "ok", "output": output}, gold, "number")
+    assert score["correct"], score
+
+
+def test_a_range_or_a_phone_number_is_no_number_answer():
+    for output in ("It takes 5-7 days.", "Call 555-1234.", "The score was 3-1.", "On 2024-01-15."):
+        score = score_record({"status": "ok", "output": output}, "7", "number")
+        assert score["extracted"] is False and score["correct"] is False, output
+
+
+def test_gsm8k_gold_lines_read_as_the_extractor_reads_them(tmp_path):
+    answers = ["so she has 18 left.\n#### 18", "The loss is $3.\n#### -3", "It costs 1,200 dollars.\n#### 1,200",
+               "Half of it.\n#### 0.5"]
+    path = write(tmp_path / "gsm8k.jsonl", "".join(json.dumps({"question": f"q{i}", "answer": a}) + "\n"
+                                                   for i, a in enumerate(answers)))
+    data = load_dataset(str(path))
+    assert [item.answer for item in data.items] == ["18", "-3", "1200", "0.5"]
+    assert [item.answer for item in data.items] == [extract_number(a).value for a in answers]
+    assert [gold_key(item.answer, "number") for item in data.items] == ["18", "-3", "1200", "0.5"]
+    bad = write(tmp_path / "bad.jsonl", json.dumps({"question": "q", "answer": "It varies.\n#### 5-7"}) + "\n")
+    with pytest.raises(InputError, match="no number after '####'"):
+        load_dataset(str(bad))
+
+
+def test_golds_in_the_number_formats_make_auto_pick_number(tmp_path):
+    lines = [{"id": str(i), "prompt": "q", "answer": a} for i, a in enumerate(["$18", "1,000", "−3", "10%", "1/2"])]
+    data = load_dataset(str(write(tmp_path / "ours.jsonl", "".join(json.dumps(o) + "\n" for o in lines))))
+    assert data.default_scoring() == "number"
+    words = write(tmp_path / "words.jsonl", json.dumps({"prompt": "q", "answer": "5-7 days"}) + "\n")
+    assert load_dataset(str(words)).default_scoring() == "exact"
+
+
+# math scoring (math-verify, the math extra)
+
+@pytest.mark.parametrize(
+    ("gold", "record", "predicted", "correct"),
+    [
+        (r"\frac{1}{2}", {"output": "So the answer is 0.5."}, "0.5", True),
+        ("0.5", {"output": r"The answer is $\boxed{\frac12}$."}, r"\frac{1}{2}", True),
+        ("x^2+1", {"output": "1+x^2", "details": {"extract": "boxed"}}, "1+x^2", True),
+        (r"\frac{\sqrt{3}}{2}", {"output": r"\sqrt{3}/2", "details": {"extract": "boxed"}}, r"\sqrt{3}/2", True),
+        ("(1,2)", {"output": "The point is $(1, 2)$."}, "(1, 2)", True),
+        (r"3\pi", {"output": r"$\boxed{3\pi}$"}, r"3\pi", True),
+        (r"\frac{1}{2}", {"output": "The answer is 0.25."}, "0.25", False),
+        ("x^2+1", {"output": "x^2-1", "details": {"extract": "boxed"}}, "x^2-1", False),
+    ],
+)
+def test_math_scoring_compares_with_math_verify(gold, record, predicted, correct):
+    score = score_record({"status": "ok", **record}, gold, "math")
+    assert score == {"method": "math", "predicted": predicted, "correct": correct, "extracted": True, "failed": False}
+
+
+def test_math_scoring_counts_unextracted_and_failed_apart():
+    none = score_record({"status": "ok", "output": "I do not know."}, "7", "math")
+    assert none["extracted"] is False and none["correct"] is False and none["predicted"] is None
+    failed = score_record({"status": "error", "output": None, "details": {}}, "7", "math")
+    assert failed["failed"] is True and failed["correct"] is False
+
+
+def test_math_scoring_runs_outside_the_main_thread():
+    """math-verify's own time bound (signal.alarm) works in the main thread only; elsewhere it is left off."""
+    found = []
+    worker = threading.Thread(target=lambda: found.append(
+        score_record({"status": "ok", "output": "0.5"}, r"\frac{1}{2}", "math")["correct"]))
+    worker.start()
+    worker.join()
+    assert found == [True]
+
+
+def test_math_scoring_without_math_verify_names_the_install(monkeypatch):
+    monkeypatch.setattr(math_scoring.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match=re.escape(math_scoring.INSTALL)):
+        load_plan(None, "math", {"provider": "vllm", "model": "m", "base_url": "http://127.0.0.1:1"})
+
+
+def test_math_arms_vote_on_boxed_answers():
+    plan = load_plan(None, "math", {"provider": "vllm", "model": "m", "base_url": "http://127.0.0.1:1"})
+    arms = {arm.name: arm for arm in plan.arms}
+    assert arms["vote"].raw["vote"]["extract"] == "boxed" and arms["cot-decode"].raw["cot-decode"]["extract"] == "boxed"
+    assert arms["single"].raw["vote"]["extract"] == "text"
+
+
+def test_the_cli_does_not_import_math_verify_at_start_up():
+    code = ("import sys, ensemble_cli.cli, ensemble_cli.bench.runner, ensemble_cli.bench.report; "
+            "print(sorted(m for m in ('math_verify', 'sympy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "[]"
 
 
 def test_wilson_interval_known_values():
@@ -259,6 +362,33 @@ def test_bench_end_to_end_on_fake_server(tmp_path, fake_server):
     resumed = invoke("bench", "--dataset", data, "--config", tmp_path / "bench.yaml", "-o", run_dir, "--resume")
     assert resumed.exit_code == 0, resumed.stderr
     assert server.calls == 8
+
+
+def test_bench_math_scoring_end_to_end(tmp_path, fake_server):
+    """score: math: the baseline's whole reply and the vote arm's boxed answer, both checked by math-verify."""
+    replies = {"half": r"Halving gives $\boxed{0.5}$.", "square": r"Expanding, $\boxed{1 + x^2}$.", "none": "Unsure."}
+
+    def reply(ctx):
+        return next((text for key, text in replies.items() if key in ctx.user), "Unsure.")
+
+    server = fake_server({"toy": ReplyModel(reply)})
+    items = [("q-half", "What is half of one?", r"\frac{1}{2}"), ("q-square", "Expand the square plus one.", "x^2+1"),
+             ("q-none", "Say none.", "7")]
+    data = write(tmp_path / "math.jsonl", "".join(json.dumps({"id": i, "prompt": p, "answer": a}) + "\n"
+                                                  for i, p, a in items))
+    arms = "score: math\narms:\n  - name: vote\n    strategy: vote\n    temperature: 0.7\n    vote: {samples: 3}\n"
+    run_dir = tmp_path / "run"
+    result = invoke("bench", "--dataset", data, "--config", bench_yaml(tmp_path, server, arms), "-o", run_dir)
+    assert result.exit_code == 0, result.stderr
+    for arm in ("single", "vote"):
+        records = {r["id"]: r for r in map(json.loads, (run_dir / "records" / f"{arm}.jsonl").read_text().splitlines())}
+        assert records["q-half"]["score"]["correct"] and records["q-square"]["score"]["correct"], arm
+        assert records["q-none"]["score"]["extracted"] is False
+    vote = json.loads((run_dir / "records" / "vote.jsonl").read_text().splitlines()[0])
+    assert vote["details"]["extract"] == "boxed" and vote["score"]["method"] == "math"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert {a["name"]: a["correct"] for a in summary["arms"]} == {"single": 2, "vote": 2}
+    assert invoke("bench", "report", run_dir).exit_code == 0
 
 
 def test_bench_resume_after_a_cut(tmp_path, fake_server):

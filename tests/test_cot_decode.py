@@ -120,6 +120,8 @@ def test_aggregate_sums_confidences_by_answer(fake_server, registry_for):
         ("boxed", r" so \boxed{12} done", "12", [r" so \boxed{12}"]),
         ("line", " first\nfinal line here", "final line here", ["final", " line", " here"]),
         ("regex:ans=(\\w+)", " ans=blue ok", "blue", [" ans=blue"]),
+        ("number", " it takes 5-7 days, so 2.5 × 10^3 in all", "2500", [" 2.5", " ×", " 10^3"]),
+        ("number", " costs $1,000.50 now", "1000.5", [" $1,000.50"]),
     ],
 )
 def test_answer_span_for_each_extractor(fake_server, registry_for, extract, script, answer, span):
@@ -129,6 +131,16 @@ def test_answer_span_for_each_extractor(fake_server, registry_for, extract, scri
     path = next(p for p in result.details["paths"] if p["first_token"] == "X")
     assert path["answer"] == answer.lower() if extract == "line" else path["answer"] == answer
     assert len(path["margins"]) == len(span)
+
+
+def test_a_path_that_ends_on_a_range_gets_the_follow_up(fake_server, registry_for):
+    """'5-7' is no answer (not -7): the path is unanswered and the follow-up gives its number."""
+    branches = {"A": (" it is 8.", 0.9), "B": (" between 5-7 I guess", 0.8)}
+    model = BranchModel([("A", 0.6), ("B", 0.4)], branches, {" So the answer is": " 6."})
+    _, member = member_on(fake_server, registry_for, model)
+    paths = {p["first_token"]: p for p in decode(member, k=2).details["paths"]}
+    assert paths["A"]["answer"] == "8" and paths["A"]["follow_up"] is None
+    assert paths["B"]["follow_up"] == " 6." and paths["B"]["answer"] == "6" and paths["B"]["answer_words"] == "6"
 
 
 def test_incapable_provider_is_refused_before_any_call(fake_server, registry_for):

@@ -52,6 +52,17 @@ def test_majority_with_abstention(fake_server, registry_for):
     assert [r["answer"] for r in details["rounds"][0]["replies"]] == ["42", "42", "7", None]
 
 
+def test_ranges_phone_numbers_and_scores_abstain_instead_of_voting_a_negative(fake_server, registry_for):
+    replies = {"42": says("42"), "range": ReplyModel(lambda ctx: "Somewhere between 40-44, I think."),
+               "phone": ReplyModel(lambda ctx: "Call 555-1234 and ask."),
+               "code": ReplyModel(lambda ctx: 'It follows the "4-3-3" rule.')}
+    server = fake_server(replies)
+    members = members_for(registry_for, server, [("a", "42"), ("b", "range"), ("c", "phone"), ("d", "code")])
+    details = run_vote(members, extract="number").details
+    assert details["table"] == [{"answer": "42", "votes": 1, "weight": 1.0, "members": ["a"]}]
+    assert details["abstentions"] == ["b", "c", "d"]
+
+
 def test_weighted_and_confidence(fake_server, registry_for):
     server = fake_server({"42": says("42", 0.2), "7": says("7", 0.95)})
     names = [("a", "42"), ("b", "42"), ("c", "7")]

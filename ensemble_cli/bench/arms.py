@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from ..config import RunConfig, deep_merge, format_validation_error, read_yaml
 from ..errors import ConfigError
+from . import math_scoring
 from .scoring import SCORINGS
 
 BASELINE = "single"
@@ -112,6 +113,10 @@ def default_arms(base: dict[str, Any], extract: str) -> list[tuple[str, dict[str
 
 
 def _extract_for(scoring: str) -> str:
+    """The extractor vote and cot-decode arms vote with: the scoring's own, the last \\boxed{} for math
+    (math answers are boxed by convention; the vote groups box contents, math-verify scores them), else text."""
+    if scoring == "math":
+        return "boxed"
     return scoring if scoring in ("number", "choice") else "text"
 
 
@@ -142,6 +147,8 @@ def load_plan(path: Path | None, scoring_default: str, overrides: dict[str, Any]
         scoring = scoring_default
     if scoring not in SCORINGS:
         raise ConfigError(f"{source}: score: {scoring!r} is not one of auto, {', '.join(SCORINGS)}")
+    if scoring == "math":
+        math_scoring.check_available()
     if scoring == "judge":
         if not isinstance(judge, dict):
             raise ConfigError(f"{source}: judge: score: judge needs a judge member, e.g. judge: {{provider: ..., "

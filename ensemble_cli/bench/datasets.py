@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..extraction import canonical_number, extract_number
+from ..extraction import extract_number
 from ..inputs import PromptItem, _messages, json_lines, read_file
 from ..providers.base import Message
+from .scoring import gold_number
 
 LETTERS = string.ascii_uppercase[:10]
 CHOICE_INSTRUCTION = "Answer with the letter of the correct choice."
@@ -61,7 +62,7 @@ class Dataset:
         """choice when every item has choices, number when every gold is a number, else exact."""
         if self.items and all(item.choices for item in self.items):
             return "choice"
-        if self.items and all(canonical_number("", item.answer.strip()) is not None for item in self.items):
+        if self.items and all(gold_number(item.answer) is not None for item in self.items):
             return "number"
         return "exact"
 

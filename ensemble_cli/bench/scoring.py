@@ -1,7 +1,9 @@
 """Scoring one record against its gold answer with the shared extractors.
 
-``number`` and ``choice`` extract from the record's output with the extractors vote and cot-decode use;
-``exact`` compares normalised texts; ``contains`` looks for the normalised gold inside the output;
+``number`` and ``choice`` extract from the record's output with the extractors vote and cot-decode use
+(a gold number is read by the same rules, ``gold_number``); ``math`` compares the gold answer and the
+output with math-verify (``math_scoring.py``); ``exact`` compares normalised texts; ``contains`` looks for
+the normalised gold inside the output;
 ``judge`` keeps the verdict a judge member gave on free text (``bench/judge.py``). An
 output with no extractable answer is wrong and counted apart (``extracted: false``), as is an error
 record whose strategy ran and found no answer to give (vote or cot-decode with no extractable reply: its
@@ -14,16 +16,23 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..errors import ConfigError
-from ..extraction import canonical_number, get_extractor, normalise_text
+from ..extraction import canonical_number, get_extractor, in_own_words, normalise_text, read_number
+from . import math_scoring
 
-SCORINGS = ("number", "choice", "exact", "contains", "judge")
-Scoring = Literal["number", "choice", "exact", "contains", "judge"]
+SCORINGS = ("number", "choice", "math", "exact", "contains", "judge")
+Scoring = Literal["number", "choice", "math", "exact", "contains", "judge"]
+
+
+def gold_number(answer: str) -> str | None:
+    """A gold answer read as one number by the number extractor's rules ('1,200', '$18', '−3', '1/2', '10%');
+    failing that, as Python's Fraction reads it once commas and spaces are dropped; None if neither reads it."""
+    return read_number(answer) or canonical_number("", answer.strip().replace(",", ""))
 
 
 def gold_key(answer: str, scoring: str) -> str:
     """The gold answer as the extracted answer is keyed."""
     if scoring == "number":
-        return canonical_number("", answer.strip().replace(",", "")) or answer.strip()
+        return gold_number(answer) or answer.strip()
     if scoring == "choice":
         return answer.strip().upper()
     return normalise_text(answer)
@@ -40,7 +49,7 @@ def predicted(output: Any, scoring: str) -> str | None:
     if scoring in ("exact", "contains"):
         value = normalise_text(text)
         return value or None
-    if scoring == "judge":
+    if scoring in ("judge", "math"):
         return text.strip() or None
     raise ConfigError(f"score: unknown scoring {scoring!r}; choose one of {', '.join(SCORINGS)}")
 
@@ -57,6 +66,8 @@ def score_record(record: dict[str, Any], answer: str, scoring: str) -> dict[str,
         return {"method": scoring, "predicted": value, "correct": judged and bool(earlier.get("correct")),
                 "extracted": value is not None, "failed": failed, "judged": judged,
                 **({"judge_reply": earlier.get("judge_reply")} if judged else {})}
+    if scoring == "math":
+        return _math_score(record, answer, value, failed)
     gold = gold_key(answer, scoring)
     if value is None:
         correct = False
@@ -66,3 +77,13 @@ def score_record(record: dict[str, Any], answer: str, scoring: str) -> dict[str,
         correct = value == gold
     return {"method": scoring, "predicted": value, "correct": correct, "extracted": value is not None,
             "failed": failed}
+
+
+def _math_score(record: dict[str, Any], answer: str, output: str | None, failed: bool) -> dict[str, Any]:
+    """math-verify's reading of the output (a reply, or the value an extractor took from one) against the gold."""
+    extract = (record.get("details") or {}).get("extract")
+    bare = isinstance(extract, str) and not in_own_words(extract)
+    parsed = [] if output is None else math_scoring.parse_output(output, bare=bare)
+    value = math_scoring.shown(parsed)
+    correct = value is not None and math_scoring.equivalent(math_scoring.parse_gold(answer), parsed)
+    return {"method": "math", "predicted": value, "correct": correct, "extracted": value is not None, "failed": failed}
