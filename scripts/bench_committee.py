@@ -54,7 +54,7 @@ async def committee_rate(members: list[Member], max_tokens: int) -> float:
         started = time.perf_counter()
         result = await committee.run(from_prompt(prompt))
         seconds += time.perf_counter() - started
-        tokens += result.details["summary"]["tokens"]
+        tokens += result.details.summary.tokens
     return tokens / seconds
 
 
@@ -125,9 +125,9 @@ async def remote(latency: float, n_members: int, max_tokens: int) -> None:
             started = time.perf_counter()
             result = await committee.run(item)
             wall = time.perf_counter() - started
-            summary = result.details["summary"]
-            results[draft] = summary["calls_per_token"]
-            rows.append([label, f"{summary['calls_per_token']:.2f}", f"{wall:.2f}", repr(result.output[:30])])
+            summary = result.details.summary
+            results[draft] = summary.calls_per_token
+            rows.append([label, f"{summary.calls_per_token:.2f}", f"{wall:.2f}", repr(result.output[:30])])
         await registry.aclose()
     ratio = naive_cpt / results[8]
     rows.append(["naive / draft 8 (target >= 3x)", f"{ratio:.1f}x", "", verdict(ratio >= 3)])

@@ -18,8 +18,9 @@ from ensemble_cli.strategies.moa import MixtureOfAgents
 
 
 async def timed(members, layers: int) -> float:
-    """The second of two runs: the first opens connections and builds clients, once per process."""
-    moa = MixtureOfAgents(members, None, MoaSettings(layers=layers))
+    """The second of two runs: the first opens connections and builds clients, once per process.
+    The last member aggregates; the others propose."""
+    moa = MixtureOfAgents(members[:-1], members[-1], MoaSettings(layers=layers))
     await moa.run(from_prompt("warm up"))
     started = time.perf_counter()
     await moa.run(from_prompt("How do plants grow?"))
@@ -38,7 +39,7 @@ def main() -> None:
     walls = {}
     with FakeOpenAIServer(models, latency=args.latency) as server:
         for label, bound in (("sequential baseline", 1), ("moa (concurrent layers)", 64)):
-            _, members = fake_members(server, ["p"] * args.proposers, bound)
+            _, members = fake_members(server, ["p"] * (args.proposers + 1), bound)
             walls[label] = asyncio.run(timed(members, args.layers))
     concurrency_table(f"moa: {args.proposers} proposers, {args.layers} layers + aggregator, "
                       f"{args.latency * 1000:.0f} ms latency", args.latency, args.layers + 1, walls)

@@ -36,7 +36,7 @@ async def one(member: Member, prompt: str, draws: int, seed: int) -> dict | None
     except StrategyError as exc:
         print(f"skipped {prompt!r}: {exc}")
         return None
-    return result.details["compare"]
+    return result.details.compare
 
 
 def main() -> None:

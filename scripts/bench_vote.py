@@ -24,7 +24,7 @@ async def timed(members, rounds: int) -> float:
     started = time.perf_counter()
     result = await vote.run(from_prompt("What is six times seven?"))
     wall = time.perf_counter() - started
-    assert len(result.details["rounds"]) == rounds, "the benchmark needs every round to run"
+    assert len(result.details.rounds) == rounds, "the benchmark needs every round to run"
     return wall
 
 
