@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # portable x86-64 CPU backend (AVX2, FMA, F16C) instead.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-quick clean
 
 install: $(STAMP)
 
@@ -30,6 +30,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	for script in scripts/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+bench-quick: $(STAMP)
+	for script in scripts/bench_*.py; do $(BIN)/python $$script --quick || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info

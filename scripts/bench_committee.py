@@ -9,12 +9,11 @@ Run: ``.venv/bin/python scripts/bench_committee.py`` (or ``make bench``).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import time
 
-from _bench import print_table, verdict
+from _bench import Size, Targets, parse_args, print_table
 
 from ensemble_cli.config import CommitteeSettings, MemberConfig, RunConfig
 from ensemble_cli.inputs import from_prompt
@@ -34,11 +33,19 @@ SYSTEMS = [
     "You are a sailor.", "You are a teacher.",
 ]
 SCRIPT = "The committee agrees on every word of this fairly long answer so drafting can accept many tokens per call"
+SIZES = {
+    "max_tokens": Size(96, 8, "tokens per embedded reply"),
+    "prompts": Size(len(PROMPTS), 1, "prompts per embedded run"),
+    "rounds": Size(3, 1, "interleaved rounds of the embedded runs (medians reported)"),
+    "latency": Size(0.02, 0.002, "seconds the fake server waits per call"),
+    "members": Size(5, 5, "agreeing members on the fake server"),
+    "remote_tokens": Size(20, 20, "tokens per fake-server reply"),
+}
 
 
-async def greedy_rate(provider: LocalProvider, max_tokens: int) -> float:
+async def greedy_rate(provider: LocalProvider, prompts: list[str], max_tokens: int) -> float:
     tokens, seconds = 0, 0.0
-    for prompt in PROMPTS:
+    for prompt in prompts:
         provider._cache = None  # a cold start per prompt, like the committee's fresh contexts
         started = time.perf_counter()
         (c,) = await provider.complete(Request((Message("user", prompt),), max_tokens=max_tokens))
@@ -47,18 +54,18 @@ async def greedy_rate(provider: LocalProvider, max_tokens: int) -> float:
     return tokens / seconds
 
 
-async def committee_rate(members: list[Member], max_tokens: int) -> float:
+async def committee_rate(members: list[Member], prompts: list[str], max_tokens: int) -> float:
     committee = Committee(members, CommitteeSettings(), max_tokens)
     tokens, seconds = 0, 0.0
-    for prompt in PROMPTS:
+    for prompt in prompts:
         started = time.perf_counter()
         result = await committee.run(from_prompt(prompt))
         seconds += time.perf_counter() - started
-        tokens += result.details["summary"]["tokens"]
+        tokens += result.details.summary.tokens
     return tokens / seconds
 
 
-async def embedded(max_tokens: int, rounds: int) -> None:
+async def embedded(prompts: list[str], max_tokens: int, rounds: int, targets: Targets) -> None:
     """Each round measures every run once, interleaved, so machine noise hits all alike; medians reported."""
     provider = LocalProvider(None)
     await provider.complete(Request((Message("user", "warm up"),), max_tokens=4))
@@ -71,22 +78,23 @@ async def embedded(max_tokens: int, rounds: int) -> None:
     rates: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, members in runs.items():
-            rate = await (greedy_rate(provider, max_tokens) if members is None else committee_rate(members, max_tokens))
+            rate = await (greedy_rate(provider, prompts, max_tokens) if members is None
+                          else committee_rate(members, prompts, max_tokens))
             rates[name].append(rate)
     median = {name: statistics.median(values) for name, values in rates.items()}
     single = median["single-member greedy"]
-    targets = {"committee N=20 identical": 0.5, "committee N=5 distinct": 0.25}
+    floors = {"committee N=20 identical": 0.5, "committee N=5 distinct": 0.25}
     rows = []
     for name, rate in median.items():
         ratio = rate / single
-        target = targets.get(name)
+        target = floors.get(name)
         rows.append([name, f"{rate:.1f}", f"{ratio:.2f}", f">= {target:.2f}" if target else "",
-                     verdict(ratio >= target) if target else ""])
-    print_table(f"Embedded SmolLM2-135M, {max_tokens} tokens max, {len(PROMPTS)} prompts, median of {rounds} rounds",
+                     targets.timing(ratio >= target) if target else ""])
+    print_table(f"Embedded SmolLM2-135M, {max_tokens} tokens max, {len(prompts)} prompts, median of {rounds} rounds",
                 ["run", "tokens/s", "vs greedy", "target", ""], rows)
 
 
-async def naive_loop(members: list[Member], item, max_tokens: int) -> tuple[str, int]:
+async def naive_loop(members: list[Member], item, max_tokens: int) -> tuple[str, int, int]:
     """The broken baseline: each winning token appended as a new assistant message, every member asked."""
     text, calls, produced = "", 0, 0
     for _ in range(max_tokens):
@@ -102,7 +110,7 @@ async def naive_loop(members: list[Member], item, max_tokens: int) -> tuple[str,
     return text, calls, produced
 
 
-async def remote(latency: float, n_members: int, max_tokens: int) -> None:
+async def remote(latency: float, n_members: int, max_tokens: int, targets: Targets) -> None:
     from fake_server import FakeOpenAIServer, ScriptedModel
 
     models = {f"agree{i}": ScriptedModel(SCRIPT, confidence=0.8 + 0.02 * i) for i in range(n_members)}
@@ -125,28 +133,27 @@ async def remote(latency: float, n_members: int, max_tokens: int) -> None:
             started = time.perf_counter()
             result = await committee.run(item)
             wall = time.perf_counter() - started
-            summary = result.details["summary"]
-            results[draft] = summary["calls_per_token"]
-            rows.append([label, f"{summary['calls_per_token']:.2f}", f"{wall:.2f}", repr(result.output[:30])])
+            summary = result.details.summary
+            results[draft] = summary.calls_per_token
+            rows.append([label, f"{summary.calls_per_token:.2f}", f"{wall:.2f}", repr(result.output[:30])])
+            targets.check(bool(result.output) and SCRIPT.startswith(result.output),
+                          f"{label} wrote {result.output!r}, not the members' agreed text")
         await registry.aclose()
     ratio = naive_cpt / results[8]
-    rows.append(["naive / draft 8 (target >= 3x)", f"{ratio:.1f}x", "", verdict(ratio >= 3)])
+    rows.append(["naive / draft 8 (target >= 3x)", f"{ratio:.1f}x", "", targets.timing(ratio >= 3)])
     print_table(f"Fake server, {latency * 1000:.0f} ms latency, {n_members} agreeing members",
                 ["run", "calls/token", "wall s", "output"], rows)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-tokens", type=int, default=96)
-    parser.add_argument("--latency", type=float, default=0.02)
-    parser.add_argument("--members", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--skip-embedded", action="store_true")
-    args = parser.parse_args()
+def main() -> int:
+    args = parse_args(__doc__, SIZES, lambda parser: parser.add_argument(
+        "--skip-embedded", action="store_true", help="only the fake-server table"))
+    targets = Targets(args.quick)
     if not args.skip_embedded:
-        asyncio.run(embedded(args.max_tokens, args.rounds))
-    asyncio.run(remote(args.latency, args.members, 20))
+        asyncio.run(embedded(PROMPTS[:args.prompts], args.max_tokens, args.rounds, targets))
+    asyncio.run(remote(args.latency, args.members, args.remote_tokens, targets))
+    return targets.exit_status()
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -7,14 +7,12 @@ both runs so that machine noise hits them alike; medians are reported.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import math
 import statistics
 import time
 
-from _bench import print_table, verdict
-
-import math
+from _bench import Size, Targets, parse_args, print_table
 
 from ensemble_cli.providers.base import Message, Request
 from ensemble_cli.providers.local import LocalProvider
@@ -22,6 +20,11 @@ from ensemble_cli.strategies.cot_paths import Path, decode_paths, first_tokens
 from ensemble_cli.usage import Tally
 
 QUESTION = "Q: I have 3 apples and buy 5 more. How many apples do I have?\nA:"
+SIZES = {
+    "k": Size(10, 3, "branches decoded together"),
+    "max_tokens": Size(64, 8, "tokens per path"),
+    "rounds": Size(3, 1, "interleaved rounds (medians reported)"),
+}
 
 
 async def branches(provider: LocalProvider, k: int, length: int) -> tuple[float, int]:
@@ -38,12 +41,9 @@ async def branches(provider: LocalProvider, k: int, length: int) -> tuple[float,
     return wall, sum(len(p.steps) for p in paths)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+def main() -> int:
+    args = parse_args(__doc__, SIZES)
+    targets = Targets(args.quick)
     provider = LocalProvider(None)
     asyncio.run(branches(provider, 1, 4))
     single, many, tokens = [], [], 0
@@ -52,18 +52,21 @@ def main() -> None:
         single.append(wall)
         wall, tokens = asyncio.run(branches(provider, args.k, args.max_tokens))
         many.append(wall)
+    targets.check(tokens == args.k * args.max_tokens,
+                  f"{tokens} tokens decoded, not {args.k} branches x {args.max_tokens}")
     one, k_wall = statistics.median(single), statistics.median(many)
     ratio = k_wall / one
     rows = [
         ["greedy single path", f"{one:.3f}", "1.0", "", ""],
         [f"k={args.k} branches ({tokens} tokens)", f"{k_wall:.3f}", f"{ratio:.1f}", f"<= {0.5 * args.k:.1f}",
-         verdict(ratio <= 0.5 * args.k)],
+         targets.timing(ratio <= 0.5 * args.k)],
     ]
     print_table(f"cot-decode on embedded SmolLM2, {args.max_tokens} tokens per path, median of {args.rounds}",
                 ["run", "wall s", "x single", "target", ""], rows)
     print(f"\nsequential estimate (k separate greedy paths): {args.k * one:.3f} s; "
           f"batched: {k_wall:.3f} s ({args.k * one / k_wall:.1f}x faster)")
+    return targets.exit_status()
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -8,11 +8,10 @@ second are reported with the ratio on/off; the faster setting is the one `llama_
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
-from _bench import print_table
+from _bench import Size, parse_args, print_table
 
 from ensemble_cli.numeric import top2_probabilities
 from ensemble_cli.providers.base import Message
@@ -20,6 +19,11 @@ from ensemble_cli.providers.llama_engine import FLASH_ATTN, SequenceBatch
 from ensemble_cli.providers.local import engine_for
 
 PROMPT = (Message("user", "Explain in a few sentences why the sky is blue."),)
+SIZES = {
+    "tokens": Size(48, 4, "greedy steps per run"),
+    "rounds": Size(5, 1, "interleaved rounds (medians reported)"),
+    "batches": Size([1, 3, 5, 10], [1, 3], "batch sizes (sequences decoded together)"),
+}
 
 
 def decode_rate(engine, batch_size: int, tokens: int, flash: bool) -> float:
@@ -41,11 +45,7 @@ def decode_rate(engine, batch_size: int, tokens: int, flash: bool) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tokens", type=int, default=48)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 3, 5, 10])
-    args = parser.parse_args()
+    args = parse_args(__doc__, SIZES)
     engine = engine_for(None)
     rates: dict[tuple[int, bool], list[float]] = {(b, f): [] for b in args.batches for f in (True, False)}
     engine.run_sync(decode_rate, engine, 1, 4, True)  # warm up

@@ -12,6 +12,7 @@ Run: .venv/bin/python scripts/bench_serve.py
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import statistics
@@ -24,14 +25,16 @@ from pathlib import Path
 import _bench  # noqa: F401  (puts tests/ and the repository on sys.path)
 import httpx
 import yaml
-from _bench import print_table, verdict
+from _bench import Size, Targets, parse_args, print_table
 from fake_server import FakeOpenAIServer, ReplyModel
 
-LATENCY = 0.02
-SEQUENTIAL = 60
-CONCURRENT = 200
 BOUND = 8
 TARGET_ADDED_MS = 5.0
+SIZES = {
+    "latency": Size(0.02, 0.005, "seconds the fake upstream waits per call"),
+    "sequential": Size(60, 5, "requests in a row, in-process and over HTTP"),
+    "concurrent": Size(200, 20, "concurrent requests of the load test (half streamed)"),
+}
 
 
 def config(url: str) -> dict:
@@ -44,7 +47,7 @@ def ask(i: int, stream: bool = False) -> dict:
     return {"model": "vote", "messages": [{"role": "user", "content": f"question {i}"}], "stream": stream}
 
 
-async def in_process(data: dict) -> list[float]:
+async def in_process(data: dict, count: int) -> list[float]:
     from ensemble_cli.config import RunConfig
     from ensemble_cli.inputs import PromptItem
     from ensemble_cli.providers.base import Message
@@ -55,7 +58,7 @@ async def in_process(data: dict) -> list[float]:
     registry = ProviderRegistry(run)
     times = []
     try:
-        for i in range(SEQUENTIAL):
+        for i in range(count):
             session = Session(run, registry=registry)
             started = time.perf_counter()
             prepared = session.prepare("vote")
@@ -67,10 +70,10 @@ async def in_process(data: dict) -> list[float]:
     return times
 
 
-async def over_http(url: str) -> list[float]:
+async def over_http(url: str, count: int) -> list[float]:
     times = []
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        for i in range(SEQUENTIAL):
+        for i in range(count):
             started = time.perf_counter()
             r = await client.post("/v1/chat/completions", json=ask(i))
             times.append(time.perf_counter() - started)
@@ -96,18 +99,18 @@ async def read_whole(client: httpx.AsyncClient, i: int) -> tuple[int, str]:
     return r.status_code, r.json()["choices"][0]["message"]["content"] if r.status_code == 200 else ""
 
 
-async def load(url: str) -> tuple[list[tuple[int, str]], float]:
-    limits = httpx.Limits(max_connections=CONCURRENT + 10)
+async def load(url: str, count: int) -> tuple[list[tuple[int, str]], float]:
+    limits = httpx.Limits(max_connections=count + 10)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         started = time.perf_counter()
         results = await asyncio.gather(*(read_stream(client, i) if i % 2 else read_whole(client, i)
-                                         for i in range(CONCURRENT)))
+                                         for i in range(count)))
         return list(results), time.perf_counter() - started
 
 
-def start_server(directory: Path, port: int) -> subprocess.Popen:
+def start_server(directory: Path, port: int, queue: int) -> subprocess.Popen:
     process = subprocess.Popen([sys.executable, "-m", "ensemble_cli", "serve", "--ensembles", str(directory),
-                                "--port", str(port), "--queue", str(CONCURRENT * 2)], stderr=subprocess.PIPE)
+                                "--port", str(port), "--queue", str(queue)], stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -122,51 +125,69 @@ def start_server(directory: Path, port: int) -> subprocess.Popen:
 def main() -> int:
     from serve_helpers import free_port
 
-    upstream = FakeOpenAIServer({"echo": ReplyModel(lambda ctx: f"Answer to {ctx.user}.")}, latency=LATENCY)
+    args = parse_args(__doc__, SIZES)
+    targets = Targets(args.quick, strict_timings=True)
+    upstream = FakeOpenAIServer({"echo": ReplyModel(lambda ctx: f"Answer to {ctx.user}.")}, latency=args.latency)
     with upstream, tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         (directory / "vote.yaml").write_text(yaml.safe_dump(config(upstream.base_url)), encoding="utf-8")
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        process = start_server(directory, port)
+        process = start_server(directory, port, args.concurrent * 2)
         try:
-            asyncio.run(over_http(url))  # warm-up: connections, imports
-            local = asyncio.run(in_process(config(upstream.base_url)))
-            served = asyncio.run(over_http(url))
+            asyncio.run(over_http(url, args.sequential))  # warm-up: connections, imports
+            local = asyncio.run(in_process(config(upstream.base_url), args.sequential))
+            served = asyncio.run(over_http(url, args.sequential))
             upstream.reset_counters()
-            results, wall = asyncio.run(load(url))
+            results, wall = asyncio.run(load(url, args.concurrent))
             in_flight = upstream.max_in_flight
             calls = upstream.calls
         finally:
             process.terminate()
             process.wait(timeout=30)
+    latency_table(args, local, served, targets)
+    load_table(args, results, wall, calls, in_flight, targets)
+    return targets.exit_status()
 
+
+def latency_table(args: argparse.Namespace, local: list[float], served: list[float], targets: Targets) -> None:
     p50_local, p50_served = statistics.median(local), statistics.median(served)
-    p95 = lambda xs: sorted(xs)[int(0.95 * len(xs)) - 1]  # noqa: E731
     added_ms = (p50_served - p50_local) * 1000
-    print_table(f"Added latency: vote, 3 members, fake upstream {LATENCY * 1000:.0f} ms, {SEQUENTIAL} requests in a row",
+    print_table(f"Added latency: vote, 3 members, fake upstream {args.latency * 1000:.0f} ms, "
+                f"{args.sequential} requests in a row",
                 ["path", "p50 ms", "p95 ms", "ratio", "target", ""],
                 [["in-process Session", f"{p50_local * 1000:.2f}", f"{p95(local) * 1000:.2f}", "1.00x", "", ""],
                  ["ensemble serve (HTTP)", f"{p50_served * 1000:.2f}", f"{p95(served) * 1000:.2f}",
                   f"{p50_served / p50_local:.2f}x", "", ""],
                  ["added by the server", f"{added_ms:.2f}", "", "", f"<= {TARGET_ADDED_MS:.0f} ms",
-                  verdict(added_ms <= TARGET_ADDED_MS)]])
+                  targets.timing(added_ms <= TARGET_ADDED_MS)]])
 
+
+def p95(values: list[float]) -> float:
+    return sorted(values)[max(int(0.95 * len(values)) - 1, 0)]
+
+
+def load_table(args: argparse.Namespace, results: list[tuple[int, str]], wall: float, calls: int, in_flight: int,
+               targets: Targets) -> None:
+    """Every request answered once with its own answer, and the upstream bound held."""
+    count = args.concurrent
     ok = [text for status, text in results if status == 200]
-    expected = {f"Answer to question {i}." for i in range(CONCURRENT)}
+    expected = {f"Answer to question {i}." for i in range(count)}
     lost = len(expected - set(ok))
     duplicated = len(ok) - len(set(ok))
     streamed_ok = sum(1 for i, (status, _) in enumerate(results) if i % 2 and status == 200)
-    print_table(f"Load: {CONCURRENT} concurrent requests (half streamed), upstream bound {BOUND}",
+    check = targets.check
+    print_table(f"Load: {count} concurrent requests (half streamed), upstream bound {BOUND}",
                 ["figure", "value", "target", ""],
-                [["answered 200", f"{len(ok)} ({streamed_ok} streamed)", str(CONCURRENT), verdict(len(ok) == CONCURRENT)],
-                 ["lost", str(lost), "0", verdict(lost == 0)],
-                 ["duplicated", str(duplicated), "0", verdict(duplicated == 0)],
-                 ["upstream calls", str(calls), str(CONCURRENT * 3), verdict(calls == CONCURRENT * 3)],
-                 ["upstream max in flight", str(in_flight), f"<= {BOUND}", verdict(in_flight <= BOUND)],
-                 ["wall s", f"{wall:.2f}", f">= {CONCURRENT * 3 * LATENCY / BOUND:.2f} (bound-limited)", ""]])
-    passed = added_ms <= TARGET_ADDED_MS and lost == 0 and duplicated == 0 and in_flight <= BOUND and len(ok) == CONCURRENT
-    return 0 if passed else 1
+                [["answered 200", f"{len(ok)} ({streamed_ok} streamed)", str(count),
+                  check(len(ok) == count, f"{len(ok)} of {count} requests answered 200")],
+                 ["lost", str(lost), "0", check(lost == 0, f"{lost} answers lost")],
+                 ["duplicated", str(duplicated), "0", check(duplicated == 0, f"{duplicated} answers duplicated")],
+                 ["upstream calls", str(calls), str(count * 3),
+                  check(calls == count * 3, f"{calls} upstream calls, not {count * 3}")],
+                 ["upstream max in flight", str(in_flight), f"<= {BOUND}",
+                  check(in_flight <= BOUND, f"{in_flight} upstream calls in flight, above the bound {BOUND}")],
+                 ["wall s", f"{wall:.2f}", f">= {count * 3 * args.latency / BOUND:.2f} (bound-limited)", ""]])
 
 
 if __name__ == "__main__":

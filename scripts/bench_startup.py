@@ -8,13 +8,12 @@ Target: `ensemble --help` under 0.5 s here (it took about 0.9 s when the SDK was
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import sys
 import time
 
-from _bench import print_table, verdict
+from _bench import Size, Targets, parse_args, print_table
 
 COMMANDS = {
     "python -c pass (floor)": [sys.executable, "-c", "pass"],
@@ -23,6 +22,7 @@ COMMANDS = {
     "ensemble committee --help": [sys.executable, "-m", "ensemble_cli", "committee", "--help"],
     "import openai, numpy (eager imports, before)": [sys.executable, "-c", "import ensemble_cli.cli, openai, numpy"],
 }
+SIZES = {"rounds": Size(7, 1, "interleaved rounds (medians reported)")}
 
 
 def timed(command: list[str]) -> float:
@@ -31,10 +31,9 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
+def main() -> int:
+    args = parse_args(__doc__, SIZES)
+    targets = Targets(args.quick)
     walls: dict[str, list[float]] = {name: [] for name in COMMANDS}
     for _ in range(args.rounds):
         for name, command in COMMANDS.items():
@@ -45,8 +44,9 @@ def main() -> None:
     rows = [[name, f"{wall:.3f}", f"{wall / floor:.1f}x", f"+{wall - floor:.3f}"] for name, wall in medians.items()]
     print_table(f"start-up, median of {args.rounds} interleaved rounds", ["command", "wall s", "x floor", "above floor"],
                 rows)
-    print(f"\nensemble --help: {help_s:.3f} s; target < 0.5 s: {verdict(help_s < 0.5)}")
+    print(f"\nensemble --help: {help_s:.3f} s; target < 0.5 s: {targets.timing(help_s < 0.5)}")
+    return targets.exit_status()
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import statistics
 
-from _bench import print_table
+from _bench import Size, parse_args, print_table
 
 from ensemble_cli.config import VerbalizeSettings
 from ensemble_cli.errors import StrategyError
@@ -27,29 +27,37 @@ PROMPTS = [
     "Write the first line of a story.",
 ]
 METRICS = ("unique", "distinct_1", "distinct_2", "mean_pairwise_jaccard")
+SIZES = {
+    "draws": Size(6, 2, "draws per method and prompt"),
+    "prompts": Size(len(PROMPTS), 1, "prompts"),
+    "k": Size(5, 2, "responses asked for per verbalized turn"),
+    "total": Size(8, 2, "responses asked for in all (further turns ask for the rest)"),
+    "max_tokens": Size(200, 96, "tokens per reply"),
+}
 
 
-async def one(member: Member, prompt: str, draws: int, seed: int) -> dict | None:
-    settings = VerbalizeSettings(k=5, variant="multi", total=8, sample=draws, compare="direct")
+async def one(member: Member, prompt: str, args: argparse.Namespace) -> dict | None:
+    settings = VerbalizeSettings(k=args.k, variant="multi", total=args.total, sample=args.draws, compare="direct")
     try:
-        result = await Verbalize([member], settings, seed, max_tokens=200).run(from_prompt(prompt))
+        result = await Verbalize([member], settings, args.seed, max_tokens=args.max_tokens).run(from_prompt(prompt))
     except StrategyError as exc:
         print(f"skipped {prompt!r}: {exc}")
         return None
-    return result.details["compare"]
+    return result.details.compare
+
+
+def flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--temperature", type=float, default=0.9, help="sampling temperature of both methods")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the verbalized run")
+    parser.add_argument("--model", default=None, help="a GGUF path instead of the embedded SmolLM2")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--draws", type=int, default=6)
-    parser.add_argument("--temperature", type=float, default=0.9)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--model", default=None, help="a GGUF path instead of the embedded SmolLM2")
-    args = parser.parse_args()
+    args = parse_args(__doc__, SIZES, flags)
     member = Member(args.model or "smollm2", LocalProvider(args.model), temperature=args.temperature)
     rows, totals = [], {"verbalized": {m: [] for m in METRICS}, "direct": {m: [] for m in METRICS}}
-    for prompt in PROMPTS:
-        compare = asyncio.run(one(member, prompt, args.draws, args.seed))
+    for prompt in PROMPTS[:args.prompts]:
+        compare = asyncio.run(one(member, prompt, args))
         if compare is None:
             continue
         for side in ("verbalized", "direct"):

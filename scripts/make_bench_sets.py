@@ -6,15 +6,19 @@
   conversions, alphabetical and calendar order); the gold letter is checked to point at the computed value
   and the other choices are checked to differ from it.
 
-Run:  python scripts/make_bench_sets.py   (then `git diff ensemble_cli/data/bench` shows nothing new)
+Run:  python scripts/make_bench_sets.py   (then `git diff ensemble_cli/data/bench` shows nothing new);
+      python scripts/make_bench_sets.py --check   (writes nothing; fails if a shipped set is not reproduced)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import re
 from pathlib import Path
+
+from _bench import Targets, parse_args
 
 OUT = Path(__file__).resolve().parent.parent / "ensemble_cli" / "data" / "bench"
 SEED = 13
@@ -123,17 +127,39 @@ def mc(rng: random.Random) -> list[dict]:
     return rows
 
 
-def write(name: str, rows: list[dict]) -> None:
-    path = OUT / name
+def jsonl(rows: list[dict]) -> str:
+    return "".join(json.dumps(row) + "\n" for row in rows)
+
+
+def write(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    path.write_text(jsonl(rows), encoding="utf-8")
     print(f"wrote {len(rows)} items to {path}")
 
 
-def main() -> None:
-    write("arith.jsonl", arith(random.Random(SEED)))
-    write("mc.jsonl", mc(random.Random(SEED + 1)))
+def check(path: Path, rows: list[dict], targets: Targets) -> None:
+    """Compare the generated set with the file, writing nothing."""
+    same = path.is_file() and path.read_text(encoding="utf-8") == jsonl(rows)
+    verdict = targets.check(same, f"{path} is not what this script generates")
+    print(f"{len(rows)} items, {path}: {'reproduced' if same else 'differs'} {verdict}")
+
+
+def flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--check", action="store_true", help="write nothing; fail if a shipped set differs")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"the folder to write or check (default {OUT})")
+
+
+def main() -> int:
+    args = parse_args(__doc__, {}, flags)  # the sets are small: --quick changes nothing here
+    targets = Targets(args.quick)
+    sets = {"arith.jsonl": arith(random.Random(SEED)), "mc.jsonl": mc(random.Random(SEED + 1))}
+    for name, rows in sets.items():
+        if args.check:
+            check(args.out / name, rows, targets)
+        else:
+            write(args.out / name, rows)
+    return targets.exit_status()
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
