@@ -5,15 +5,17 @@ Precedence, highest first: command-line flag > YAML file > environment (``ENSEMB
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError
+from .errors import ConfigError, setting
 
 DEFAULT_MAX_RETRIES = 4
 
@@ -139,7 +141,7 @@ class VerbalizeSettings(Strict):
     @model_validator(mode="after")
     def _multi_needs_total(self) -> "VerbalizeSettings":
         if self.variant == "multi" and (self.total or 0) < self.k:
-            raise ValueError("the multi variant needs total (--total N) of at least k")
+            raise ValueError("the multi variant needs a total of at least k")
         return self
 
 
@@ -226,13 +228,13 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory; give --config a YAML file") from None
+        raise ConfigError(f"{path}: is a directory; give a YAML config file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
     try:
         text = decode_utf8(data, str(path))
     except InputError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(exc.template) from None
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -255,12 +257,40 @@ def _message(error: Mapping[str, Any]) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
-def _explain(path: str, errors: list[Mapping[str, Any]]) -> str:
-    """One line for one key: an unknown key, or what was wrong (all the forms a union accepts, joined)."""
+def _explain(path: str, errors: list[Mapping[str, Any]], model: type[BaseModel]) -> str:
+    """For one key: an unknown key (with the known key it most likely meant), or what was wrong (all the
+    forms a union accepts, joined)."""
     if errors[0]["type"] == "extra_forbidden":
-        return f"{path}: unknown key"
+        loc = [part for part in errors[0]["loc"] if isinstance(part, str)]
+        close = difflib.get_close_matches(str(errors[0]["loc"][-1]), _keys_at(model, loc[:-1]), n=1, cutoff=0.6)
+        return "unknown key" + (f"; did you mean '{close[0]}'?" if close else "")
     messages = list(dict.fromkeys(_message(e) for e in errors))
-    return f"{path}: {'; or '.join(messages)} (got {_shown(errors[0].get('input'))})"
+    return f"{'; or '.join(messages)} (got {_shown(errors[0].get('input'))})"
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models a field's annotation holds (``list[MemberConfig]``, ``MemberConfig | None``...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _keys_at(model: type[BaseModel], path: list[str]) -> list[str]:
+    """The keys a mapping at ``path`` inside ``model`` may hold (field names and aliases)."""
+    models, keyed = [model], False
+    for part in path:
+        if keyed:  # a mapping's own key (prices: {"openai/gpt-4o": ...}): its values are ``models``
+            keyed = False
+            continue
+        found: list[type[BaseModel]] = []
+        for candidate in models:
+            fields = {name: f for name, f in candidate.model_fields.items()}
+            fields.update({f.alias: f for f in candidate.model_fields.values() if f.alias})
+            if part in fields:
+                found += _models_in(fields[part].annotation)
+                keyed = keyed or typing.get_origin(fields[part].annotation) is dict
+        models = found
+    return [key for m in models for name, f in m.model_fields.items() for key in (name, f.alias) if key]
 
 
 def _shown(value: object) -> str:
@@ -270,15 +300,20 @@ def _shown(value: object) -> str:
     return repr(value)
 
 
-def format_validation_error(source: str, exc: ValidationError) -> str:
-    """One line per key that is wrong, naming the file (or "command line") and the key path."""
+def format_validation_error(source: str | None, exc: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """One line per key that is wrong, naming the file (``source``) and the key path. ``source=None``: the
+    values came from a front end's own options (flags, request fields), so each key is named as a setting
+    (``errors.setting``) for that front end to show as its own option."""
     by_path: dict[str, list[Mapping[str, Any]]] = {}
     for error in exc.errors():
         loc = list(error["loc"])
         if loc and isinstance(loc[-1], str) and _UNION_MEMBER.match(loc[-1]):
             loc = loc[:-1]
         by_path.setdefault(".".join(str(part) for part in loc) or "(top level)", []).append(error)
-    return "\n".join(f"{source}: {_explain(path, errors)}" for path, errors in by_path.items())
+    shown = model or RunConfig
+    if source is None:
+        return "\n".join(f"{setting(path)}: {_explain(path, errors, shown)}" for path, errors in by_path.items())
+    return "\n".join(f"{source}: {path}: {_explain(path, errors, shown)}" for path, errors in by_path.items())
 
 
 def load_config(
@@ -304,4 +339,4 @@ def load_config(
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error("command line", exc)) from None
+        raise ConfigError(format_validation_error(None, exc)) from None

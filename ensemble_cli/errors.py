@@ -1,8 +1,37 @@
-"""Typed errors and the exit-code enum; the CLI turns these into exit codes in one place."""
+"""Typed errors and the exit-code enum; the CLI turns these into exit codes in one place.
+
+A message names the setting to change with ``setting("vote.extract")``, a run-config key path; each
+front end shows it in its own words (the CLI as ``--extract``, the server as ``ensemble.extract``, the
+``llm`` plugin as ``-o extract``), and ``str(error)``, which records and library callers see, as the
+config key itself. ``render`` does that for any text that may hold such keys (errors, run notes).
+"""
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
+from typing import Any, Callable
+
+SETTING = re.compile(r"\u27e6([^\u27e6\u27e7]+)\u27e7")
+"""A setting named in a message: ⟦key.path⟧ (never shown as such: ``render`` replaces it)."""
+
+Namer = Callable[[str], str]
+"""How a front end names a run-config key path (``vote.extract`` -> ``--extract``)."""
+
+
+def setting(path: str) -> str:
+    """The run-config key ``path`` named in a message, for each front end to show in its own words."""
+    return f"\u27e6{path}\u27e7"
+
+
+def config_key(path: str) -> str:
+    """The neutral name of a setting: its run-config key path, as a YAML file and a record say it."""
+    return path
+
+
+def render(text: str, namer: Namer = config_key) -> str:
+    """``text`` with every setting it names shown by ``namer`` (default: the config key path)."""
+    return SETTING.sub(lambda match: namer(match.group(1)), text)
 
 
 class ExitStatus(IntEnum):
@@ -16,9 +45,23 @@ class ExitStatus(IntEnum):
 
 
 class EnsembleError(Exception):
-    """Base of every error this package raises on purpose; the message names the fix."""
+    """Base of every error this package raises on purpose; the message names the fix.
+
+    ``template`` is the message with its settings still named as keys (``setting``), for a front end
+    to ``render``; ``str()`` shows them as config keys. ``details`` is what the failed prompt had
+    gathered when the error came (rounds, layers, steps, paths, turns), for its record.
+    """
 
     exit_status = ExitStatus.ERROR
+
+    def __init__(self, message: str = "", details: dict[str, Any] | None = None) -> None:
+        super().__init__(render(message))
+        self.template = message
+        self.details: dict[str, Any] = details or {}
+
+    def text(self, namer: Namer = config_key) -> str:
+        """The message with its settings named by ``namer``."""
+        return render(self.template, namer)
 
 
 class ConfigError(EnsembleError):
@@ -48,8 +91,8 @@ class ProviderError(EnsembleError):
 
     exit_status = ExitStatus.PROVIDER
 
-    def __init__(self, message: str, retries: int = 0) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retries: int = 0, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details)
         self.retries = retries
 
 
@@ -67,15 +110,22 @@ class RetriesExhaustedError(ProviderError):
     """Retryable failures went on past the retry budget."""
 
 
+class ContextLengthError(ProviderError):
+    """The prompt (with room for the reply) does not fit the model's context: the caller's mistake, which
+    no retry fixes (exit 2; HTTP 400 ``context_length_exceeded`` from the server)."""
+
+    exit_status = ExitStatus.USAGE
+
+
 class StrategyError(EnsembleError):
     """A strategy could not produce a result (no quorum, unparseable replies, ...).
 
     ``details`` carries what was gathered before the failure (raw replies), for the record.
     """
 
-    def __init__(self, message: str, details: dict | None = None) -> None:
-        super().__init__(message)
-        self.details = details or {}
+
+class NoAnswerError(StrategyError):
+    """The strategy ran, but no reply held an answer its extractor could find (vote, cot-decode)."""
 
 
 class BudgetExceeded(EnsembleError):
@@ -88,8 +138,17 @@ class BudgetExceeded(EnsembleError):
     exit_status = ExitStatus.PARTIAL
 
     def __init__(self, budget: float, spent: float, estimate: float) -> None:
-        super().__init__(f"budget of ${budget:.4f} reached: ${spent:.4f} spent or held by calls in flight, and the "
-                         f"next call could cost up to ${estimate:.4f}")
+        from .formatting import usd
+
+        super().__init__(f"budget of {usd(budget)} reached: {usd(spent)} spent or held by calls in flight, and "
+                         f"the next call could cost up to {usd(estimate)}")
         self.budget = budget
         self.spent = spent
         self.estimate = estimate
+
+
+def attach(error: EnsembleError, details: dict[str, Any]) -> EnsembleError:
+    """``error`` carrying ``details`` (what its prompt gathered), unless it already carries its own."""
+    if not error.details:
+        error.details = details
+    return error

@@ -21,6 +21,7 @@ class RunStarted(Event):
     total: int
     skipped: int = 0
     notes: tuple[str, ...] = ()
+    """Remarks about the whole run, settings named as keys (``errors.render`` shows them)."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class StreamDelta(Event):
 
 @dataclass(frozen=True)
 class Note(Event):
-    """A warning or remark a strategy wants the user to see."""
+    """A warning or remark a strategy wants the user to see (settings named as keys, as in ``RunStarted``)."""
 
     message: str
 
@@ -95,6 +96,7 @@ class PromptFinished(Event):
 @dataclass(frozen=True)
 class PromptFailed(Event):
     error: str
+    """The message, settings still named as keys (``errors.setting``): each front end ``render``s it."""
     record: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
     """Stopped by the run's budget, not failed: the run's end says so once."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import InputError
+from .errors import InputError, setting
 from .providers.base import Message
 
 
@@ -114,7 +114,8 @@ def read_jsonl(text: str, name: str) -> list[PromptItem]:
     for where, number, obj in json_lines(text, name):
         item = parse_line(obj, where, number)
         if item.id in seen:
-            raise InputError(f"{name}:{number}: duplicate id {item.id!r}; ids must be unique for --resume to work")
+            raise InputError(f"{name}:{number}: duplicate id {item.id!r}; ids must be unique (records and "
+                             f"{setting('resume')} tell prompts apart by them)")
         seen.add(item.id)
         items.append(item)
     if not items:
@@ -130,11 +131,11 @@ def _read_stdin() -> bytes:
 
 def load_inputs(prompt: str | None, input_path: str | None) -> list[PromptItem]:
     if prompt is not None and input_path is not None:
-        raise InputError("give either --prompt or --input, not both")
+        raise InputError(f"give either {setting('prompt')} or {setting('input')}, not both")
     if prompt is not None:
         return [from_prompt(prompt)]
     if input_path is None:
-        raise InputError("nothing to run: pass --prompt TEXT or --input FILE.jsonl (or - for stdin)")
+        raise InputError(f"nothing to run: give {setting('prompt')} or {setting('input')} (a JSONL file, or - for stdin)")
     if input_path == "-":
         return read_jsonl(decode_utf8(_read_stdin(), "stdin"), "stdin")
     path = Path(input_path)

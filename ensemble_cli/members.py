@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .config import MemberConfig, RunConfig
+from .errors import setting
 
 SPREAD_LOW, SPREAD_HIGH = 0.4, 1.0
 ONE_MEMBER = ("cot-decode", "verbalize")
@@ -87,7 +88,7 @@ def _moa(run: RunConfig, members: list[MemberConfig], roster: Roster) -> None:
             temps = ", ".join(f"{t:g}" for t in sorted({m.temperature or 0.0 for m in varied}))
             roster.notes.append(f"moa: {len(varied)} copies of member '{base_name(proposers[0])}' would "
                                 f"answer alike; their temperatures are spread over {temps} "
-                                "(set --proposer-temperature to fix one)")
+                                f"(set {setting('moa.proposer_temperature')} to fix one)")
         proposers = varied
     if settings.proposer_max_tokens:
         proposers = [p.model_copy(update={"max_tokens": settings.proposer_max_tokens}) for p in proposers]

@@ -19,7 +19,9 @@ from .config import MemberConfig, RunConfig
 from .cache import CallCache, default_dir
 from .errors import (
     AuthError, BudgetExceeded, CapabilityError, ConfigError, EnsembleError, ExitStatus, ProviderError, StrategyError,
+    setting,
 )
+from .formatting import count
 from .events import Emit, EventBus, PromptFailed, PromptFinished, PromptStarted, RunStarted
 from .inputs import PromptItem
 from .members import Roster, resolve
@@ -157,7 +159,8 @@ class Session:
         """With ``resume``, the prompts still to run and a remark on what is skipped or not reused."""
         output = self.config.output
         if self.config.resume and (not output or output == "-"):
-            raise ConfigError("--resume reads the records already written: give it an output file with -o FILE")
+            raise ConfigError(f"{setting('resume')} reads the records already written: give it an output file "
+                              f"({setting('output')})")
         if not output or output == "-":
             return list(items), []
         recorded = read_recorded(Path(output), prepared.info.strategy, prepared.info.fingerprint)
@@ -165,16 +168,16 @@ class Session:
             repeated = sum(1 for item in items if item.id in recorded.done or item.id in recorded.other)
             if repeated:
                 return list(items), [f"{output} already holds records of {repeated} of these prompt ids; new records "
-                                     "are appended and ids will repeat (--resume skips prompts already done)"]
+                                     f"are appended and ids will repeat ({setting('resume')} skips prompts already done)"]
             return list(items), []
         todo = [item for item in items if item.id not in recorded.done]
         notes = []
         if len(todo) < len(items):
-            notes.append(f"resume: skipping {len(items) - len(todo)} prompt(s) already recorded in {output}")
+            notes.append(f"resume: skipping {count(len(items) - len(todo), 'prompt')} already recorded in {output}")
         redo = sorted(item.id for item in todo if item.id in recorded.other)
         if redo:
             reasons = sorted({recorded.other[i] for i in redo})
-            notes.append(f"resume: re-running {len(redo)} prompt(s) whose records in {output} were "
+            notes.append(f"resume: re-running {count(len(redo), 'prompt')} whose records in {output} were "
                          f"{' or '.join(reasons)}")
         return todo, notes
 
@@ -219,18 +222,17 @@ class Session:
             raise
         except BudgetExceeded as exc:
             await self.meter.drained()  # calls of this prompt already in flight finish and are accounted
-            record = build_record(prepared.info, item, output=None, details={}, tally=tally, errors=[str(exc)],
-                                  ok=False)
+            record = build_record(prepared.info, item, output=None, details=exc.details, tally=tally,
+                                  errors=[str(exc)], ok=False)
             outcome.stopped += 1
-            bus.emit(PromptFailed(item.id, str(exc), record, stopped=True))
+            bus.emit(PromptFailed(item.id, exc.template, record, stopped=True))
             return
         except (ProviderError, StrategyError) as exc:
-            message = redact(str(exc))
-            record = build_record(prepared.info, item, output=None, details=getattr(exc, "details", None) or {},
-                                  tally=tally, errors=[message], ok=False)
+            record = build_record(prepared.info, item, output=None, details=exc.details, tally=tally,
+                                  errors=[redact(str(exc))], ok=False)
             outcome.failed += 1
             outcome.errors.append(exc)
-            bus.emit(PromptFailed(item.id, message, record))
+            bus.emit(PromptFailed(item.id, redact(exc.template), record))
             return
         if result.tally.prices is None:
             result.tally.prices = self.prices

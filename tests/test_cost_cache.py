@@ -154,7 +154,7 @@ def test_budget_stops_before_the_call_that_could_pass_it(fake_server, tmp_path):
     assert server.calls == 2
     assert result.exit_code == 5
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "stopped by --budget" in lines[0] and "2 prompt(s) done" in lines[0]
+    assert len(lines) == 1 and "stopped by --budget" in lines[0] and "2 prompts done" in lines[0]
     assert "1 stopped mid-way, 2 not started" in lines[0]
     assert [r["status"] for r in written] == ["ok", "ok", "error"]
     assert "budget of $0.0095 reached" in written[2]["errors"][0]
@@ -334,4 +334,4 @@ def test_calls_in_flight_when_the_budget_stops_are_in_the_record(fake_server, tm
     [record] = records(out)
     assert record["status"] == "error" and server.calls == 2
     assert record["usage"]["calls"] == 2 and record["usage"]["cost_usd"] == pytest.approx(0.002)
-    assert "$0.0020 spent in all" in result.stderr
+    assert "$0.002 spent in all" in result.stderr

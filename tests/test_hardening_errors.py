@@ -119,7 +119,7 @@ def test_partial_batch_exits_5_and_quiet_still_shows_the_failures(command, fake_
     lines = result.stderr.strip().splitlines()
     assert all(line.startswith("ensemble: ") for line in lines), lines  # nothing but errors under -q
     assert any("id1" in line for line in lines)  # the failed prompt
-    assert lines[-1] == f"ensemble: error: 1 of 3 prompt(s) failed; records are in {out}"
+    assert lines[-1] == f"ensemble: error: 1 of 3 prompts failed; records are in {out}"
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -156,7 +156,7 @@ def test_resumed_output_cut_inside_a_multibyte_character_is_repaired(tmp_path, r
     out.write_bytes(json.dumps(done["x"]).encode() + b"\n" + cut)
     again = invoke("committee", "--input", str(prompts), "-o", str(out), "--resume", *args)
     assert again.exit_code == 0, again.stderr
-    assert "Traceback" not in again.stderr and "resume: skipping 1 prompt(s)" in again.stderr
+    assert "Traceback" not in again.stderr and "resume: skipping 1 prompt already" in again.stderr
     data = out.read_bytes()
     assert data.startswith(json.dumps(done["x"]).encode() + b"\n" + cut + b"\n")  # left in place, new line after
     tail = records(data[len(json.dumps(done["x"])) + 1 + len(cut) + 1:].decode())
@@ -173,7 +173,7 @@ def _not_a_directory(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize(("flag", "make", "message"), [
-    ("--config", lambda p: p, "is a directory; give --config a YAML file"),
+    ("--config", lambda p: p, "is a directory; give a YAML config file"),
     ("--config", lambda p: p / "missing.yaml", "config file not found"),
     ("--config", _not_a_directory, "cannot read config file"),
     ("--input", lambda p: p, "is a directory; give --input a JSONL file"),
@@ -324,6 +324,20 @@ def test_batch_without_output_prints_id_tab_output(tmp_path, remote):
                                                            ["c", "The cat sat"]]
     single = invoke("committee", "-p", "one", "-q", *args)
     assert single.stdout == "The cat sat\n"
+    one_line_input = tmp_path / "one.jsonl"
+    one_line_input.write_text(json.dumps({"id": "only", "prompt": "q"}) + "\n")
+    shaped = invoke("committee", "--input", str(one_line_input), "-q", *args)
+    assert shaped.stdout == "only\tThe cat sat\n"  # -i always gives id<TAB>output, whatever its size
+
+
+def test_every_draw_of_a_batch_is_one_line_with_its_id(tmp_path):
+    from ensemble_cli.sinks.stdout import OutputPrinter
+    import io
+
+    stream = io.StringIO()
+    OutputPrinter(stream, batch=True).write("p1", ["first\ndraw", "second"])
+    OutputPrinter(stream, batch=False).write("p1", ["first", "second"])
+    assert stream.getvalue() == "p1\tfirst draw\np1\tsecond\nfirst\nsecond\n"
 
 
 # 25: stderr is not wrapped when it is not a terminal; providers keeps every column when piped
@@ -336,7 +350,7 @@ def test_stderr_is_not_wrapped_when_not_a_terminal():
     assert result.returncode == 4, result.stderr
     lines = result.stderr.splitlines()
     failed = next(line for line in lines if "could not connect" in line and line.startswith("ensemble: error:"))
-    assert len(failed) > 80 and failed.endswith("(--max-retries)")  # one line, however long
+    assert len(failed) > 80 and failed.endswith("raise --timeout or --max-retries")  # one line, however long
     assert all(line == line.rstrip() for line in lines), [line for line in lines if line != line.rstrip()]
 
 

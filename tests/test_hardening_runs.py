@@ -136,11 +136,11 @@ def test_resume_checks_strategy_and_settings(fake_server, tmp_path):
     assert again.exit_code == 0 and "already holds records of 2 of these prompt ids" in again.stderr
     assert "ids will repeat" in again.stderr
     other_settings = invoke("committee", *remote, "--max-tokens", "5", "--resume")
-    assert "re-running 2 prompt(s)" in other_settings.stderr and "written with other settings" in other_settings.stderr
+    assert "re-running 2 prompts" in other_settings.stderr and "written with other settings" in other_settings.stderr
     calls = server.calls
     other_strategy = invoke("vote", *remote, "--max-tokens", "5", "--resume")
     assert other_strategy.exit_code == 0
-    assert "re-running 2 prompt(s)" in other_strategy.stderr and "written by committee" in other_strategy.stderr
+    assert "re-running 2 prompts" in other_strategy.stderr and "written by committee" in other_strategy.stderr
     assert server.calls > calls
     calls = server.calls
     same = invoke("vote", *remote, "--max-tokens", "5", "--resume")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import numpy as np
 import pytest
 
@@ -66,3 +67,17 @@ def test_chat_template_and_end_tokens(local_provider):
     assert "<|im_start|>system\nBe brief.<|im_end|>" in rendered
     end = engine.tokenize("<|im_end|>", add_bos=False)
     assert len(end) == 1 and engine.is_end(end[0]) and not engine.is_end(engine.tokenize("Hi", add_bos=False)[0])
+
+
+@pytest.mark.embedded
+def test_llama_cpp_log_lines_reach_stderr_only_with_verbose():
+    """llama.cpp logs every context it makes (and, for models with sliding-window attention, a
+    `llama_kv_cache_iswa: ...` line): none of it reaches stderr unless `--verbose` asks."""
+    import subprocess
+    import sys
+
+    run = [sys.executable, "-m", "ensemble_cli", "committee", "-p", "hi", "--max-tokens", "2", "-q", "-o", os.devnull]
+    quiet = subprocess.run(run, capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    loud = subprocess.run([run[0], *run[1:3], "--verbose", *run[3:]], capture_output=True, text=True, timeout=120)
+    assert loud.returncode == 0 and "llama.cpp: INFO: llama_context: constructing llama_context" in loud.stderr

@@ -6,10 +6,9 @@ import subprocess
 import sys
 
 import pytest
-import typer
 
 from ensemble_cli import secrets
-from ensemble_cli.cli.boundary import Terminated, error_boundary
+from ensemble_cli.cli.boundary import Terminated, guarded
 from ensemble_cli.cli.providers_cmd import providers
 from ensemble_cli.config import load_config
 from ensemble_cli.errors import AuthError, ConfigError, ProviderError, StrategyError
@@ -78,10 +77,10 @@ def test_prompt_texts():
     (Terminated(), 143, "terminated"), (ZeroDivisionError("boom"), 1, "internal error: ZeroDivisionError: boom"),
 ])
 def test_error_boundary_maps_errors_to_exit_codes(error, code, shown, capsys):
-    with pytest.raises(typer.Exit) as info:
-        with error_boundary():
-            raise error
-    assert info.value.exit_code == code
+    def fail() -> None:
+        raise error
+
+    assert guarded(fail) == code
     err = capsys.readouterr().err
     assert err.startswith("ensemble: ") and shown in err and "Traceback" not in err
 
@@ -89,11 +88,12 @@ def test_error_boundary_maps_errors_to_exit_codes(error, code, shown, capsys):
 def test_traceback_flag_prints_a_redacted_traceback(monkeypatch, capsys):
     monkeypatch.setenv("ENSEMBLE_TRACEBACK", "1")
     secrets.register("sk-test-boundary-secret-0001")
-    with pytest.raises(typer.Exit) as info:
-        with error_boundary():
-            raise AuthError("rejected: Bearer sk-test-boundary-secret-0001")
+    def fail() -> None:
+        raise AuthError("rejected: Bearer sk-test-boundary-secret-0001")
+
+    status = guarded(fail)
     err = capsys.readouterr().err
-    assert info.value.exit_code == 3 and "Traceback" in err
+    assert status == 3 and "Traceback" in err
     assert "sk-test-boundary-secret-0001" not in err and secrets.MASK in err
 
 

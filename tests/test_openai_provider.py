@@ -95,7 +95,7 @@ def test_client_errors_are_not_retried(fake_server, registry_for):
 def test_timeout_is_retried_then_reported(fake_server, registry_for):
     server = fake_server(MODELS)
     server.faults.extend([Fault("hang", seconds=1.0)] * 3)
-    with pytest.raises(RetriesExhaustedError, match="timed out after 1 retries"):
+    with pytest.raises(RetriesExhaustedError, match="timed out after 1 retry"):
         complete(provider(registry_for, server, timeout=0.2, max_retries=1), max_tokens=1)
 
 
@@ -115,7 +115,7 @@ def test_rejected_key_is_an_auth_error(fake_server, registry_for):
 
 def test_missing_key_names_the_variable(fake_server, registry_for):
     server = fake_server(MODELS)
-    with pytest.raises(AuthError, match="set DEEPSEEK_API_KEY or pass --api-key-env"):
+    with pytest.raises(AuthError, match="set the environment variable DEEPSEEK_API_KEY, or name the variable that holds the key with api_key_env"):
         provider(registry_for, server, "deepseek")
 
 

@@ -74,7 +74,7 @@ def test_retried_until_success(fake_server, registry_for, waits, faults, retries
 def test_gives_up_counting_its_retries(fake_server, registry_for, waits):
     server = fake_server(MODELS)
     server.faults.extend([Fault("status", 503)] * 5)
-    with pytest.raises(RetriesExhaustedError, match=r"HTTP 503.*after 3 retries.*--max-retries") as caught:
+    with pytest.raises(RetriesExhaustedError, match=r"HTTP 503.*after 3 retries.*raise max_retries") as caught:
         call(registry_for, server, max_retries=3)
     assert caught.value.retries == 3 and server.calls == 4
 

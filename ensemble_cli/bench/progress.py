@@ -7,7 +7,9 @@ from typing import Any, Callable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..errors import render
 from ..events import Event, Note, PromptFailed, PromptFinished, RunStarted
+from ..formatting import count as counted
 
 
 class BenchProgress:
@@ -38,21 +40,21 @@ class BenchProgress:
         task = None if self.progress is None else self.progress.add_task(name, total=total + done, completed=done)
         count = [done]
         if done:
-            self.say(f"{name}: resume: {done} item(s) already recorded")
+            self.say(f"{name}: resume: {counted(done, 'item')} already recorded")
 
         def sink(event: Event) -> None:
             if isinstance(event, RunStarted):
                 for note in event.notes:
-                    self.say(f"note {name}: {note}")
+                    self.say(f"note {name}: {render(note)}")
             elif isinstance(event, Note):
-                self.say(f"note {name}: {event.prompt_id}: {event.message}")
+                self.say(f"note {name}: {event.prompt_id}: {render(event.message)}")
             elif isinstance(event, (PromptFinished, PromptFailed)):
                 count[0] += 1
                 if isinstance(event, PromptFailed):
                     if not event.record.get("details"):  # no answer because calls failed, not because none was found
                         self.failures += 1
                     if self.mode != "quiet":
-                        self.console.print(f"ensemble: {name}: {event.prompt_id} failed: {event.error}",
+                        self.console.print(f"ensemble: {name}: {event.prompt_id} failed: {render(event.error)}",
                                            style="red", highlight=False, markup=False)
                 if self.progress is not None and task is not None:
                     self.progress.update(task, advance=1)

@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.table import Table
 
+from ..formatting import p_value, usd
 from .runner import arm_file, load_meta, read_records
 from .scoring import score_record
 from .stats import paired, pareto, percentile, wilson
@@ -119,15 +120,11 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def _usd(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:.4f}"
-
-
 def _per_correct(arm: dict) -> str:
     """Dollars per correct answer: n/a where none was correct (a known cost over nothing right)."""
     if arm["cost_usd"] is not None and not arm["correct"]:
         return "n/a"
-    return _usd(arm["usd_per_correct"])
+    return usd(arm["usd_per_correct"])
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -147,10 +144,10 @@ def rows(summary: dict[str, Any]) -> list[list[str]]:
             name,
             f"{_pct(arm['accuracy'])} [{_pct(arm['accuracy_low'])}, {_pct(arm['accuracy_high'])}] ({arm['correct']}/{arm['items']})",
             "baseline" if vs is None else f"{100 * vs['difference']:+.1f} [{100 * vs['low']:+.1f}, {100 * vs['high']:+.1f}]",
-            "" if vs is None else f"{vs['p_value']:.3g}",
+            "" if vs is None else p_value(vs["p_value"]),
             str(arm["unextracted"]), str(arm["failed"]), _num(arm["calls_per_item"], 1),
             _num(arm["prompt_tokens_per_item"], 0), _num(arm["completion_tokens_per_item"], 0),
-            _usd(arm["cost_usd"]), _per_correct(arm), _num(arm["wall_s"], 1),
+            usd(arm["cost_usd"]), _per_correct(arm), _num(arm["wall_s"], 1),
             _num(arm["latency_p50_s"]), _num(arm["latency_p95_s"]), "*" if arm.get("pareto") else "",
         ])
     return table

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import ConfigError, ExitStatus
 from ..sinks.console import stderr_console
-from .boundary import error_boundary, say
+from .boundary import error
 
 HELP = ("Does an ensemble pay? Run a single greedy call and every strategy arm on a dataset with gold answers, "
         "and report accuracy (with intervals and a paired test against the single call), calls, tokens, cost, "
@@ -32,33 +32,33 @@ def bench(
 ) -> None:
     if ctx.invoked_subcommand is not None:
         return
-    with error_boundary():
-        from ..bench.arms import load_plan  # the bench stack (scipy, matplotlib) loads only when used
-        from ..bench.datasets import load_dataset
-        from ..bench.progress import BenchProgress
-        from ..bench.report import CHART, REPORT, rich_table, write_report
-        from ..bench.runner import run_bench
+    from ..bench.arms import load_plan  # the bench stack (scipy, matplotlib) loads only when used
+    from ..bench.datasets import load_dataset
+    from ..bench.progress import BenchProgress
+    from ..bench.report import CHART, REPORT, rich_table, write_report
+    from ..bench.runner import run_bench
+    from ..formatting import count
 
-        if dataset is None:
-            raise ConfigError("bench needs --dataset FILE (or a shipped set: arith, mc); see `ensemble bench --help`")
-        data = load_dataset(dataset)
-        items = data.items[:limit] if limit else data.items
-        overrides = {"max_tokens": max_tokens} if max_tokens else {}
-        plan = load_plan(config, data.default_scoring(), overrides)
-        run_dir = output or Path(f"bench-{data.name}")
-        console = stderr_console()
-        with BenchProgress(console, quiet) as shown:
-            meta = asyncio.run(run_bench(plan, data, items, run_dir, resume, shown.for_arm))
-        for arm in meta["arms"]:
-            if arm.get("skipped"):
-                shown.say(f"skipped {arm['name']}: {arm['skipped']}")
-        summary = write_report(run_dir)
-        if not quiet:
-            console.print(rich_table(summary))
-            console.print(f"report: {run_dir / REPORT}, chart: {run_dir / CHART}", highlight=False)
-        if shown.failures:
-            say(f"error: {shown.failures} item(s) failed in some arm; they count as wrong; records are in {run_dir}")
-            raise typer.Exit(int(ExitStatus.PARTIAL))
+    if dataset is None:
+        raise ConfigError("bench needs --dataset FILE (or a shipped set: arith, mc); see `ensemble bench --help`")
+    data = load_dataset(dataset)
+    items = data.items[:limit] if limit else data.items
+    overrides = {"max_tokens": max_tokens} if max_tokens else {}
+    plan = load_plan(config, data.default_scoring(), overrides)
+    run_dir = output or Path(f"bench-{data.name}")
+    console = stderr_console()
+    with BenchProgress(console, quiet) as shown:
+        meta = asyncio.run(run_bench(plan, data, items, run_dir, resume, shown.for_arm))
+    for arm in meta["arms"]:
+        if arm.get("skipped"):
+            shown.say(f"skipped {arm['name']}: {arm['skipped']}")
+    summary = write_report(run_dir)
+    if not quiet:
+        console.print(rich_table(summary))
+        console.print(f"report: {run_dir / REPORT}, chart: {run_dir / CHART}", highlight=False)
+    if shown.failures:
+        error(f"{count(shown.failures, 'item')} failed in some arm; they count as wrong; records are in {run_dir}")
+        raise typer.Exit(int(ExitStatus.PARTIAL))
 
 
 @bench_app.command("report")
@@ -67,11 +67,10 @@ def report(
     quiet: Annotated[bool, typer.Option("--quiet/--no-quiet", "-q", help="No table on stderr.")] = False,
 ) -> None:
     """Re-render summary.json, report.md and the chart from the records in RUN_DIR, without a call."""
-    with error_boundary():
-        from ..bench.report import CHART, REPORT, rich_table, write_report
+    from ..bench.report import CHART, REPORT, rich_table, write_report
 
-        summary = write_report(run_dir)
-        if not quiet:
-            console = stderr_console()
-            console.print(rich_table(summary))
-            console.print(f"report: {run_dir / REPORT}, chart: {run_dir / CHART}", highlight=False)
+    summary = write_report(run_dir)
+    if not quiet:
+        console = stderr_console()
+        console.print(rich_table(summary))
+        console.print(f"report: {run_dir / REPORT}, chart: {run_dir / CHART}", highlight=False)

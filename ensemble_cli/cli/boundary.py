@@ -1,26 +1,27 @@
 """The one place where exceptions become exit codes and one clear, redacted line each on stderr.
 
-Typed errors carry their exit status (``EnsembleError.exit_status``); Ctrl-C and SIGTERM end the run
-with records kept; anything unexpected is one ``internal error`` line. ``--traceback`` (or
-``ENSEMBLE_TRACEBACK=1``) prints the traceback instead, with every secret masked.
+``guarded`` runs a whole command line (parsing included) and returns its exit status: typed errors carry
+theirs (``EnsembleError.exit_status``); a flag the parser refuses is one line naming the flag and the fix
+(exit 2), never a box; Ctrl-C and SIGTERM end the run with records kept; a reader that went away is 141;
+anything unexpected is one ``internal error`` line. ``--traceback`` (or ``ENSEMBLE_TRACEBACK=1``) prints
+the traceback instead, with every secret masked.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import traceback
-from contextlib import contextmanager
 from types import FrameType
-from typing import Iterator
-
-import click
-import typer
+from typing import Callable
 
 from ..errors import EnsembleError, ExitStatus
 from ..secrets import redact
-from ..sinks.console import stderr_console
+from ..sinks.console import say, stderr_lost
+from .naming import flag_for
+from .parsing import Abort, ClickException, Exit, NoArgsIsHelpError, UsageError
 
 TRACEBACK_ENV = "ENSEMBLE_TRACEBACK"
 TERMINATED = 143
@@ -38,10 +39,9 @@ def wants_traceback() -> bool:
     return os.environ.get(TRACEBACK_ENV, "") not in ("", "0")
 
 
-def say(message: str, style: str = "red") -> None:
-    console = stderr_console()
-    for line in redact(message).splitlines() or [message]:
-        console.print(f"ensemble: {line}", style=style, markup=False, highlight=False, soft_wrap=True)
+def error(message: str) -> None:
+    """An ``ensemble: error: ...`` line (or lines), with settings named as the CLI's flags."""
+    say(f"error: {message}", namer=flag_for)
 
 
 def _silence_stdout() -> None:
@@ -52,6 +52,7 @@ def _silence_stdout() -> None:
             os.dup2(devnull, stream.fileno())
         except (OSError, ValueError):
             pass
+    os.close(devnull)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -63,34 +64,71 @@ def _show_traceback(exc: BaseException) -> None:
     sys.stderr.flush()
 
 
-@contextmanager
-def error_boundary() -> Iterator[None]:
+def _help_hint(ctx: object) -> str:
+    path = getattr(ctx, "command_path", None)
+    return f" (see `{path} --help`)" if path else ""
+
+
+INVALID = re.compile(r"^Invalid value for (?P<param>.+?): (?P<message>.*)$", re.S)
+
+
+def usage_message(exc: ClickException) -> str:
+    """A parser error as one line: the flag, what is wrong with it, the fix or the parser's "did you mean"."""
+    hint = _help_hint(getattr(exc, "ctx", None))
+    option = getattr(exc, "option_name", None)
+    if option is not None:  # no such option
+        possibilities = sorted(getattr(exc, "possibilities", None) or [])
+        guess = f"; did you mean {' or '.join(possibilities)}?" if possibilities else ""
+        return f"{option}: no such option{guess}{hint}"
+    message = " ".join(exc.format_message().split())
+    invalid = INVALID.match(message)
+    if invalid:
+        said = invalid["message"].rstrip(".")
+        return f"{invalid['param'].strip(chr(39))}: {said[:1].lower()}{said[1:]}{hint}"
+    return message + hint
+
+
+def guarded(run: Callable[[], object]) -> int:
+    """Run ``run`` (a whole command line) and return the exit status the README's table gives."""
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        yield
-    except (typer.Exit, click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
-        raise
+        run()
+        status = 0
+    except Exit as exc:
+        status = int(getattr(exc, "exit_code", 0))
+    except NoArgsIsHelpError as exc:
+        shown = exc.ctx.get_help()  # Typer's Rich help prints itself and returns nothing
+        if shown:
+            print(shown)
+        status = int(ExitStatus.USAGE)
+    except ClickException as exc:
+        error(usage_message(exc))
+        status = int(ExitStatus.USAGE) if isinstance(exc, UsageError) else exc.exit_code
+    except Abort:
+        say("aborted", style="")
+        status = int(ExitStatus.INTERRUPTED)
     except EnsembleError as exc:
         if wants_traceback():
             _show_traceback(exc)
         else:
-            for line in str(exc).splitlines() or [type(exc).__name__]:
-                say(f"error: {line}")
-        raise typer.Exit(int(exc.exit_status)) from None
+            for line in exc.text(flag_for).splitlines() or [type(exc).__name__]:
+                error(line)
+        status = int(exc.exit_status)
     except BrokenPipeError:
         # the reader of our output went away (`| head`): stop quietly, as a shell pipeline expects
         _silence_stdout()
-        raise typer.Exit(BROKEN_PIPE) from None
+        return BROKEN_PIPE
     except (KeyboardInterrupt, Terminated) as exc:
         what = "terminated" if isinstance(exc, Terminated) else "interrupted"
         say(f"{what}; records already written are kept; rerun with --resume to continue", style="")
-        raise typer.Exit(TERMINATED if isinstance(exc, Terminated) else int(ExitStatus.INTERRUPTED)) from None
+        status = TERMINATED if isinstance(exc, Terminated) else int(ExitStatus.INTERRUPTED)
     except Exception as exc:  # the last branch: nothing escapes as a bare traceback
         if wants_traceback():
             _show_traceback(exc)
         else:
             say(f"internal error: {type(exc).__name__}: {exc}; rerun as `ensemble --traceback ...` "
                 f"(or with {TRACEBACK_ENV}=1) and report it")
-        raise typer.Exit(int(ExitStatus.ERROR)) from None
+        status = int(ExitStatus.ERROR)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    return BROKEN_PIPE if stderr_lost() else status

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 
 from ..errors import ConfigError
+from ..providers.backends import NAMES
 
 
 @dataclass
@@ -58,7 +59,7 @@ _COMMON: list[tuple[str, Any]] = [
     ("input", Annotated[Optional[str], typer.Option("--input", "-i", help="JSONL file of {id, prompt|messages}, or - for stdin.")]),
     ("output", Annotated[Optional[str], typer.Option("--output", "-o", help="Append JSONL records to FILE; - writes them to stdout.")]),
     ("resume", Annotated[Optional[bool], typer.Option("--resume/--no-resume", help="Skip prompts already recorded as ok, by the same strategy and settings, in the output file.")]),
-    ("provider", Annotated[Optional[str], typer.Option("--provider", help="Backend: local (default), openai, deepseek, together, vllm, ollama, llamacpp, openai-compatible.")]),
+    ("provider", Annotated[Optional[str], typer.Option("--provider", help=f"Backend: {', '.join(NAMES)} (default local; `ensemble providers` lists what each can do).")]),
     ("model", Annotated[Optional[str], typer.Option("--model", "-m", help="Model name; for local, 'smollm2' or a path to a GGUF.")]),
     ("base_url", Annotated[Optional[str], typer.Option("--base-url", help="Base URL of an OpenAI-compatible endpoint.")]),
     ("api_key_env", Annotated[Optional[str], typer.Option("--api-key-env", help="NAME of the environment variable that holds the API key (not the key).")]),

@@ -1,14 +1,15 @@
 """`ensemble providers`: the backends and what each can do, as a table or as JSON (``--json``)."""
 
 import json
-import sys
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..errors import ConfigError
+from ..sinks.console import stdout_console
+from ..providers import backends
+from ..providers.base import Capabilities
 from ..providers.presets import PRESETS
 
 LLM_NOTE = ("any model of simonw's llm (its plugins, keys and aliases): provider: llm, model: ID_OR_ALIAS; "
@@ -18,30 +19,31 @@ WIDE = 200
 """Console width when stdout is not a terminal: every column stays whole (``ensemble providers | cat``)."""
 
 
-def rows() -> list[dict[str, Any]]:
-    """Each backend with its base URL, key variable, capabilities, notes and the documentation it follows."""
-    from ..providers.local import MAX_TOP_LOGPROBS  # numpy loads only when the table is asked for
+def _capabilities(caps: Capabilities) -> dict[str, Any]:
+    return {key: caps.as_dict()[key] for key in ("max_top_logprobs", "prefix_continuation", "prefix_mode",
+                                                 "honours_n", "embeddings")}
 
+
+def rows() -> list[dict[str, Any]]:
+    """Each backend with its base URL, key variable, capabilities (from the one table,
+    ``providers/backends.py``), notes and the documentation it follows."""
+    table = backends.table()
     listed: list[dict[str, Any]] = [{
         "name": "local", "base_url": None, "key_variable": None, "prefix": "native",
-        "capabilities": {"max_top_logprobs": MAX_TOP_LOGPROBS, "prefix_continuation": True, "prefix_mode": "native",
-                         "honours_n": True, "embeddings": False},
-        "notes": LOCAL_NOTE, "doc_date": None, "doc_url": None,
+        "capabilities": _capabilities(table["local"]), "notes": LOCAL_NOTE, "doc_date": None, "doc_url": None,
     }]
     for p in PRESETS.values():
         listed.append({
             "name": p.name, "base_url": p.base_url, "key_variable": p.api_key_env, "prefix": p.prefix_mode,
-            "capabilities": {"max_top_logprobs": p.max_top_logprobs, "prefix_continuation": p.prefix_mode != "none",
-                             "prefix_mode": p.prefix_mode, "honours_n": p.honours_n, "embeddings": p.embeddings,
-                             "raw_max_logprobs": p.raw_max_logprobs, "reasoning_models": list(p.reasoning_prefixes)},
+            "capabilities": {**_capabilities(table[p.name]), "raw_max_logprobs": p.raw_max_logprobs,
+                             "reasoning_models": list(p.reasoning_prefixes)},
             "default_model": p.default_model, "notes": p.description, "doc_date": p.doc_date or None,
             "doc_url": p.doc_url or None,
         })
     listed.append({
         "name": "llm", "base_url": None, "key_variable": None, "prefix": "none",
-        "capabilities": {"max_top_logprobs": 0, "prefix_continuation": False, "prefix_mode": "none",
-                         "honours_n": False, "embeddings": False},
-        "notes": LLM_NOTE, "doc_date": None, "doc_url": "https://llm.datasette.io/en/stable/python-api.html",
+        "capabilities": _capabilities(table["llm"]), "notes": LLM_NOTE, "doc_date": None,
+        "doc_url": "https://llm.datasette.io/en/stable/python-api.html",
     })
     return listed
 
@@ -74,7 +76,7 @@ def providers(
                       row["key_variable"] or ("llm keys" if row["name"] == "llm" else "-"), row["prefix"], str(caps["max_top_logprobs"]),
                       "yes" if caps["honours_n"] else "no", "yes" if caps["embeddings"] else "no",
                       row["doc_date"] or "-")
-    console = Console() if sys.stdout.isatty() else Console(width=WIDE, no_color=True, soft_wrap=True)
+    console = stdout_console(WIDE)
     console.print(table)
     for row in listed:
         console.print(f"{row['name']}: {row['notes']}", highlight=False, soft_wrap=True)

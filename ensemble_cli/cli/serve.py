@@ -5,27 +5,12 @@ The ensemble server lives in ``ensemble_cli.server``; this module parses flags a
 
 from __future__ import annotations
 
-import errno
-import socket
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ..errors import ConfigError
-from .boundary import error_boundary
-
-
-def check_port_free(host: str, port: int) -> None:
-    """A taken address is a usage error (pick another ``--port``), found before the model loads."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise ConfigError(f"{host}:{port} is already in use; pass another --port") from None
-            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); check --host and --port") from None
 
 
 def add_props(app, path) -> None:
@@ -49,6 +34,7 @@ def add_props(app, path) -> None:
 def serve_raw(model: str, host: str, port: int, n_ctx: int, alias: str) -> None:
     """The raw model over the OpenAI API (chat and raw completions, with logprobs)."""
     from ..providers.llama_engine import resolve_model_path
+    from ..server.ports import check_port_free
 
     path = resolve_model_path(model)
     check_port_free(host, port)
@@ -65,8 +51,14 @@ def serve_raw(model: str, host: str, port: int, n_ctx: int, alias: str) -> None:
                                       flash_attn=True, verbose=False)],
     )
     add_props(app, path)
-    typer.echo(f"serving {path.name} as '{alias}' on http://{host}:{port}/v1", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    import llama_cpp
+
+    from ..logs import route_llama
+    from ..sinks.console import say
+
+    route_llama(llama_cpp)  # llama-cpp-python's server installed its own log callback
+    say(f"serving {path.name} as '{alias}' on http://{host}:{port}/v1", style="")
+    uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None)
 
 
 HELP = (
@@ -94,15 +86,14 @@ def serve(
     n_ctx: Annotated[int, typer.Option("--n-ctx", min=256, help="--raw: context size in tokens.")] = 4096,
     alias: Annotated[str, typer.Option(help="--raw: model name clients use.")] = "smollm2",
 ) -> None:
-    with error_boundary():
-        if raw:
-            serve_raw(model, host, port, n_ctx, alias)
-            return
-        try:
-            from ..server.app import Limits
-            from ..server.serve import serve_ensembles
-        except ImportError:
-            raise ConfigError("serve needs FastAPI and uvicorn: pip install 'ensemble-cli[local]'") from None
-        limits = Limits(max_body=max_body, deadline_s=deadline, queue=queue,
-                        log_path=str(log) if log is not None else None)
-        serve_ensembles(ensembles, host, port, limits, api_key_env, grace)
+    if raw:
+        serve_raw(model, host, port, n_ctx, alias)
+        return
+    try:
+        from ..server.app import Limits
+        from ..server.serve import serve_ensembles
+    except ImportError:
+        raise ConfigError("serve needs FastAPI and uvicorn: pip install 'ensemble-cli[local]'") from None
+    limits = Limits(max_body=max_body, deadline_s=deadline, queue=queue,
+                    log_path=str(log) if log is not None else None)
+    serve_ensembles(ensembles, host, port, limits, api_key_env, grace)

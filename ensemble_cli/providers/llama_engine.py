@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 import numpy as np
 
 from ..errors import ConfigError, ProviderError
+from ..logs import route_llama
 from .base import Message
 
 T = TypeVar("T")
@@ -91,7 +91,7 @@ class LlamaEngine:
         self.path = path
         self.lock = threading.RLock()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
-        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+        route_llama(llama_cpp)
         llama_cpp.llama_backend_init()
         params = internals.LlamaModel.default_params()
         if amx_build(llama_cpp):
@@ -179,6 +179,7 @@ class LlamaEngine:
                                   else self._llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
         params.n_threads = self.n_threads
         params.n_threads_batch = self.n_threads
+        route_llama(self._llama_cpp)
         try:
             return self._internals.LlamaContext(model=self.model, params=params, verbose=False)
         except ValueError as exc:

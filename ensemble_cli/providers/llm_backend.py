@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
 
 from .. import secrets
 from ..errors import AuthError, CapabilityError, ConfigError, ProviderError
-from .base import Capabilities, Completion, Request, Usage
+from .backends import LLM, prefix_backends
+from .base import Completion, Request, Usage
 
 if TYPE_CHECKING:
     from ..usage import Tally
     from .base import Decoder
 
-CAPABILITIES = Capabilities(max_top_logprobs=0, prefix_continuation=False, honours_n=False, prefix_mode="none")
+CAPABILITIES = LLM
 PASSED_OPTIONS = ("temperature", "max_tokens", "seed", "top_p")
 """Request settings handed to ``llm`` under these option names, where the model's Options declare them."""
 AUTH_STATUSES = (401, 403)
@@ -254,7 +255,7 @@ class LlmProvider:
 
     def decoder(self, requests: Sequence[Request], top_k: int, tally: "Tally") -> "Decoder":
         raise CapabilityError(f"{self.label} (llm model '{self.model}'): llm models give no log-probabilities and "
-                              "cannot continue a prefix; use local, deepseek, vllm, llamacpp or ollama for committee "
+                              f"cannot continue a prefix; use {prefix_backends()} for committee "
                               "and cot-decode")
 
     async def aclose(self) -> None:

@@ -17,13 +17,14 @@ import numpy as np
 
 from ..errors import ProviderError
 from ..numeric import TopCandidates, log_softmax, top_k, top_logprobs
-from .base import END, Capabilities, Completion, Position, Request, TokenLogprob, TopToken, Usage
+from .backends import LOCAL
+from .base import END, Completion, Position, Request, TokenLogprob, TopToken, Usage
 from .llama_engine import LlamaEngine, SequenceBatch, resolve_model_path
 
 if TYPE_CHECKING:
     from ..usage import Tally
 
-MAX_TOP_LOGPROBS = 100
+MAX_TOP_LOGPROBS = LOCAL.max_top_logprobs
 _ENGINES: dict[Path, LlamaEngine] = {}
 _ENGINES_LOCK = threading.Lock()
 
@@ -64,10 +65,7 @@ def choose_token(logprobs: np.ndarray, temperature: float, top_p: float, rng: np
     return int(rng.choice(probs.shape[0], p=probs))
 
 
-CAPABILITIES = Capabilities(
-    max_top_logprobs=MAX_TOP_LOGPROBS, prefix_continuation=True, honours_n=True, prefix_mode="native",
-    verified=True, batched=True,
-)
+CAPABILITIES = LOCAL
 
 
 class LocalProvider:

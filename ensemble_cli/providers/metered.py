@@ -21,7 +21,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
 
-from ..errors import BudgetExceeded, ConfigError
+from ..errors import BudgetExceeded, ConfigError, setting
 from ..prices import Price, PriceTable
 from .base import Completion, Decoder, Provider, Request
 from .prefix_decoder import PrefixDecoder
@@ -64,10 +64,10 @@ class Meter:
         for name, provider in providers:
             if self.price(provider) is None:
                 raise ConfigError(
-                    f"--budget: no price for member '{name}' ({provider.name}/{provider.model}), so its spending "
-                    f"cannot be bounded; add it under prices: in the config, e.g. prices: "
+                    f"{setting('budget')}: no price for member '{name}' ({provider.name}/{provider.model}), so its "
+                    f"spending cannot be bounded; add it under {setting('prices')}, e.g. prices: "
                     f"{{\"{provider.name}/{provider.model}\": {{input: 0.15, output: 0.6}}}} (dollars per million "
-                    "tokens), or run without --budget")
+                    f"tokens), or run without {setting('budget')}")
 
     def reserve(self, provider: Provider, request: Request) -> float:
         """Hold the call's estimated cost, or raise ``BudgetExceeded`` if it could pass the budget."""

@@ -19,8 +19,10 @@ import openai
 from openai.types import Completion as RawCompletion
 from openai.types.chat import ChatCompletion
 
-from ..errors import AuthError, ProviderError, ProviderResponseError, RetriesExhaustedError
+from ..errors import AuthError, ProviderError, ProviderResponseError, RetriesExhaustedError, setting
+from ..formatting import count
 from ..secrets import redact
+from .backends import prefix_backends
 from .base import Capabilities, Completion, Request, TokenLogprob, Usage
 from .endpoint import Endpoint
 from .prefix_decoder import PrefixDecoder
@@ -112,23 +114,23 @@ class OpenAICompatibleProvider:
             detail = f"HTTP {status}" + (f": {message}" if message else "")
             if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
                 env = self.endpoint.api_key_env or "the key variable"
-                return AuthError, f"the API key was rejected ({detail}); check {env} or --api-key-env"
+                return AuthError, f"the API key was rejected ({detail}); check {env} or {setting('api_key_env')}"
             if is_quota_exhausted(status, exc.response.content):
                 return ProviderError, f"quota exhausted; check your plan/billing ({detail})"
             if exc.response.headers.get("x-should-retry") == "false":
                 return ProviderError, f"{detail} (not retried: the server says retrying cannot help)"
             if retries and (status in RETRYABLE_STATUS or status >= 500):
-                return RetriesExhaustedError, (f"{detail}, still failing after {retries} retries; "
-                                               "raise max_retries (--max-retries) or try later")
+                return RetriesExhaustedError, (f"{detail}, still failing after {count(retries, 'retry')}; "
+                                               f"raise {setting('max_retries')} or try later")
             return ProviderError, detail
         if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
-            return RetriesExhaustedError, (f"timed out after {retries} retries (timeout {timeout:g} s per attempt); "
-                                           "raise timeout (--timeout) or max_retries (--max-retries)")
+            return RetriesExhaustedError, (f"timed out after {count(retries, 'retry')} (timeout {timeout:g} s per "
+                                           f"attempt); raise {setting('timeout')} or {setting('max_retries')}")
         if streaming and isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
             return ProviderError, "the stream was interrupted before the reply was complete; is the server up?"
         if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
-            return RetriesExhaustedError, (f"could not connect after {retries} retries; is the server up? "
-                                           "raise timeout (--timeout) or max_retries (--max-retries)")
+            return RetriesExhaustedError, (f"could not connect after {count(retries, 'retry')}; is the server up? "
+                                           f"raise {setting('timeout')} or {setting('max_retries')}")
         if isinstance(exc, (ValueError, TypeError, KeyError, AttributeError, openai.APIResponseValidationError)):
             return ProviderResponseError, f"the reply is not a valid completion ({type(exc).__name__}: {exc})"
         return ProviderError, f"{type(exc).__name__}: {exc}"
@@ -141,8 +143,8 @@ class OpenAICompatibleProvider:
                                 "use a non-reasoning model or set reasoning: false")
         if request.prefix and request.prompt is None and self.prefix_mode == "none":
             raise ProviderError(
-                f"{self.label}: provider '{self.name}' cannot continue an assistant prefix; "
-                "use deepseek, vllm, together, llamacpp, ollama or set prefix_mode"
+                f"{self.label}: provider '{self.name}' cannot continue an assistant prefix; use "
+                f"{prefix_backends()}"
             )
 
     def _sends_n(self, request: Request) -> bool:

@@ -15,7 +15,8 @@ import httpx
 
 from .. import secrets
 from ..config import MemberConfig, RunConfig
-from ..errors import AuthError, ConfigError
+from ..errors import AuthError, ConfigError, setting
+from .backends import NAMES
 from .base import Provider
 from .endpoint import Endpoint
 from .openai_compat import MemberOptions, OpenAICompatibleProvider
@@ -24,7 +25,6 @@ from .transport import ClientTransport
 
 NO_KEY = "sk-no-key-required"
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-BACKENDS = ("local", *PRESETS, "llm")
 
 
 def member_options(member: MemberConfig) -> MemberOptions:
@@ -88,23 +88,24 @@ class ProviderRegistry:
             return provider
         preset = PRESETS.get(backend)
         if preset is None:
-            raise ConfigError(f"{label}: unknown provider {backend!r}; choose one of {', '.join(BACKENDS)}")
+            raise ConfigError(f"{label}: unknown provider {backend!r}; choose one of {', '.join(NAMES)}")
         base_url = member.base_url or preset.base_url
         secrets.register_url(base_url)
         if not base_url:
-            raise ConfigError(f"{label}: provider {backend!r} needs a base URL; pass --base-url or set base_url")
+            raise ConfigError(f"{label}: provider {backend!r} needs a base URL; set {setting('base_url')}")
         model = member.model or preset.default_model
         if not model:
-            raise ConfigError(f"{label}: provider {backend!r} needs a model name; pass --model or set model")
+            raise ConfigError(f"{label}: provider {backend!r} needs a model name; set {setting('model')}")
         key_env = member.api_key_env or preset.api_key_env
         if key_env and not VARIABLE_NAME.fullmatch(key_env):
             secrets.register(key_env)  # most likely the key itself, pasted where its variable's name belongs
-            raise ConfigError(f"{label}: api_key_env must be the NAME of an environment variable that holds the key "
-                              "(e.g. OPENAI_API_KEY), not the key; the value given is not shown")
+            raise ConfigError(f"{label}: {setting('api_key_env')} must be the NAME of an environment variable that "
+                              "holds the key (e.g. OPENAI_API_KEY), not the key; the value given is not shown")
         api_key = self.environ.get(key_env, "") if key_env else ""
         secrets.register(api_key)
         if key_env and not api_key:
-            raise AuthError(f"{label}: no API key: set {key_env} or pass --api-key-env VAR")
+            raise AuthError(f"{label}: no API key: set the environment variable {key_env}, or name the variable "
+                            f"that holds the key with {setting('api_key_env')}")
         endpoint_key = (backend, base_url.rstrip("/"), key_env)
         endpoint = self._endpoints.get(endpoint_key)
         if endpoint is None:

@@ -84,7 +84,7 @@ def load_ensembles(path: Path | None, environ: Mapping[str, str] | None = None,
         except ConfigError as exc:
             if path is not None or warn is None:
                 raise
-            warn(f"not serving '{name}': {exc}")
+            warn(f"not serving '{name}': {exc.template}")
     if not found:
         raise ConfigError("no ensemble to serve; pass --ensembles FILE.yaml or DIR")
     return found

@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Mapping
 
 from .. import secrets
+from ..sinks.console import say
 from ..errors import ConfigError
+from ..formatting import count
 from ..session import Session
 from .app import Limits, create_app
 from .ensembles import Ensemble, load_ensembles
+from .ports import check_port_free
 
 
 def is_loopback(host: str) -> bool:
@@ -53,15 +56,12 @@ def validate(ensembles: dict[str, Ensemble]) -> None:
         try:
             Session(ensemble.config, registry=ensemble.registry).prepare(ensemble.strategy)
         except ConfigError as exc:
-            raise ConfigError(f"ensemble '{ensemble.name}' ({ensemble.path}): {exc}") from None
+            raise ConfigError(f"ensemble '{ensemble.name}' ({ensemble.path}): {exc.template}") from None
 
 
 def serve_ensembles(path: Path | None, host: str, port: int, limits: Limits, api_key_env: str | None,
                     grace_s: float, environ: Mapping[str, str] | None = None) -> None:
     import uvicorn
-
-    from ..cli.boundary import say
-    from ..cli.serve import check_port_free
 
     environ = os.environ if environ is None else environ
     limits.api_key = server_key(api_key_env, host, environ)
@@ -69,11 +69,11 @@ def serve_ensembles(path: Path | None, host: str, port: int, limits: Limits, api
     validate(ensembles)
     check_port_free(host, port)
     app = create_app(ensembles, limits)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=max(1, round(grace_s)),
-                            server_header=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None,
+                            timeout_graceful_shutdown=max(1, round(grace_s)), server_header=False)
     server = uvicorn.Server(config)
 
-    say(f"serving {len(ensembles)} ensemble(s) on http://{host}:{port}/v1: {', '.join(ensembles)}", style="")
+    say(f"serving {count(len(ensembles), 'ensemble')} on http://{host}:{port}/v1: {', '.join(ensembles)}", style="")
     # uvicorn re-raises the SIGTERM or SIGINT (Ctrl-C) it caught once it has stopped gracefully: let that
     # end the process quietly, with exit 0, rather than as an interrupted batch run
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}

@@ -15,14 +15,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from ..errors import Namer, config_key, render
 from ..events import (
     CallFinished, Event, Note, PromptFailed, PromptFinished, PromptStarted, ReplyReceived, RoundFinished,
     RunStarted, StreamDelta, TokenChosen, VoteTally,
 )
-
+from ..formatting import count, usd
 from .views import detail_view
-
-
 
 SNIPPET = 80
 
@@ -82,16 +81,19 @@ class LiveState:
 class Display:
     """Subscribes to events; use as a context manager around the run."""
 
-    def __init__(self, console: Console, total: int, quiet: bool = False, show_all: bool = False) -> None:
+    def __init__(self, console: Console, total: int, quiet: bool = False, show_all: bool = False,
+                 namer: Namer = config_key) -> None:
         self.console = console
+        self.namer = namer
+        """How settings named in notes and errors are shown (the CLI: as its flags)."""
         self.total = total
         self.show_all = show_all
         self.mode = "quiet" if quiet else ("live" if console.is_terminal else "plain")
         self.state = LiveState()
         self.records: list[dict[str, Any]] = []
-        self.failed_records: list[dict[str, Any]] = []
-        """Records of failed prompts: their calls count in the run's usage line too."""
+        """Every prompt's record, in the order the prompts ended: ok, failed and stopped by the budget."""
         self.failures: list[tuple[str, str]] = []
+        self.stopped: set[str] = set()
         self._live: Live | None = None
         self._progress: Progress | None = None
         self._task: Any = None
@@ -127,7 +129,7 @@ class Display:
 
     def _on_RunStarted(self, event: RunStarted) -> None:
         for note in event.notes:
-            self.console.print(f"[yellow]note[/] {note}", highlight=False)
+            self.console.print(f"[yellow]note[/] {render(note, self.namer)}", highlight=False)
 
     def _refresh(self) -> None:
         if self._live is not None:
@@ -169,7 +171,7 @@ class Display:
 
     def _on_Note(self, event: Note) -> None:
         where = f"{event.prompt_id}: " if event.prompt_id else ""
-        self.console.print(f"[yellow]note[/] {where}{event.message}", highlight=False)
+        self.console.print(f"[yellow]note[/] {where}{render(event.message, self.namer)}", highlight=False)
 
     def _advance(self) -> None:
         self._done += 1
@@ -189,44 +191,46 @@ class Display:
         """Shown under ``--quiet`` too: a failure is an error, not progress. A prompt the budget stopped is
         not a failure of its own: the end of the run says once that the budget stopped it."""
         self._advance()
-        if event.stopped:
-            return
         if event.record:
-            self.failed_records.append(event.record)
-        self.failures.append((event.prompt_id, event.error))
-        self.console.print(f"ensemble: error: [{self._done}/{self.total}] {event.prompt_id} failed: {event.error}",
+            self.records.append(event.record)
+        if event.stopped:
+            self.stopped.add(event.prompt_id)
+            return
+        message = render(event.error, self.namer)
+        self.failures.append((event.prompt_id, message))
+        self.console.print(f"ensemble: error: [{self._done}/{self.total}] {event.prompt_id} failed: {message}",
                            highlight=False, markup=False, style="red")
 
     def summary(self) -> None:
         """The results at the end: the answer and strategy view for one prompt, a table for batches."""
         if self.mode == "quiet":
             return
-        if self.total == 1 and self.records:
+        if not self.records:
+            return
+        if self.total == 1:
             record = self.records[0]
             view = detail_view(record, show_all=self.show_all)
             if view is not None:
                 self.console.print(view)
             self.console.print(usage_line([record]), highlight=False, markup=False)
             return
-        if not self.records:
-            return
-        table = Table(title="results")
-        for column in ("id", "status", "output", "calls", "cost $", "wall s"):
-            table.add_column(column)
-        for record in self.records:
-            usage = record.get("usage", {})
-            table.add_row(str(record["id"]), record["status"], snippet(record.get("output"), 60),
-                          str(usage.get("calls", "")), format_cost(usage.get("cost_usd")),
-                          f"{usage.get('wall_s', 0):.2f}")
-        self.console.print(table)
-        self.console.print(usage_line(self.records + self.failed_records), highlight=False, markup=False)
+        self.console.print(results_table(self.records, self.stopped))
+        self.console.print(usage_line(self.records), highlight=False, markup=False)
 
 
-def format_cost(cost: Any) -> str:
-    """Dollars to four significant places; ``unknown`` where a model has no price."""
-    if cost is None:
-        return "unknown"
-    return "0" if cost == 0 else f"{cost:.4g}"
+def results_table(records: list[dict[str, Any]], stopped: set[str]) -> Table:
+    """One row per prompt, whatever became of it (``stopped``: the ids the budget stopped mid-way); a
+    failed prompt shows its error instead of an output."""
+    table = Table(title="results")
+    for column in ("id", "status", "output", "calls", "cost", "wall s"):
+        table.add_column(column)
+    for record in records:
+        usage = record.get("usage", {})
+        shown = record.get("output") if record.get("status") == "ok" else "; ".join(record.get("errors") or [])
+        status = "stopped" if str(record["id"]) in stopped else str(record.get("status"))
+        table.add_row(str(record["id"]), status, snippet(shown, 60), str(usage.get("calls", "")),
+                      usd(usage.get("cost_usd")), f"{usage.get('wall_s', 0):.2f}")
+    return table
 
 
 def usage_line(records: list[dict[str, Any]]) -> str:
@@ -240,8 +244,8 @@ def usage_line(records: list[dict[str, Any]]) -> str:
     if unpriced:
         cost = f"cost unknown (no price for {', '.join(unpriced)}; add it under prices: in the config)"
     else:
-        cost = f"cost ${format_cost(sum(c or 0 for c in costs))}"
-    parts = [f"{calls} call(s)" + (f", {cached} from the cache" if cached else ""), f"{tokens} tokens", cost]
+        cost = f"cost {usd(sum(c or 0 for c in costs))}"
+    parts = [count(calls, "call") + (f", {cached} from the cache" if cached else ""), count(tokens, "token"), cost]
     cpu = sum(u.get("cpu_s", 0.0) for u in usages)
     if cpu:
         parts.append(f"{cpu:.2f} CPU s in-process")

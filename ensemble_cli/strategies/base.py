@@ -9,7 +9,9 @@ from typing import Any, Callable, Protocol, Sequence
 
 from pydantic import BaseModel
 
-from ..errors import AuthError, CapabilityError, ProviderError, StrategyError
+from ..errors import AuthError, CapabilityError, ProviderError, StrategyError, setting
+from ..formatting import count
+from ..providers.backends import prefix_backends
 from ..providers.base import Completion, Message, Provider, Request
 from ..events import Emit, ignore
 from ..inputs import PromptItem
@@ -108,7 +110,7 @@ def require(
         if prefix and not caps.prefix_continuation:
             raise CapabilityError(
                 f"member '{member.name}' ({member.provider.name}, {member.provider.model}) cannot continue an "
-                f"assistant prefix exactly, which {strategy} needs; use local, deepseek, vllm, llamacpp or ollama"
+                f"assistant prefix exactly, which {strategy} needs; use {prefix_backends()}"
             )
         if top_logprobs and caps.max_top_logprobs < top_logprobs:
             raise CapabilityError(
@@ -144,7 +146,7 @@ async def ask_all(
         except AuthError:
             raise  # a rejected key fails every call alike: stop the run
         except ProviderError as exc:
-            reply = Reply(member, [], str(exc))
+            reply = Reply(member, [], exc.template)
         if on_reply is not None:
             on_reply(reply)
         return reply
@@ -152,13 +154,13 @@ async def ask_all(
     return list(await asyncio.gather(*(one(member, request) for member, request in jobs)))
 
 
-def check_quorum(answered: int, total: int, quorum: float, what: str, errors: Sequence[str]) -> None:
+def check_quorum(answered: int, total: int, quorum: float, what: str, errors: Sequence[str], key: str) -> None:
     """Go on only if at least ``quorum`` of ``total`` answered; else one clear error naming the failures.
 
     When no member answered at all, every call failed at the provider: that is a provider error (exit 4),
-    not a strategy that could not decide."""
+    not a strategy that could not decide. ``key`` is the quorum's setting (``vote.quorum``)."""
     needed = max(1, math.ceil(quorum * total))
     if answered < needed:
         detail = "; ".join(errors[:3])
-        message = f"{what}: only {answered} of {total} members answered, {needed} needed (--quorum); {detail}"
+        message = f"{what}: only {answered} of {count(total, 'member')} answered, {needed} needed ({setting(key)}); {detail}"
         raise ProviderError(message) if answered == 0 and errors else StrategyError(message)

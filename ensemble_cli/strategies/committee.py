@@ -17,7 +17,7 @@ from typing import Any
 
 from ..aggregation import Distribution, MergeResult, build_distribution, merge
 from ..config import CommitteeSettings
-from ..errors import CapabilityError, ProviderError
+from ..errors import CapabilityError, ProviderError, setting
 from ..events import Emit, Note, TokenChosen, ignore
 from ..inputs import PromptItem
 from ..providers.base import END, Decoder, Position, Request
@@ -57,12 +57,12 @@ class Committee:
         self.notes: list[str] = []
         batched = [m.name for m in members if m.provider.capabilities.batched]
         if self.settings.gate is not None and len({m.provider.key() for m in members}) == 1 and batched:
-            self.notes.append("--gate does nothing here: all members share one batched in-process decoder, which "
-                              "advances every member in one forward pass; ignoring it")
+            self.notes.append(f"{setting('committee.gate')} does nothing here: all members share one batched "
+                              "in-process decoder, which advances every member in one forward pass; ignoring it")
             self.settings = self.settings.model_copy(update={"gate": None})
         if self.settings.draft and batched:
-            self.notes.append(f"--draft does nothing for in-process members ({', '.join(batched)}): they are decoded "
-                              "one batched step at a time")
+            self.notes.append(f"{setting('committee.draft')} does nothing for in-process members "
+                              f"({', '.join(batched)}): they are decoded one batched step at a time")
 
     def called(self) -> list[Member]:
         return list(self.members)

@@ -79,7 +79,7 @@ async def probe(member: Member, conversation: tuple[Message, ...], top_k: int, t
         tally.add_failure(exc.retries)
         if isinstance(exc, AuthError):
             raise  # a rejected key is fatal for the whole run, not one member's shortcoming
-        return ProbeReport(False, f"the probe call failed: {exc}", call_failed=True)
+        return ProbeReport(False, f"the probe call failed: {exc.template}", call_failed=True)
     tops = [t.top for t in first.tokens]
     if any(not top for top in tops):
         return ProbeReport(False, "no top log-probabilities came back (the provider ignores top_logprobs)")

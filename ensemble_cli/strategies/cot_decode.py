@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from ..config import CotDecodeSettings
-from ..errors import CapabilityError, ConfigError, StrategyError
+from ..errors import CapabilityError, ConfigError, NoAnswerError, StrategyError, setting
 from ..events import Emit, ReplyReceived, ignore
 from ..extraction import get_extractor, in_own_words, token_span
 from ..inputs import PromptItem
@@ -126,9 +126,9 @@ class CotDecode:
         method = "aggregate" if self.settings.aggregate else "max"
         totals: dict[str, float] = {}
         if not answered:
-            raise StrategyError(
-                f"cot-decode: no path had an extractable answer ({self.settings.extract}); try another --extract "
-                f"or --answer-prompt", {"paths": scored})
+            raise NoAnswerError(
+                f"cot-decode: no path had an extractable answer ({self.settings.extract}); try another "
+                f"{setting('cot-decode.extract')} or {setting('cot-decode.answer_prompt')}", {"paths": scored})
         if self.settings.aggregate:
             for s in answered:
                 totals[s["answer"]] = totals.get(s["answer"], 0.0) + s["confidence"]

@@ -105,7 +105,7 @@ class MixtureOfAgents:
                                           "completion_tokens": completion.usage.completion_tokens},
                                 "latency_s": round(completion.latency_s, 4)})
             check_quorum(len(answers), len(self.proposers), self.settings.quorum, f"moa layer {layer}",
-                         [f"member '{f['member']}': {f['error']}" for f in failed])
+                         [f"member '{f['member']}': {f['error']}" for f in failed], "moa.quorum")
             layers.append({
                 "layer": layer, "answers": answers, "failed": failed, "references": given,
                 "totals": {"calls": tally.calls - calls_before,

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from ..config import VoteSettings
-from ..errors import ConfigError, StrategyError
+from ..errors import ConfigError, NoAnswerError, StrategyError, setting
+from ..formatting import count
 from ..events import Emit, ReplyReceived, RoundFinished, VoteTally, ignore
 from ..extraction import Answer, get_extractor, in_own_words, normalise_text, token_span
 from ..inputs import PromptItem
@@ -87,8 +88,8 @@ class Vote:
         self.by_judge = self.settings.extract == "judge"
         self.extractor = None if self.by_judge else get_extractor(self.settings.extract)
         if (self.by_judge or self.settings.method == "usc") and judge is None:
-            what = "--extract judge" if self.by_judge else "--method usc"
-            raise ConfigError(f"vote: {what} needs a judge member: set vote.judge in the config (or --judge-model)")
+            what = f"{setting('vote.extract')} judge" if self.by_judge else f"{setting('vote.method')} usc"
+            raise ConfigError(f"vote: {what} needs a judge member: set {setting('vote.judge')}")
         if not members:
             raise ConfigError("vote: no members")
         self.judge = None if judge is None else replace(judge, role="judge")
@@ -116,8 +117,8 @@ class Vote:
                 break
         assert table is not None
         if table.winner is None:
-            raise StrategyError(f"vote: no reply had an extractable answer ({self.settings.extract}); "
-                                f"{len(table.abstentions)} abstention(s); try another --extract",
+            raise NoAnswerError(f"vote: no reply had an extractable answer ({self.settings.extract}): "
+                                f"{count(len(table.abstentions), 'abstention')}; try another {setting('vote.extract')}",
                                 {"rounds": rounds, "failed": failures})
         details = {
             "extract": self.settings.extract,
@@ -199,7 +200,8 @@ class Vote:
                                       seed=asked.seed))
         answered = len({s.member.name for s in samples})
         check_quorum(answered, len(self.members), self.settings.quorum, f"vote round {round_number}",
-                     [f"member '{f['member']}': {f['error']}" for f in failures if f["round"] == round_number])
+                     [f"member '{f['member']}': {f['error']}" for f in failures if f["round"] == round_number],
+                     "vote.quorum")
         return samples
 
     async def _extract(self, item: PromptItem, samples: list[Sample], tally_: Tally) -> None:
