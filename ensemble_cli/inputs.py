@@ -14,10 +14,28 @@ from .errors import InputError, setting
 from .providers.base import Message
 
 
+def empty_reason(messages: tuple[Message, ...]) -> str | None:
+    """Why ``messages`` ask nothing, if they do not: no user message, or an empty last one (whitespace only)."""
+    users = [m for m in messages if m.role == "user"]
+    if not users:
+        return "no user message"
+    if not users[-1].content.strip():
+        return "the prompt is empty" if len(messages) == 1 else "the last user message is empty"
+    return None
+
+
 @dataclass(frozen=True)
 class PromptItem:
+    """One prompt to run: an id and its conversation, which must ask something (never an empty prompt:
+    the model would be paid to answer nothing)."""
+
     id: str
     messages: tuple[Message, ...]
+
+    def __post_init__(self) -> None:
+        reason = empty_reason(self.messages)
+        if reason is not None:
+            raise InputError(f"prompt {self.id!r}: {reason}; give it a question")
 
     @property
     def text(self) -> str:
@@ -40,6 +58,8 @@ def prompt_id(text: str) -> str:
 
 
 def from_prompt(text: str) -> PromptItem:
+    if not text.strip():
+        raise InputError(f"{setting('prompt')} is empty; give it a question")
     return PromptItem(prompt_id(text), (Message("user", text),))
 
 
@@ -91,6 +111,9 @@ def parse_line(obj: Any, where: str, line_number: int) -> PromptItem:
         messages = (Message("user", obj["prompt"]),)
     else:
         raise InputError(f"{where}: needs a string 'prompt' or a 'messages' list")
+    reason = empty_reason(messages)
+    if reason is not None:
+        raise InputError(f"{where}: {reason}; give each line a question")
     item_id = obj.get("id")
     return PromptItem(str(item_id) if item_id is not None else f"line-{line_number}", messages)
 

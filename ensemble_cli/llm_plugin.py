@@ -23,7 +23,7 @@ from .config import RunConfig, deep_merge, format_validation_error, load_config
 from .ensembles import ensemble_files
 from .errors import ConfigError, EnsembleError
 from .events import Event, PromptFailed, PromptFinished, StreamDelta, TokenChosen
-from .inputs import PromptItem, prompt_id
+from .inputs import PromptItem, empty_reason, prompt_id
 from .providers.base import Message
 from .records import output_text
 
@@ -121,6 +121,8 @@ class EnsembleModel(llm.Model):
 
         config, strategy = self.run_config(prompt.options)
         messages = messages_of(prompt, conversation)
+        if empty_reason(messages) is not None:
+            raise llm.ModelError(f"{self.model_id}: the prompt is empty; give it a question")
         item = PromptItem(prompt_id(prompt.prompt), messages)
         pieces: queue.Queue[Event | BaseException | None] = queue.Queue()
 

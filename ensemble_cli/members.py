@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .config import MemberConfig, RunConfig
-from .errors import setting
+from .errors import ConfigError, setting
 
 SPREAD_LOW, SPREAD_HIGH = 0.4, 1.0
 ONE_MEMBER = ("cot-decode", "verbalize")
@@ -45,7 +45,7 @@ def fill(run: RunConfig, member: MemberConfig, default_name: str) -> MemberConfi
 
 def base_name(member: MemberConfig) -> str:
     """The listed member's name, without the ``#i`` of its copies."""
-    return (member.name or "m").split("#")[0]
+    return (member.name or "m").rsplit("#", 1)[0]
 
 
 def copies(member: MemberConfig, count: int) -> list[MemberConfig]:
@@ -54,13 +54,55 @@ def copies(member: MemberConfig, count: int) -> list[MemberConfig]:
     return [member.model_copy(update={"name": f"{member.name}#{i + 1}"}) for i in range(count)]
 
 
+def free_name(wanted: str, taken: set[str]) -> str:
+    """``wanted``, or ``wanted-2``, ``wanted-3``... where a member already has that name."""
+    name, number = wanted, 1
+    while name in taken:
+        number += 1
+        name = f"{wanted}-{number}"
+    return name
+
+
+def named(run: RunConfig) -> list[tuple[MemberConfig, str]]:
+    """Each listed member (or one from the top-level values) filled and copied ``n`` times, with where it
+    comes from (``members[1]``, ``copy 2 of members[0] 'a' (n: 3)``). An unnamed member is named ``m1``,
+    ``m2``... (``m`` alone), skipping the names that listed members have."""
+    given = run.members or [MemberConfig()]
+    taken = {m.name for m in given if m.name}
+    if run.n > 1:  # a listed 'a#1' beside 'a' would read as a's first copy in every record
+        listed_at = {m.name: i for i, m in enumerate(given) if m.name}
+        for index, member in enumerate(given):
+            for copy in range(1, run.n + 1):
+                other = listed_at.get(f"{member.name}#{copy}")
+                if member.name and other is not None:
+                    raise ConfigError(f"members[{other}] '{member.name}#{copy}' has the name of copy {copy} of "
+                                      f"members[{index}] '{member.name}' (n: {run.n}); give it another name")
+    resolved: list[tuple[MemberConfig, str]] = []
+    for index, member in enumerate(given):
+        if not member.name:
+            member = member.model_copy(update={"name": free_name(f"m{index + 1}" if len(given) > 1 else "m", taken)})
+            taken.add(member.name or "")
+        where = f"members[{index}]" if run.members else "the member"
+        made = copies(fill(run, member, ""), run.n)
+        resolved += [(copy, where if len(made) == 1 else f"copy {i + 1} of {where} '{member.name}' (n: {run.n})")
+                     for i, copy in enumerate(made)]
+    return resolved
+
+
 def listed(run: RunConfig) -> list[MemberConfig]:
     """Each listed member (or one from the top-level values) filled and copied ``n`` times."""
-    given = run.members or [MemberConfig()]
-    resolved: list[MemberConfig] = []
-    for index, member in enumerate(given):
-        resolved += copies(fill(run, member, f"m{index + 1}" if len(given) > 1 else "m"), run.n)
-    return resolved
+    return [member for member, _ in named(run)]
+
+
+def check_names(called: list[tuple[MemberConfig, str]]) -> None:
+    """Refuse, before any call, two members of one run with the same name: records say who answered by name."""
+    first: dict[str, str] = {}
+    for member, where in called:
+        name = member.name or ""
+        if name in first:
+            raise ConfigError(f"{first[name]} and {where} are both named '{name}'; give each member its own name "
+                              "(records and votes tell members apart by name)")
+        first[name] = where
 
 
 def identity(member: MemberConfig) -> tuple:
@@ -93,11 +135,11 @@ def _moa(run: RunConfig, members: list[MemberConfig], roster: Roster) -> None:
     if settings.proposer_max_tokens:
         proposers = [p.model_copy(update={"max_tokens": settings.proposer_max_tokens}) for p in proposers]
     _warn_identical(proposers, "moa proposers", roster)
+    default = free_name("aggregator", {m.name or "" for m in proposers})
     if settings.aggregator is not None:
-        aggregator = fill(run, settings.aggregator, "aggregator")
+        aggregator = fill(run, settings.aggregator, default)
     else:
-        base = members[0]
-        aggregator = base.model_copy(update={"name": "aggregator", "system": None})
+        aggregator = members[0].model_copy(update={"name": default, "system": None})
     updates: dict = {}
     if settings.aggregator_temperature is not None:
         updates["temperature"] = settings.aggregator_temperature
@@ -121,16 +163,24 @@ def _warn_identical(members: list[MemberConfig], what: str, roster: Roster, samp
 
 
 def resolve(run: RunConfig, strategy: str) -> Roster:
-    """Every member of ``strategy``'s run, by role, each field set."""
-    members = listed(run)
+    """Every member of ``strategy``'s run, by role, each field set; two members of one name are refused."""
+    origins = named(run)
+    members = [member for member, _ in origins]
     roster = Roster(members)
     if strategy == "moa":
         _moa(run, members, roster)
+        if run.moa.self_moa:
+            origins = [(m, f"copy {i + 1} of the first member (moa.self_moa: {run.moa.self_moa})")
+                       for i, m in enumerate(roster.members)]
+        assert roster.aggregator is not None
+        origins.append((roster.aggregator, "moa.aggregator" if run.moa.aggregator else "the aggregator"))
     elif strategy == "vote":
         if run.vote.judge is not None:
-            roster.judge = fill(run, run.vote.judge, "judge")
+            roster.judge = fill(run, run.vote.judge, free_name("judge", {m.name or "" for m in members}))
+            origins.append((roster.judge, "vote.judge"))
         _warn_identical(members, "vote", roster, run.vote.samples)
     elif strategy in ONE_MEMBER and len(members) > 1:
         roster.notes.append(f"{strategy} uses one member; ignoring {', '.join(m.name or '' for m in members[1:])}")
         roster.members = members[:1]
+    check_names(origins)
     return roster

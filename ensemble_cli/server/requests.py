@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..inputs import PromptItem
+from ..inputs import PromptItem, empty_reason
 from ..providers.base import Message
 from .errors import ApiError
 
@@ -94,8 +94,9 @@ def messages_of(raw: list[dict[str, Any]]) -> tuple[Message, ...]:
             raise ApiError(400, f"messages[{index}].role: {role!r} is not supported; use system, user or assistant "
                            "(ensembles do not call tools)", param=f"messages[{index}].role")
         messages.append(Message(role, _content(entry.get("content"), index)))
-    if not any(m.role == "user" for m in messages):
-        raise ApiError(400, "messages: at least one user message is needed", param="messages")
+    reason = empty_reason(tuple(messages))
+    if reason is not None:
+        raise ApiError(400, f"messages: {reason}; the request must ask something", param="messages")
     return tuple(messages)
 
 
