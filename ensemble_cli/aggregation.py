@@ -72,6 +72,8 @@ def build_distribution(pairs: Sequence[tuple[str, float]], weight: float = 1.0, 
 @dataclass(frozen=True)
 class MergeResult:
     winner: str
+    logprob: float
+    """The winner's merged log-probability (``probability`` is its exp)."""
     probability: float
     agreement: float
     scores: tuple[tuple[str, float], ...]
@@ -133,6 +135,7 @@ def merge(dists: Sequence[Distribution], mode: MergeMode = "mean") -> MergeResul
     ranked = sorted(range(len(candidates)), key=lambda i: -scores[i])
     return MergeResult(
         winner=winner,
+        logprob=scores[best],
         probability=math.exp(scores[best]),
         agreement=agreement,
         scores=tuple((candidates[i], scores[i]) for i in ranked),

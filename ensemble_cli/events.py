@@ -45,6 +45,8 @@ class TokenChosen(Event):
     probability: float
     agreement: float
     dissenters: tuple[str, ...] = ()
+    logprob: float = 0.0
+    """The token's merged log-probability, exactly as the record's step holds it."""
 
 
 @dataclass(frozen=True)

@@ -83,3 +83,15 @@ def test_llm_cli_through_extra_openai_models(server, tmp_path):
     client = openai.OpenAI(base_url=f"{server}/v1", api_key="unused")
     expected = client.chat.completions.create(model="committee", messages=QUESTION, max_tokens=5)
     assert result.stdout.strip() == expected.choices[0].message.content.strip()
+
+
+def test_moa_lite_cut_at_max_tokens_finishes_with_length():
+    """The issue's case: moa-lite at max_tokens 12 is cut mid-sentence; the response said 'stop'."""
+    with ServerThread(load_ensembles(REPO / "configs" / "moa-lite.yaml", {})) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
+        ask = {"model": "moa-lite", "max_tokens": 12,
+               "messages": [{"role": "user", "content": "Describe the sea in three long sentences."}]}
+        whole = client.chat.completions.create(**ask)  # type: ignore[call-overload]
+        streamed = list(client.chat.completions.create(**ask, stream=True))  # type: ignore[call-overload]
+    assert whole.choices[0].finish_reason == "length"
+    assert [c.choices[0].finish_reason for c in streamed if c.choices and c.choices[0].finish_reason] == ["length"]

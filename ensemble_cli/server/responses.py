@@ -11,8 +11,6 @@ import math
 from typing import Any
 
 from ..records import output_text
-from ..aggregation import Distribution, mean_scores, product_scores
-from ..providers.base import END
 
 LOGPROB_FLOOR = -9999.0
 """The log-probability reported for a probability that rounded to zero (JSON has no -infinity)."""
@@ -98,39 +96,18 @@ def _entry(token: str, logprob: float) -> dict[str, Any]:
     return {"token": token, "logprob": logprob, "bytes": list(token.encode("utf-8"))}
 
 
-def merged_alternatives(step: dict[str, Any], weights: dict[str, float], mode: str, top: int) -> list[tuple[str, float]]:
-    """The merged distribution at one step, best first, rebuilt from the members' traced top-k."""
-    traced = step.get("top") or {}
-    dists = [Distribution(tuple((END if t is None else t, _lp(p)) for t, p in pairs), weights.get(name, 1.0))
-             for name, pairs in traced.items() if pairs]
-    if not dists:
-        return []
-    seen: dict[str, None] = {}
-    for dist in dists:
-        for text, _ in dist.candidates:
-            seen.setdefault(text, None)
-    candidates = list(seen)
-    scores = product_scores(dists, candidates) if mode == "product" else mean_scores(dists, candidates)
-    ranked = sorted(zip(candidates, scores), key=lambda pair: -pair[1])
-    return [(t, s) for t, s in ranked if t != END][:top]
-
-
 def committee_logprobs(details: dict[str, Any], top: int) -> dict[str, Any]:
-    """OpenAI ``logprobs.content`` from a committee's steps: each chosen token with its merged probability."""
-    weights: dict[str, float] = {}
-    for group in details.get("groups") or []:
-        names = group.get("members") or []
-        if names:  # a group is traced under its lead's name, "lead xN" for N identical members
-            label = names[0] if len(names) == 1 else f"{names[0]} x{len(names)}"
-            weights[label] = float(group.get("weight") or 1.0)
+    """OpenAI ``logprobs.content`` from a committee's steps: each chosen token with its merged log-probability
+    and (``top``) the merged top-k, both exactly as the record holds them."""
     content = []
     for step in details.get("steps") or []:
         token = step.get("token")
         if token is None:
             continue
-        entry = _entry(token, _lp(float(step.get("p") or 0.0)))
-        entry["top_logprobs"] = [_entry(t, lp) for t, lp in merged_alternatives(
-            step, weights, str(details.get("merge") or "mean"), top)] if top else []
+        logprob = step.get("logprob")
+        entry = _entry(token, _lp(float(step.get("p") or 0.0)) if logprob is None else float(logprob))
+        merged = [(t, float(lp)) for t, lp in step.get("merged") or [] if t is not None]
+        entry["top_logprobs"] = [_entry(t, lp) for t, lp in merged[:top]] if top else []
         content.append(entry)
     return {"content": content, "refusal": None}
 
@@ -150,9 +127,14 @@ def completion(record: dict[str, Any], model: str, request_id: str, created: int
             "ensemble": extension(record, request_id)}
 
 
+FINISH_REASONS = ("stop", "length", "content_filter")
+
+
 def finish_reason(record: dict[str, Any]) -> str:
+    """The strategy's own finish reason (every strategy's details carry one): ``length`` where the answer
+    was cut at its token limit."""
     reason = _get(record.get("details"), "finish_reason")
-    return "length" if reason == "length" else "stop"
+    return reason if reason in FINISH_REASONS else "stop"
 
 
 def chunk(request_id: str, model: str, created: int, delta: dict[str, Any], finish: str | None = None,

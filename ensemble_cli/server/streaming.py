@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 from typing import Any, AsyncIterator
 
 from ..events import StreamDelta, TokenChosen
@@ -84,8 +83,7 @@ async def events(job: Job, plan: Plan, model: str, request_id: str, created: int
                 continue
             logprobs = None
             if plan.logprobs and isinstance(event, TokenChosen):
-                lp = math.log(event.probability) if event.probability > 0 else responses.LOGPROB_FLOOR
-                logprobs = {"content": [{"token": event.text, "logprob": lp,
+                logprobs = {"content": [{"token": event.text, "logprob": event.logprob,
                                          "bytes": list(event.text.encode("utf-8")), "top_logprobs": []}],
                             "refusal": None}
             yield data(responses.chunk(request_id, model, created, {"content": text}, logprobs=logprobs))

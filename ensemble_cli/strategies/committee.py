@@ -27,6 +27,10 @@ from .details import CommitteeDetails
 from .committee_groups import Group, ProbeReport, group_members, needs_probe, probe
 
 
+LOGPROB_DIGITS = 8
+"""Merged log-probabilities are recorded (and served) to this many decimals: one number, one source."""
+
+
 @dataclass
 class Transcript:
     """The committee's answer so far and the per-step trace."""
@@ -158,9 +162,11 @@ class _CommitteeRun:
     def accept(self, result: MergeResult, at: dict[int, Position], ensembled: bool) -> None:
         """Append the winner, record the step, and tell every source about it."""
         dists = {g.index: self.distribution(g, at[g.index]) for g in self.groups if g.index in at}
+        logprob = round(result.logprob, LOGPROB_DIGITS)
         step: dict[str, Any] = {
             "token": None if result.is_end else result.winner,
             "p": round(result.probability, 6),
+            "logprob": logprob,
             "agreement": round(result.agreement, 6),
             "members": {
                 g.name: [None if dists[g.index].top == END else dists[g.index].top,
@@ -171,6 +177,8 @@ class _CommitteeRun:
         if self.settings.gate is not None:
             step["ensembled"] = ensembled
         if self.settings.trace:
+            step["merged"] = [[None if t == END else t, round(lp, LOGPROB_DIGITS)]
+                              for t, lp in result.scores[: self.settings.top_k]]
             step["top"] = {
                 g.name: [[None if t == END else t, round(math.exp(lp), 6)] for t, lp in dists[g.index].candidates]
                 for g in self.groups if g.index in dists
@@ -180,12 +188,12 @@ class _CommitteeRun:
         if result.is_end:
             self.transcript.finish_reason = "stop"
             self.transcript.done = True
-            self.emit(TokenChosen(self.item.id, "", result.probability, result.agreement, dissenters))
+            self.emit(TokenChosen(self.item.id, "", result.probability, result.agreement, dissenters, logprob))
             return
         for decoder, seq in self.seat.values():
             decoder.extend(seq, result.winner)
         self.transcript.texts.append(result.winner)
-        self.emit(TokenChosen(self.item.id, result.winner, result.probability, result.agreement, dissenters))
+        self.emit(TokenChosen(self.item.id, result.winner, result.probability, result.agreement, dissenters, logprob))
         self._check_end()
 
     def _check_end(self) -> None:

@@ -147,6 +147,7 @@ class CotDecode:
             "answer_totals": {a: round(v, 6) for a, v in totals.items()} if totals else None,
             "first_token_candidates": [[t, round(p, 6)] for t, p in candidates],
             "paths": ranked,
+            "finish_reason": winner["finish_reason"],
         }
         output = winner["answer_words"] if in_own_words(self.settings.extract) else winner["answer"]
         return StrategyResult(output=output, details=CotDecodeDetails.model_validate(details), tally=tally)

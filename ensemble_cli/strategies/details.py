@@ -37,10 +37,14 @@ class CommitteeStep(Model):
     token: str | None
     """The chosen token; ``None`` is the end of the reply."""
     p: float
+    logprob: float | None = None
+    """The chosen token's merged log-probability (``p`` is its probability, rounded)."""
     agreement: float
     members: dict[str, tuple[str | None, float]]
     """Each group's own top token there and its probability."""
     ensembled: bool | None = None
+    merged: list[tuple[str | None, float]] | None = None
+    """``trace``: the merged distribution's top-k (token, log-probability), best first."""
     top: dict[str, list[tuple[str | None, float]]] | None = None
 
 
@@ -82,6 +86,7 @@ class VoteReply(Model):
     text: str
     answer: str | None = None
     confidence: float | None = None
+    finish_reason: str = "stop"
 
 
 class VoteFailure(Model):
@@ -120,6 +125,8 @@ class VoteDetails(Model):
     failed: list[VoteFailure]
     rounds: list[VoteRound]
     agreement_per_round: list[float]
+    finish_reason: str = "stop"
+    """The finish reason of the winning reply the output comes from (``length``: it was cut at max_tokens)."""
 
 
 # moa
@@ -180,6 +187,8 @@ class MoaDetails(Model):
     self_moa: int | None = None
     shuffle_references: bool
     proposers: list[MoaProposer]
+    finish_reason: str = "stop"
+    """The final answer's: the aggregator's finish reason (``length``: cut at aggregator_max_tokens)."""
 
 
 # cot-decode
@@ -208,6 +217,8 @@ class CotDecodeDetails(Model):
     answer_totals: dict[str, float] | None = None
     first_token_candidates: list[tuple[str, float]]
     paths: list[CotPath]
+    finish_reason: str = "stop"
+    """The winning path's finish reason."""
 
 
 # verbalize
@@ -225,6 +236,7 @@ class VerbalizedCandidate(Model):
 class VerbalizeTurn(Model):
     reply: str
     parse: str
+    finish_reason: str = "stop"
     repair_reply: str | None = None
     candidates: int | None = None
 
@@ -246,6 +258,8 @@ class VerbalizeDetails(Model):
     seed: int | None = None
     turns: list[VerbalizeTurn]
     compare: dict[str, Any] | None = None
+    finish_reason: str = "stop"
+    """``length`` where a reply listing the responses was cut at max_tokens."""
 
 
 DETAILS: dict[str, type[Model]] = {

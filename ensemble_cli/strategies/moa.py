@@ -116,6 +116,7 @@ class MixtureOfAgents:
             emit(RoundFinished(item.id, layer, {"answers": len(answers), "failed": len(failed)}))
             references = [Reference(a["member"], a["text"]) for a in answers]
         final, aggregator_refs = await self._aggregate(item, references, cuts, tally, emit)
+        output = final.text
         details = {
             "layers": layers,
             "aggregator": {"member": self.aggregator.name, "references": aggregator_refs},
@@ -124,8 +125,9 @@ class MixtureOfAgents:
             "shuffle_references": self.settings.shuffle_references,
             "proposers": [{"name": p.name, "temperature": p.temperature, "max_tokens": p.max_tokens}
                           for p in self.proposers],
+            "finish_reason": final.finish_reason,
         }
-        return StrategyResult(output=final, details=MoaDetails.model_validate(details), tally=tally, errors=errors)
+        return StrategyResult(output=output, details=MoaDetails.model_validate(details), tally=tally, errors=errors)
 
     @staticmethod
     def _announcer(item: PromptItem, layer: int, emit: Emit) -> Callable[[Reply], None]:
@@ -136,7 +138,7 @@ class MixtureOfAgents:
         return announce
 
     async def _aggregate(self, item: PromptItem, references: list[Reference], cuts: list[dict[str, Any]],
-                         tally: Tally, emit: Emit) -> tuple[str, list[str]]:
+                         tally: Tally, emit: Emit) -> tuple[Completion, list[str]]:
         texts = self._references_for(references, self.settings.layers + 1, 0, cuts, self.aggregator.name)
         instruction = self.settings.aggregate_instruction or AGGREGATE_INSTRUCTION
         request = Request(self._messages(self.aggregator, item, instruction, texts),
@@ -158,4 +160,4 @@ class MixtureOfAgents:
         if not final.text.strip():
             raise StrategyError(f"moa: the aggregator '{self.aggregator.name}' returned an empty answer "
                                 f"(finish reason {final.finish_reason!r})")
-        return final.text, texts
+        return final, texts

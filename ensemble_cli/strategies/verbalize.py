@@ -18,6 +18,7 @@ from ..config import VerbalizeSettings
 from ..diversity import report
 from ..errors import ConfigError, ProviderError, StrategyError
 from ..events import Emit, Note, ReplyReceived, ignore
+from ..formatting import count
 from ..inputs import PromptItem
 from ..providers.base import Message, Request
 from . import verbalize_prompts as prompts
@@ -46,21 +47,22 @@ class Verbalize:
     def called(self) -> list[Member]:
         return [self.member]
 
-    async def _ask(self, conversation: list[Message], tally: Tally) -> str:
+    async def _ask(self, conversation: list[Message], tally: Tally) -> tuple[str, str]:
+        """The member's reply (after the prefill) and its finish reason."""
         request = Request(self.member.messages(conversation), max_tokens=self.max_tokens,
                           temperature=self.member.temperature, seed=self.seed, prefix=self.prefill)
         completion = (await call(self.member, request, tally))[0]
-        return self.prefill + completion.text
+        return self.prefill + completion.text, completion.finish_reason
 
     async def _turn(self, conversation: list[Message], tally: Tally, turns: list[dict[str, Any]]) -> list[Candidate]:
-        reply = await self._ask(conversation, tally)
+        reply, finish = await self._ask(conversation, tally)
         path, candidates = parse_reply(reply)
-        turn: dict[str, Any] = {"reply": reply, "parse": path}
+        turn: dict[str, Any] = {"reply": reply, "parse": path, "finish_reason": finish}
         if not candidates:
             repair = [*conversation, Message("assistant", reply), Message("user", prompts.REPAIR)]
-            repaired = await self._ask(repair, tally)
+            repaired, finish = await self._ask(repair, tally)
             path, candidates = parse_reply(repaired)
-            turn.update(repair_reply=repaired, parse=f"repair:{path}")
+            turn.update(repair_reply=repaired, parse=f"repair:{path}", finish_reason=finish)
             if not candidates:
                 turns.append(turn)
                 raise StrategyError(
@@ -106,8 +108,8 @@ class Verbalize:
             merged = merged[: settings.total]
         shortfall = max(wanted - len(merged), 0)
         if shortfall:
-            emit(Note(item.id, f"member '{self.member.name}' gave {len(merged)} different responses of the {wanted} "
-                               f"asked for, even after asking for the missing ones"))
+            emit(Note(item.id, f"member '{self.member.name}' gave {count(len(merged), 'different response')} of the "
+                               f"{wanted} asked for, even after asking for the missing ones"))
         probabilities, source = normalise(merged)
         kept = filter_min_prob(probabilities, settings.min_prob, settings.min_keep)
         kept_total = sum(probabilities[i] for i in kept)
@@ -133,6 +135,8 @@ class Verbalize:
             "draws": [{"index": i, "text": merged[i].text} for i in draws],
             "seed": self.seed,
             "turns": turns,
+            # a list cut at max_tokens may have lost responses (and the last one its end)
+            "finish_reason": "length" if any(t["finish_reason"] == "length" for t in turns) else "stop",
         }
         if settings.compare == "direct":
             details["compare"] = await self._compare(item, [merged[i].text for i in draws], tally)

@@ -54,6 +54,8 @@ class Sample:
                                   "text": self.text, "answer": self.answer}
         if self.confidence is not None:
             record["confidence"] = round(self.confidence, 6)
+        if self.completion is not None:
+            record["finish_reason"] = self.completion.finish_reason
         return record
 
 
@@ -134,8 +136,10 @@ class Vote:
             "agreement_per_round": [r["agreement"] for r in rounds],
         }
         output = table.winner
+        first = next(s for s in samples if s.answer == table.winner)
+        if first.completion is not None:
+            details["finish_reason"] = first.completion.finish_reason
         if in_own_words(self.settings.extract):  # the winning group's first reply, in its own words
-            first = next(s for s in samples if s.answer == table.winner)
             output = first.words or first.text.strip()
             details["winner_reply"] = output
         return StrategyResult(output=output, details=VoteDetails.model_validate(details), tally=tally_,
