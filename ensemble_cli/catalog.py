@@ -18,6 +18,7 @@ class Bound:
     members: list[Member]
     aggregator: Member | None = None
     judge: Member | None = None
+    fallback: Member | None = None
 
 
 def _committee(config: RunConfig, bound: Bound) -> Strategy:
@@ -36,7 +37,7 @@ def _moa(config: RunConfig, bound: Bound) -> Strategy:
     from .strategies.moa import MixtureOfAgents
 
     assert bound.aggregator is not None, "moa rosters always have an aggregator"
-    return MixtureOfAgents(bound.members, bound.aggregator, config.moa, config.seed)
+    return MixtureOfAgents(bound.members, bound.aggregator, config.moa, config.seed, bound.fallback)
 
 
 def _cot_decode(config: RunConfig, bound: Bound) -> Strategy:

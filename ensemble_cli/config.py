@@ -47,12 +47,15 @@ class MemberConfig(Strict):
 
 
 class CommitteeSettings(Strict):
-    merge: Literal["mean", "product", "vote"] = "mean"
-    top_k: int = Field(default=10, ge=1, le=100)
-    draft: int = Field(default=0, ge=0, le=64)
-    gate: float | None = Field(default=None, gt=0.0, le=1.0)
-    trace: bool = False
-    stop: list[str] = []
+    merge: Literal["mean", "product", "vote"] = Field(
+        default="mean", description="How to merge distributions: mean (log-mean-exp), product or vote.")
+    top_k: int = Field(default=10, ge=1, le=100, description="Top alternatives asked of each member per token.")
+    draft: int = Field(default=0, ge=0, le=64,
+                       description="Remote members propose up to K greedy tokens per call (lossless).")
+    gate: float | None = Field(default=None, gt=0.0, le=1.0,
+                               description="The first member decodes alone while its top-1 probability is at least P.")
+    trace: bool = Field(default=False, description="Record every member's top-k at each step.")
+    stop: list[str] = Field(default=[], description="Stop when this text appears (repeatable).")
 
 
 def _extractor(spec: str, judge: bool) -> str:
@@ -68,13 +71,17 @@ def _extractor(spec: str, judge: bool) -> str:
 
 
 class VoteSettings(Strict):
-    samples: int = Field(default=1, ge=1)
-    extract: str = "text"
-    method: Literal["majority", "weighted", "confidence", "borda", "irv", "usc"] = "majority"
-    rounds: int = Field(default=1, ge=1)
-    consensus: float = Field(default=1.0, gt=0.0, le=1.0)
-    quorum: float = Field(default=0.5, gt=0.0, le=1.0)
-    judge: MemberConfig | None = None
+    samples: int = Field(default=1, ge=1, description="Replies per member per round.")
+    extract: str = Field(default="text", description="number, choice, boxed, line, text, json:FIELD, regex:PATTERN "
+                                                     "or judge.")
+    method: Literal["majority", "weighted", "confidence", "borda", "irv", "usc"] = Field(
+        default="majority", description="majority, weighted, confidence, borda, irv or usc.")
+    rounds: int = Field(default=1, ge=1, description="Debate rounds; from round 2 members see the others' answers.")
+    consensus: float = Field(default=1.0, gt=0.0, le=1.0,
+                             description="Stop early when the leader has this share of the votes.")
+    quorum: float = Field(default=0.5, gt=0.0, le=1.0,
+                          description="Share of members that must answer for the vote to go on.")
+    judge: MemberConfig | None = Field(default=None, description="The judge member (extract judge, method usc).")
 
     @field_validator("extract")
     @classmethod
@@ -83,28 +90,39 @@ class VoteSettings(Strict):
 
 
 class MoaSettings(Strict):
-    layers: int = Field(default=3, ge=1)
-    aggregator: MemberConfig | None = None
-    self_moa: int | None = Field(default=None, ge=1)
-    shuffle_references: bool = False
-    max_reference_chars: int | None = Field(default=None, ge=1)
-    quorum: float = Field(default=0.5, gt=0.0, le=1.0)
-    proposer_temperature: float | None = Field(default=None, ge=0.0)
-    proposer_max_tokens: int | None = Field(default=None, ge=1)
-    aggregator_temperature: float | None = Field(default=None, ge=0.0)
-    aggregator_max_tokens: int | None = Field(default=None, ge=1)
-    reference_instruction: str | None = None
-    aggregate_instruction: str | None = None
+    layers: int = Field(default=3, ge=1, description="Proposer layers (the aggregator step not counted).")
+    aggregator: MemberConfig | None = Field(default=None,
+                                            description="The aggregator member (default: the first member's model).")
+    self_moa: int | None = Field(default=None, ge=1,
+                                 description="Self-MoA: the first member sampled N times as the proposers.")
+    shuffle_references: bool = Field(default=False, description="Shuffle reference order per call (seeded by seed).")
+    max_reference_chars: int | None = Field(default=None, ge=1,
+                                            description="Truncate each reference to this many characters.")
+    quorum: float = Field(default=0.5, gt=0.0, le=1.0,
+                          description="Share of proposers that must answer for a layer to go on.")
+    proposer_temperature: float | None = Field(default=None, ge=0.0, description="Temperature of the proposers.")
+    proposer_max_tokens: int | None = Field(default=None, ge=1, description="Max tokens of each proposer reply.")
+    aggregator_temperature: float | None = Field(default=None, ge=0.0, description="Temperature of the aggregator.")
+    aggregator_max_tokens: int | None = Field(default=None, ge=1, description="Max tokens of the final answer.")
+    reference_instruction: str | None = Field(default=None,
+                                              description="Replaces our instruction to proposers about references.")
+    aggregate_instruction: str | None = Field(default=None, description="Replaces our instruction to the aggregator.")
+    fallback: Literal["vote"] | MemberConfig | None = Field(
+        default=None, description="Who answers when the aggregator fails: 'vote' (the last layer's answers voted) "
+                                  "or a second aggregator member; the answer is marked degraded.")
 
 
 class CotDecodeSettings(Strict):
-    k: int | Literal["auto"] = 10
-    k_max: int = Field(default=10, ge=1, le=20)
-    extract: str = "number"
-    aggregate: bool = False
-    template: str = "Q: {question}\nA:"
-    raw: bool = False
-    answer_prompt: str | None = " So the answer is"
+    k: int | Literal["auto"] = Field(
+        default=10, description="Branches: a number, or 'auto' (fewest first tokens covering 90%, up to k_max).")
+    k_max: int = Field(default=10, ge=1, le=20, description="Most branches with k auto.")
+    extract: str = Field(default="number", description="number, choice, boxed, line, text, json:FIELD or regex:PATTERN.")
+    aggregate: bool = Field(default=False, description="Sum confidences of paths with the same answer.")
+    template: str = Field(default="Q: {question}\nA:", description="Question-answer template with {question}.")
+    raw: bool = Field(default=False, description="Send the template as a raw prompt (no chat template), as for base "
+                                                 "models.")
+    answer_prompt: str | None = Field(default=" So the answer is",
+                                      description="Appended to a path with no answer, then continued once.")
 
     @field_validator("k")
     @classmethod
@@ -127,16 +145,21 @@ class CotDecodeSettings(Strict):
 
 
 class VerbalizeSettings(Strict):
-    k: int = Field(default=5, ge=1)
-    variant: Literal["standard", "cot", "multi"] = "standard"
-    total: int | None = Field(default=None, ge=1)
-    tail: float | None = Field(default=None, gt=0.0, le=1.0)
-    min_prob: float | None = Field(default=None, ge=0.0, le=1.0)
-    min_keep: int = Field(default=1, ge=1)
-    sample: int = Field(default=1, ge=0)
-    compare: Literal["direct"] | None = None
-    embedding_model: str | None = None
-    instruction: str | None = None
+    k: int = Field(default=5, ge=1, description="Responses asked for per turn.")
+    variant: Literal["standard", "cot", "multi"] = Field(
+        default="standard", description="standard, cot (reason first) or multi (several turns).")
+    total: int | None = Field(default=None, ge=1, description="multi: keep asking until this many responses.")
+    tail: float | None = Field(default=None, gt=0.0, le=1.0,
+                               description="Ask for tail responses, each with probability below T.")
+    min_prob: float | None = Field(default=None, ge=0.0, le=1.0,
+                                   description="Drop parsed responses below P, then renormalise.")
+    min_keep: int = Field(default=1, ge=1, description="Keep at least this many with min_prob.")
+    sample: int = Field(default=1, ge=0, description="Draws from the distribution (same seed, same draws).")
+    compare: Literal["direct"] | None = Field(
+        default=None, description="'direct': also sample the prompt plainly and compare diversity.")
+    embedding_model: str | None = Field(default=None,
+                                        description="The embeddings model for compare's cosine similarity.")
+    instruction: str | None = Field(default=None, description="Replaces our instruction text ({k}, {request}, {tail}).")
 
     @model_validator(mode="after")
     def _multi_needs_total(self) -> "VerbalizeSettings":
@@ -161,31 +184,35 @@ class DisplaySettings(Strict):
 
 class RunConfig(Strict):
     strategy: Literal["committee", "vote", "moa", "cot-decode", "verbalize"] | None = None
-    prompt: str | None = None
-    input: str | None = None
-    output: str | None = None
-    resume: bool = False
-    provider: str = "local"
-    model: str | None = None
-    base_url: str | None = None
-    api_key_env: str | None = None
-    n: int = Field(default=1, ge=1)
-    max_tokens: int = Field(default=256, ge=1)
-    temperature: float = Field(default=0.0, ge=0.0)
-    seed: int | None = None
-    max_concurrency: int = Field(default=8, ge=1)
-    parallel_prompts: int = Field(default=4, ge=1)
-    timeout: float = Field(default=60.0, gt=0.0)
-    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
-    quiet: bool = False
-    budget: float | None = Field(default=None, gt=0.0)
-    """Dollars the run may spend; the call that could pass it is not made and the run stops (exit 5)."""
-    cache: bool = True
-    """Serve reproducible calls (temperature 0, or a seed) from the call cache, and store their replies."""
-    cache_dir: str | None = None
-    """Where the call cache lives (default ``$ENSEMBLE_CACHE_DIR``, ``$XDG_CACHE_HOME/ensemble``, ``~/.cache/ensemble``)."""
-    prices: dict[str, PriceConfig] = {}
-    """``provider/model`` (or ``provider/*``) -> price, over the shipped price table."""
+    prompt: str | None = Field(default=None, description="One prompt to run.")
+    input: str | None = Field(default=None, description="JSONL file of {id, prompt|messages}, or - for stdin.")
+    output: str | None = Field(default=None, description="Append JSONL records to FILE; - writes them to stdout.")
+    resume: bool = Field(default=False, description="Skip prompts already recorded as ok, by the same strategy and "
+                                                    "settings, in the output file.")
+    provider: str = Field(default="local", description="The backend of every member that names none.")
+    model: str | None = Field(default=None, description="Model name; for local, 'smollm2' or a path to a GGUF.")
+    base_url: str | None = Field(default=None, description="Base URL of an OpenAI-compatible endpoint.")
+    api_key_env: str | None = Field(default=None, description="NAME of the environment variable that holds the API "
+                                                              "key (not the key).")
+    n: int = Field(default=1, ge=1, description="Copies of each member.")
+    max_tokens: int = Field(default=256, ge=1, description="Most tokens per reply.")
+    temperature: float = Field(default=0.0, ge=0.0, description="Sampling temperature of members.")
+    seed: int | None = Field(default=None, description="Random seed, for reproducible sampling.")
+    max_concurrency: int = Field(default=8, ge=1, description="Most calls in flight per provider endpoint.")
+    parallel_prompts: int = Field(default=4, ge=1, description="Prompts of a batch run at once.")
+    timeout: float = Field(default=60.0, gt=0.0, description="Deadline in seconds for each call, connect to last "
+                                                             "byte.")
+    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, description="Retries of a call that failed "
+                                                                            "transiently.")
+    quiet: bool = Field(default=False, description="No progress or results on stderr; errors are still shown.")
+    budget: float | None = Field(default=None, gt=0.0, description="Most dollars the run may spend: it stops before "
+                                 "a call that could pass it, keeps the records, exits 5.")
+    cache: bool = Field(default=True, description="Serve reproducible calls from the call cache and store their "
+                                                  "replies.")
+    cache_dir: str | None = Field(default=None, description="Directory of the call cache (default "
+                                  "$ENSEMBLE_CACHE_DIR, $XDG_CACHE_HOME/ensemble or ~/.cache/ensemble).")
+    prices: dict[str, PriceConfig] = Field(default={}, description="provider/model (or provider/*) -> price in "
+                                           "dollars per million tokens, over the shipped price table.")
     members: list[MemberConfig] = []
     committee: CommitteeSettings = CommitteeSettings()
     vote: VoteSettings = VoteSettings()

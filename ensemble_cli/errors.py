@@ -148,7 +148,7 @@ class BudgetExceeded(EnsembleError):
 
 
 def attach(error: EnsembleError, details: dict[str, Any]) -> EnsembleError:
-    """``error`` carrying ``details`` (what its prompt gathered), unless it already carries its own."""
-    if not error.details:
-        error.details = details
+    """``error`` carrying ``details`` (what its prompt gathered): keys it already carries are kept (a
+    nearer ``attach`` knew more), the others are added."""
+    error.details = {**details, **error.details}
     return error

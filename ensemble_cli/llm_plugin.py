@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError, create_model, model_validator
 
 from .config import RunConfig, deep_merge, format_validation_error, load_config
 from .ensembles import ensemble_files
-from .errors import ConfigError, EnsembleError
+from .errors import ConfigError, EnsembleError, render
 from .events import Event, PromptFailed, PromptFinished, StreamDelta, TokenChosen
 from .inputs import PromptItem, empty_reason, prompt_id
 from .providers.base import Message
@@ -38,6 +38,18 @@ def section(strategy: str) -> str:
     return strategy.replace("-", "_")
 
 
+def option_name(path: str) -> str:
+    """How the plugin names a setting in its messages: the ``-o`` option that sets it, else its key in the
+    ensemble's file."""
+    head, _, key = path.partition(".")
+    if not key and path in COMMON_OPTIONS:
+        return f"-o {path}"
+    if key and "." not in key and key not in MEMBER_KEYS and head in ("committee", "vote", "moa", "cot-decode",
+                                                                      "verbalize"):
+        return f"-o {key}"
+    return f"{path} in the ensemble's file"
+
+
 def overrides(strategy: str, options: dict[str, Any]) -> dict[str, Any]:
     """Options as a partial run config: common keys at the top, the rest in the strategy's section."""
     data: dict[str, Any] = {k: v for k, v in options.items() if k in COMMON_OPTIONS and v is not None}
@@ -52,21 +64,19 @@ def options_for(strategy: str | None) -> type[llm.Options]:
     fields: dict[str, Any] = {}
     for name in COMMON_OPTIONS:
         info = RunConfig.model_fields[name]
-        fields[name] = (Optional[info.annotation], Field(default=None, description=f"run config key {name}"))
+        fields[name] = (Optional[info.annotation], Field(default=None, description=info.description))
     if strategy is not None:
         settings = RunConfig.model_fields[section(strategy)].annotation
         for name, info in settings.model_fields.items():  # type: ignore[union-attr]
             if name not in MEMBER_KEYS:
-                fields[name] = (Optional[info.annotation],
-                                Field(default=None, description=f"{strategy}.{name} (see the README's {strategy})"))
+                fields[name] = (Optional[info.annotation], Field(default=None, description=info.description))
 
     def check(self: Any) -> Any:
         given = {k: v for k, v in self.model_dump().items() if v is not None}
         try:
             RunConfig.model_validate(overrides(strategy or "", given) if strategy else given)
         except ValidationError as exc:
-            message = format_validation_error("-o", exc)
-            raise ValueError(message.replace(f"-o: {section(strategy or '')}.", "-o ").replace("-o: ", "-o ")) from None
+            raise ValueError(render(format_validation_error(None, exc), option_name)) from None
         return self
 
     return create_model(f"{(strategy or 'ensemble').title().replace('-', '')}Options", __base__=llm.Options,
@@ -137,7 +147,7 @@ class EnsembleModel(llm.Model):
         streamed, record, failure = "", None, None
         while (event := pieces.get()) is not None:
             if isinstance(event, EnsembleError):
-                raise llm.ModelError(f"{self.model_id}: {event}") from event
+                raise llm.ModelError(f"{self.model_id}: {event.text(option_name)}") from event
             if isinstance(event, BaseException):
                 raise event
             if isinstance(event, (StreamDelta, TokenChosen)) and event.text:
@@ -153,7 +163,7 @@ class EnsembleModel(llm.Model):
             response.set_usage(input=usage.get("prompt_tokens"), output=usage.get("completion_tokens"),
                                details={k: usage[k] for k in ("calls", "failed_calls", "retries") if k in usage})
         if failure is not None:
-            raise llm.ModelError(f"{self.model_id}: {failure}")
+            raise llm.ModelError(f"{self.model_id}: {render(failure, option_name)}")
         text = output_text(record.get("output") if record else None)
         if text.startswith(streamed) and len(text) > len(streamed):
             yield text[len(streamed):]  # strategies that do not stream give their output here

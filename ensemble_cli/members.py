@@ -24,6 +24,8 @@ class Roster:
     members: list[MemberConfig]
     aggregator: MemberConfig | None = None
     judge: MemberConfig | None = None
+    fallback: MemberConfig | None = None
+    """moa: the second aggregator that answers where the first fails (``moa.fallback``)."""
     notes: list[str] = field(default_factory=list)
 
     def everyone(self) -> list[MemberConfig]:
@@ -147,6 +149,10 @@ def _moa(run: RunConfig, members: list[MemberConfig], roster: Roster) -> None:
         updates["max_tokens"] = settings.aggregator_max_tokens
     roster.members = proposers
     roster.aggregator = aggregator.model_copy(update=updates) if updates else aggregator
+    if isinstance(settings.fallback, MemberConfig):
+        taken = {m.name or "" for m in proposers} | {roster.aggregator.name or ""}
+        fallback = fill(run, settings.fallback, free_name("fallback", taken))
+        roster.fallback = fallback.model_copy(update=updates) if updates else fallback
 
 
 def _warn_identical(members: list[MemberConfig], what: str, roster: Roster, samples: int = 1) -> None:
@@ -174,6 +180,8 @@ def resolve(run: RunConfig, strategy: str) -> Roster:
                        for i, m in enumerate(roster.members)]
         assert roster.aggregator is not None
         origins.append((roster.aggregator, "moa.aggregator" if run.moa.aggregator else "the aggregator"))
+        if roster.fallback is not None:
+            origins.append((roster.fallback, "moa.fallback"))
     elif strategy == "vote":
         if run.vote.judge is not None:
             roster.judge = fill(run, run.vote.judge, free_name("judge", {m.name or "" for m in members}))

@@ -19,7 +19,7 @@ class MemberInfo(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str
-    role: Literal["member", "proposer", "aggregator", "judge"]
+    role: Literal["member", "proposer", "aggregator", "fallback", "judge"]
     provider: str
     model: str
     weight: float

@@ -81,7 +81,7 @@ def run_settings(config: RunConfig, strategy: str) -> dict[str, Any]:
         "max_tokens": config.max_tokens,
         "temperature": config.temperature,
         "n": config.n,
-        strategy: config.settings_for(strategy).model_dump(mode="json", exclude={"judge", "aggregator"}),
+        strategy: config.settings_for(strategy).model_dump(mode="json", exclude={"judge", "aggregator", "fallback"}),
     }
 
 
@@ -149,6 +149,7 @@ class Session:
             members=[self._bind(m, "member") for m in roster.members],
             aggregator=None if roster.aggregator is None else self._bind(roster.aggregator, "aggregator"),
             judge=None if roster.judge is None else self._bind(roster.judge, "judge"),
+            fallback=None if roster.fallback is None else self._bind(roster.fallback, "fallback"),
         )
         built = BUILDERS[strategy](self.config, bound)
         self.meter.check_priced([(m.name, m.provider) for m in built.called()])

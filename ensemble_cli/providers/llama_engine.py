@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
-from ..errors import ConfigError, ProviderError
+from ..errors import ConfigError, ContextLengthError, ProviderError, setting
 from ..logs import route_llama
 from .base import Message
 
@@ -245,8 +245,9 @@ class SequenceBatch:
         """Append tokens to sequences; returns each fed sequence's logits after its last new token."""
         pending = [(seq, list(tokens)) for seq, tokens in new_tokens.items() if tokens]
         if self.used() + sum(len(t) for _, t in pending) > self.n_ctx:
-            raise ProviderError(
-                f"the local context is full ({self.n_ctx} tokens); lower max_tokens or shorten the prompt"
+            raise ContextLengthError(
+                f"the prompt and its reply do not fit the local model's context ({self.n_ctx} tokens); lower "
+                f"{setting('max_tokens')} or shorten the prompt"
             )
         logits: dict[int, np.ndarray] = {}
         entries = [(seq, i, tok) for seq, tokens in pending for i, tok in enumerate(tokens)]

@@ -19,7 +19,7 @@ import openai
 from openai.types import Completion as RawCompletion
 from openai.types.chat import ChatCompletion
 
-from ..errors import AuthError, ProviderError, ProviderResponseError, RetriesExhaustedError, setting
+from ..errors import AuthError, ContextLengthError, ProviderError, ProviderResponseError, RetriesExhaustedError, setting
 from ..formatting import count
 from ..secrets import redact
 from .backends import prefix_backends
@@ -28,7 +28,7 @@ from .endpoint import Endpoint
 from .prefix_decoder import PrefixDecoder
 from .parse import parse_choices, parse_logprobs, parse_ollama_generate, parse_usage
 from .presets import normalise_finish
-from .retry import RETRY_COUNT_HEADER, error_fields, is_quota_exhausted, retries_of
+from .retry import RETRY_COUNT_HEADER, error_fields, is_context_length, is_quota_exhausted, retries_of
 from .server_template import ServerTemplate, discover, render
 from .templates import render_prompt
 
@@ -115,6 +115,9 @@ class OpenAICompatibleProvider:
             if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
                 env = self.endpoint.api_key_env or "the key variable"
                 return AuthError, f"the API key was rejected ({detail}); check {env} or {setting('api_key_env')}"
+            if status in (400, 413, 422) and is_context_length(code, message):
+                return ContextLengthError, (f"the prompt does not fit the model's context ({detail}); lower "
+                                            f"{setting('max_tokens')} or shorten the prompt")
             if is_quota_exhausted(status, exc.response.content):
                 return ProviderError, f"quota exhausted; check your plan/billing ({detail})"
             if exc.response.headers.get("x-should-retry") == "false":

@@ -18,14 +18,17 @@ from ..config import DEFAULT_MAX_RETRIES  # noqa: F401  (retries after the first
 RETRY_COUNT_HEADER = "x-stainless-retry-count"
 """Set by the openai SDK on every request: how many retries preceded it."""
 
+CONTEXT_MESSAGES = ("context_length_exceeded", "maximum context length", "context length", "exceeds the available "
+                    "context size", "context window", "too many tokens")
+"""Error codes and text (lowercased) that say the prompt does not fit the model's context."""
+
+
 PERMANENT_MESSAGES = (
     "must be created with embedding=true",  # llama.cpp: embeddings asked of a server started without them
     "embeddings are not enabled",
     "does not support embeddings",
     "model not found",
-    "context length",
-    "context_length_exceeded",
-    "maximum context length",
+    *CONTEXT_MESSAGES,
 )
 """Error text (lowercased) that no retry can fix, whatever the status code."""
 
@@ -58,6 +61,11 @@ def error_fields(body: Any) -> tuple[str, str]:
 def is_quota_exhausted(status: int, body: Any) -> bool:
     code, message = error_fields(body)
     return status == 429 and (code in QUOTA_CODES or "insufficient_quota" in message or "exceeded your current quota" in message)
+
+
+def is_context_length(code: str, message: str) -> bool:
+    text = f"{code} {message}".lower()
+    return any(marker in text for marker in CONTEXT_MESSAGES)
 
 
 def permanent_reason(status: int, body: Any) -> str | None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..secrets import redact
+from ..secrets import redact, redact_obj
 
 TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-         413: "invalid_request_error", 429: "rate_limit_error", 502: "upstream_error", 504: "timeout_error",
+         413: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error",
+         502: "upstream_error", 504: "timeout_error",
          503: "server_shutting_down", 500: "server_error"}
 
 
@@ -24,12 +25,14 @@ class ApiError(Exception):
     param: str | None = None
     code: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Fields beside ``error`` in the body: the ``ensemble`` object saying what a failed run had gathered."""
 
     def __str__(self) -> str:
         return self.message
 
     def body(self) -> dict[str, Any]:
-        return error_body(self.status, self.message, self.param, self.code)
+        return {**error_body(self.status, self.message, self.param, self.code), **redact_obj(self.extra)}
 
 
 def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:

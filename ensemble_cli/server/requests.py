@@ -25,6 +25,8 @@ NEUTRAL: dict[str, tuple[Any, ...]] = {
 }
 """Standard parameters accepted only at the value that asks for nothing (null is always accepted)."""
 MEMBER_SETTINGS = ("judge", "aggregator")
+MEMBER_OR_WORD = ("fallback",)
+"""Settings that are a word (moa.fallback: vote) or a member: only the word may come with a request."""
 """Strategy settings that name a member (provider, endpoint, key variable): never from a request."""
 MAX_TOKENS_KEY = {"moa": ("moa", "aggregator_max_tokens")}
 TEMPERATURE_KEY = {"moa": ("moa", "aggregator_temperature")}
@@ -62,6 +64,24 @@ class Plan:
     logprobs: bool
     top_logprobs: int
     user: str | None
+
+
+REQUEST_PARAMS = ("max_tokens", "temperature", "seed")
+"""Run settings a request sets with a standard parameter of the same name."""
+STRATEGY_SECTIONS = ("committee", "vote", "moa", "cot-decode", "verbalize")
+
+
+def request_name(path: str) -> str:
+    """How the server names a setting in its error messages: the request field that sets it
+    (``ensemble.extract``, ``max_tokens``), else where the server's operator sets it."""
+    section, _, key = path.partition(".")
+    if not key and path in REQUEST_PARAMS:
+        return path
+    if key and section in STRATEGY_SECTIONS and "." not in key:
+        if key in MEMBER_SETTINGS:
+            return f"{path} in the ensemble's config (set on the server)"
+        return f"ensemble.{key}"
+    return f"{path} in the ensemble's config (set on the server)"
 
 
 def parse_request(body: Any) -> ChatRequest:
@@ -156,8 +176,8 @@ def plan(request: ChatRequest, strategy: str, request_id: str) -> Plan:
         name = sorted(unknown_options)[0]
         raise ApiError(400, f"stream_options.{name}: not supported", param=f"stream_options.{name}")
     if request.ensemble:
-        for key in MEMBER_SETTINGS:
-            if key in request.ensemble:
+        for key, value in request.ensemble.items():
+            if key in MEMBER_SETTINGS or (key in MEMBER_OR_WORD and isinstance(value, dict)):
                 raise ApiError(400, f"ensemble.{key}: members (and their endpoints and keys) are set on the "
                                "server, not per request", param=f"ensemble.{key}")
         section = overrides.setdefault(strategy, {})

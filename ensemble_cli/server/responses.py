@@ -66,6 +66,11 @@ def extension(record: dict[str, Any], request_id: str) -> dict[str, Any]:
         "members": [{k: m.get(k) for k in ("name", "role", "provider", "model") if k in m}
                     for m in record.get("members") or []],
     }
+    degraded = (record.get("details") or {}).get("degraded")
+    if degraded:
+        ext["degraded"] = True  # the answer is a fallback's (moa.fallback), not the strategy's own
+        ext["degraded_reason"] = degraded.get("reason")
+        ext["degraded_fallback"] = degraded.get("fallback")
     if "cost_usd" in usage:
         ext["cost_usd"] = usage["cost_usd"]
     if usage.get("by_model"):

@@ -18,13 +18,16 @@ from typing import Any, Callable
 from pydantic import ValidationError
 
 from ..config import deep_merge
-from ..errors import AuthError, CapabilityError, ConfigError, EnsembleError, ProviderError
+from ..errors import (
+    AuthError, BudgetExceeded, CapabilityError, ConfigError, ContextLengthError, EnsembleError, NoAnswerError,
+    ProviderError, render,
+)
 from ..events import Event, PromptFailed, PromptFinished
 from ..secrets import redact
 from ..session import Prepared, Session
 from .ensembles import Ensemble
 from .errors import ApiError
-from .requests import TEMPERATURE_KEY, Plan, explain
+from .requests import TEMPERATURE_KEY, Plan, explain, request_name
 
 NUDGE = 0.37
 """Added to a requested value to see whether it reaches any member (a value no config is likely to hold)."""
@@ -70,7 +73,7 @@ class Job:
         try:
             return session, session.prepare(strategy)
         except (ConfigError, CapabilityError) as exc:
-            raise ApiError(400, f"ensemble '{self.ensemble.name}': {exc}") from None
+            raise ApiError(400, f"ensemble '{self.ensemble.name}': {exc.text(request_name)}") from None
 
     def _check_honoured(self) -> None:
         """A requested temperature or length that no member would use is refused, not dropped."""
@@ -125,18 +128,16 @@ class Job:
             return Finished({}, ApiError(504, f"the ensemble did not finish within the deadline of "
                                               f"{self.deadline_s:g} s", code="deadline_exceeded"))
         except AuthError as exc:
-            return Finished({}, ApiError(502, f"a member's upstream rejected its key: {redact(str(exc))}",
+            return Finished({}, ApiError(502, f"a member's upstream rejected its key: {exc.text(request_name)}",
                                          code="upstream_auth"))
         except EnsembleError as exc:
-            return Finished({}, ApiError(502, f"the ensemble failed: {redact(str(exc))}", code="ensemble_failed"))
+            return Finished({}, failure(exc, exc.template, {}))
         finally:
             await self.session.aclose()
         record = records[0] if records else {}
-        if outcome.failed or not records:
-            cause = outcome.errors[0] if outcome.errors else None
-            code = "members_failed" if isinstance(cause, ProviderError) else "no_result"
-            return Finished(record, ApiError(502, f"the ensemble failed: {errors[0] if errors else 'no result'}",
-                                             code=code))
+        if not records or record.get("status") != "ok":
+            cause = outcome.errors[0] if outcome.errors else outcome.budget
+            return Finished(record, failure(cause, errors[0] if errors else "no result", record))
         return Finished(record)
 
     async def result(self) -> dict[str, Any]:
@@ -145,3 +146,27 @@ class Job:
             raise finished.error
         return finished.record
 
+
+
+def failure(cause: EnsembleError | None, message: str, record: dict[str, Any]) -> ApiError:
+    """A failed run as the HTTP error that says whose mistake it was, with what the run had gathered:
+    the prompt does not fit the context: 400; no reply held an answer: 422 naming ``ensemble.extract``;
+    the budget stopped it: 402; members failed upstream: 502."""
+    text = render(redact(message), request_name)
+    extra = {"ensemble": gathered(record)} if record else {}
+    if isinstance(cause, ContextLengthError):
+        return ApiError(400, text, param="messages", code="context_length_exceeded", extra=extra)
+    if isinstance(cause, NoAnswerError):
+        return ApiError(422, text, code="no_answer", extra=extra)
+    if isinstance(cause, BudgetExceeded):
+        return ApiError(402, text, code="budget_exceeded", extra=extra)
+    code = "members_failed" if isinstance(cause, ProviderError) else "ensemble_failed"
+    return ApiError(502, f"the ensemble failed: {text}", code=code, extra=extra)
+
+
+def gathered(record: dict[str, Any]) -> dict[str, Any]:
+    """The ``ensemble`` object of a failed request: what its run had gathered before it failed."""
+    usage = record.get("usage") or {}
+    return {"strategy": record.get("strategy"), "run_id": record.get("run_id"), "calls": usage.get("calls"),
+            "failed_calls": usage.get("failed_calls"), "cost_usd": usage.get("cost_usd"),
+            "gathered": record.get("details") or {}}

@@ -9,7 +9,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 from pydantic import BaseModel
 
-from ..errors import AuthError, CapabilityError, ProviderError, StrategyError, setting
+from ..errors import AuthError, CapabilityError, ContextLengthError, ProviderError, StrategyError, setting
 from ..formatting import count
 from ..providers.backends import prefix_backends
 from ..providers.base import Completion, Message, Provider, Request
@@ -126,6 +126,8 @@ class Reply:
     member: Member
     completions: list[Completion]
     error: str | None = None
+    """The failure's message, settings still named as keys (``errors.setting``)."""
+    cause: ProviderError | None = None
 
     @property
     def ok(self) -> bool:
@@ -146,7 +148,7 @@ async def ask_all(
         except AuthError:
             raise  # a rejected key fails every call alike: stop the run
         except ProviderError as exc:
-            reply = Reply(member, [], exc.template)
+            reply = Reply(member, [], exc.template, exc)
         if on_reply is not None:
             on_reply(reply)
         return reply
@@ -154,13 +156,17 @@ async def ask_all(
     return list(await asyncio.gather(*(one(member, request) for member, request in jobs)))
 
 
-def check_quorum(answered: int, total: int, quorum: float, what: str, errors: Sequence[str], key: str) -> None:
+def check_quorum(answered: int, total: int, quorum: float, what: str, errors: Sequence[str], key: str,
+                 causes: Sequence[ProviderError | None] = ()) -> None:
     """Go on only if at least ``quorum`` of ``total`` answered; else one clear error naming the failures.
 
     When no member answered at all, every call failed at the provider: that is a provider error (exit 4),
-    not a strategy that could not decide. ``key`` is the quorum's setting (``vote.quorum``)."""
+    not a strategy that could not decide; where every member's prompt was too long for its context, it is
+    that (the caller's mistake). ``key`` is the quorum's setting (``vote.quorum``)."""
     needed = max(1, math.ceil(quorum * total))
     if answered < needed:
         detail = "; ".join(errors[:3])
         message = f"{what}: only {answered} of {count(total, 'member')} answered, {needed} needed ({setting(key)}); {detail}"
+        if answered == 0 and causes and all(isinstance(c, ContextLengthError) for c in causes):
+            raise ContextLengthError(message)
         raise ProviderError(message) if answered == 0 and errors else StrategyError(message)

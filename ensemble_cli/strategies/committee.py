@@ -17,7 +17,7 @@ from typing import Any
 
 from ..aggregation import Distribution, MergeResult, build_distribution, merge
 from ..config import CommitteeSettings
-from ..errors import CapabilityError, ProviderError, setting
+from ..errors import CapabilityError, EnsembleError, ProviderError, attach, setting
 from ..events import Emit, Note, TokenChosen, ignore
 from ..inputs import PromptItem
 from ..providers.base import END, Decoder, Position, Request
@@ -101,10 +101,15 @@ class Committee:
 
     async def run(self, item: PromptItem, emit: Emit = ignore, tally: Tally | None = None) -> StrategyResult:
         tally = Tally() if tally is None else tally
-        groups = await self._probe_groups(item, tally, emit)
+        try:
+            groups = await self._probe_groups(item, tally, emit)
+        except EnsembleError as exc:
+            raise attach(exc, {"probes": self.probe_record()}) from None
         run = _CommitteeRun(self, groups, item, tally, emit)
         try:
             await run.decode()
+        except EnsembleError as exc:  # the steps decoded so far are kept in the record
+            raise attach(exc, {**run.details(), "text": run.transcript.text, "probes": self.probe_record()}) from None
         finally:
             await run.close()
         details = run.details()

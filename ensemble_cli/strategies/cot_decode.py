@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from ..config import CotDecodeSettings
-from ..errors import CapabilityError, ConfigError, NoAnswerError, StrategyError, setting
+from ..errors import CapabilityError, ConfigError, EnsembleError, NoAnswerError, StrategyError, attach, setting
 from ..events import Emit, ReplyReceived, ignore
 from ..extraction import get_extractor, in_own_words, token_span
 from ..inputs import PromptItem
@@ -85,10 +85,14 @@ class CotDecode:
             if not firsts:
                 raise StrategyError(f"cot-decode: member '{self.member.name}' offered no first token to branch on")
             paths = [Path(text, probability) for text, probability in firsts]
-            await decode_paths(decoder, first, paths, self.max_tokens)
-            unanswered = {seq: path for seq, path in enumerate(paths) if self.extractor(path.text) is None}
-            if unanswered and self.settings.answer_prompt:
-                await follow_up(decoder, unanswered, self.settings.answer_prompt, FOLLOW_UP_TOKENS)
+            try:
+                await decode_paths(decoder, first, paths, self.max_tokens)
+                unanswered = {seq: path for seq, path in enumerate(paths) if self.extractor(path.text) is None}
+                if unanswered and self.settings.answer_prompt:
+                    await follow_up(decoder, unanswered, self.settings.answer_prompt, FOLLOW_UP_TOKENS)
+            except EnsembleError as exc:  # the paths as far as they were decoded are kept in the record
+                raise attach(exc, {"paths": [self._score(seq, path) for seq, path in enumerate(paths)],
+                                   "first_token_candidates": [[t, round(p, 6)] for t, p in candidates]}) from None
         finally:
             await decoder.aclose()
         scored = [self._score(seq, path) for seq, path in enumerate(paths)]

@@ -180,6 +180,13 @@ class MoaProposer(Model):
     max_tokens: int
 
 
+class MoaDegraded(Model):
+    reason: str
+    """Why the aggregator did not answer."""
+    fallback: str
+    """Who answered instead: ``aggregator 'NAME'`` (``moa.fallback``) or the vote of the last layer's answers."""
+
+
 class MoaDetails(Model):
     layers: list[MoaLayer]
     aggregator: MoaReferences
@@ -189,6 +196,9 @@ class MoaDetails(Model):
     proposers: list[MoaProposer]
     finish_reason: str = "stop"
     """The final answer's: the aggregator's finish reason (``length``: cut at aggregator_max_tokens)."""
+    aggregator_error: str | None = None
+    degraded: MoaDegraded | None = None
+    """Set when the answer is the fallback's (``moa.fallback``), not the aggregator's."""
 
 
 # cot-decode

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from ..config import MoaSettings
-from ..errors import ConfigError, ProviderError, StrategyError
-from ..events import Emit, ReplyReceived, RoundFinished, StreamDelta, ignore
+from ..errors import AuthError, ConfigError, EnsembleError, ProviderError, StrategyError, attach, render
+from ..events import Emit, Note, ReplyReceived, RoundFinished, StreamDelta, ignore
+from ..extraction import normalise_text
 from ..inputs import PromptItem
 from ..providers.base import Completion, Message, Request
 from ..usage import Tally
@@ -35,17 +36,18 @@ class MixtureOfAgents:
     """Proposers and the aggregator come resolved (role settings applied) from the session."""
 
     def __init__(self, proposers: list[Member], aggregator: Member, settings: MoaSettings | None = None,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, fallback: Member | None = None) -> None:
         if not proposers:
             raise ConfigError("moa: no proposers")
         self.settings = settings or MoaSettings()
         self.seed = seed
         self.proposers = [replace(p, role="proposer") for p in proposers]
         self.aggregator = replace(aggregator, role="aggregator")
+        self.fallback = None if fallback is None else replace(fallback, role="fallback")
         self.notes: list[str] = []
 
     def called(self) -> list[Member]:
-        return [*self.proposers, self.aggregator]
+        return [*self.proposers, self.aggregator, *([self.fallback] if self.fallback is not None else [])]
 
     def _seed(self, layer: int, index: int) -> int | None:
         return None if self.seed is None else self.seed + 1000 * layer + index
@@ -73,80 +75,104 @@ class MixtureOfAgents:
 
     async def run(self, item: PromptItem, emit: Emit = ignore, tally: Tally | None = None) -> StrategyResult:
         tally = Tally() if tally is None else tally
-        layers: list[dict[str, Any]] = []
-        cuts: list[dict[str, Any]] = []
-        errors: list[str] = []
-        references: list[Reference] = []
-        for layer in range(1, self.settings.layers + 1):
-            started = time.perf_counter()
-            calls_before, tokens_before = tally.calls, (tally.prompt_tokens, tally.completion_tokens)
-            jobs, given = [], []
-            for index, member in enumerate(self.proposers):
-                if references:
-                    texts = self._references_for(references, layer, index, cuts, member.name)
-                    messages = self._messages(member, item, self.settings.reference_instruction or REFERENCE_INSTRUCTION, texts)
-                else:
-                    texts, messages = [], member.messages(item.messages)
-                given.append({"member": member.name, "references": texts})
-                jobs.append((member, Request(messages, max_tokens=member.max_tokens, temperature=member.temperature,
-                                             seed=self._seed(layer, index))))
-            replies = await ask_all(jobs, tally, self._announcer(item, layer, emit))
-            answers: list[dict[str, Any]] = []
-            failed: list[dict[str, Any]] = []
-            for index, reply in enumerate(replies):
-                if not reply.ok:
-                    failed.append({"member": reply.member.name, "error": reply.error})
-                    errors.append(f"layer {layer}: member '{reply.member.name}': {reply.error}")
-                    continue
-                completion = reply.completions[0]
-                answers.append({"member": reply.member.name, "text": completion.text,
-                                "temperature": reply.member.temperature, "seed": self._seed(layer, index),
-                                "usage": {"prompt_tokens": completion.usage.prompt_tokens,
-                                          "completion_tokens": completion.usage.completion_tokens},
-                                "latency_s": round(completion.latency_s, 4)})
-            check_quorum(len(answers), len(self.proposers), self.settings.quorum, f"moa layer {layer}",
-                         [f"member '{f['member']}': {f['error']}" for f in failed], "moa.quorum")
-            layers.append({
-                "layer": layer, "answers": answers, "failed": failed, "references": given,
-                "totals": {"calls": tally.calls - calls_before,
-                           "prompt_tokens": tally.prompt_tokens - tokens_before[0],
-                           "completion_tokens": tally.completion_tokens - tokens_before[1],
-                           "wall_s": round(time.perf_counter() - started, 4)},
-            })
-            emit(RoundFinished(item.id, layer, {"answers": len(answers), "failed": len(failed)}))
-            references = [Reference(a["member"], a["text"]) for a in answers]
-        final, aggregator_refs = await self._aggregate(item, references, cuts, tally, emit)
-        output = final.text
-        details = {
-            "layers": layers,
-            "aggregator": {"member": self.aggregator.name, "references": aggregator_refs},
-            "truncated": cuts,
-            "self_moa": self.settings.self_moa,
-            "shuffle_references": self.settings.shuffle_references,
-            "proposers": [{"name": p.name, "temperature": p.temperature, "max_tokens": p.max_tokens}
-                          for p in self.proposers],
-            "finish_reason": final.finish_reason,
-        }
-        return StrategyResult(output=output, details=MoaDetails.model_validate(details), tally=tally, errors=errors)
+        state = _State()
+        try:
+            references: list[Reference] = []
+            for layer in range(1, self.settings.layers + 1):
+                references = await self._layer(item, layer, references, state, tally, emit)
+            final, texts = await self._final(item, references, state, tally, emit)
+        except EnsembleError as exc:
+            raise attach(exc, state.details(self)) from None
+        details = {**state.details(self), "aggregator": {"member": self.aggregator.name, "references": texts},
+                   "finish_reason": final.finish_reason}
+        return StrategyResult(output=final.text, details=MoaDetails.model_validate(details), tally=tally,
+                              errors=state.errors)
+
+    async def _layer(self, item: PromptItem, layer: int, references: list[Reference], state: "_State",
+                     tally: Tally, emit: Emit) -> list[Reference]:
+        """One layer of proposers, each seeing the previous layer's answers; returns this layer's answers."""
+        started = time.perf_counter()
+        calls_before, tokens_before = tally.calls, (tally.prompt_tokens, tally.completion_tokens)
+        jobs, given = [], []
+        for index, member in enumerate(self.proposers):
+            if references:
+                texts = self._references_for(references, layer, index, state.cuts, member.name)
+                messages = self._messages(member, item, self.settings.reference_instruction or REFERENCE_INSTRUCTION,
+                                          texts)
+            else:
+                texts, messages = [], member.messages(item.messages)
+            given.append({"member": member.name, "references": texts})
+            jobs.append((member, Request(messages, max_tokens=member.max_tokens, temperature=member.temperature,
+                                         seed=self._seed(layer, index))))
+        replies = await ask_all(jobs, tally, self._announcer(item, layer, emit))
+        answers: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        for index, reply in enumerate(replies):
+            if not reply.ok:
+                failed.append({"member": reply.member.name, "error": render(reply.error or "")})
+                state.errors.append(f"layer {layer}: member '{reply.member.name}': {render(reply.error or '')}")
+                continue
+            completion = reply.completions[0]
+            answers.append({"member": reply.member.name, "text": completion.text,
+                            "temperature": reply.member.temperature, "seed": self._seed(layer, index),
+                            "usage": {"prompt_tokens": completion.usage.prompt_tokens,
+                                      "completion_tokens": completion.usage.completion_tokens},
+                            "latency_s": round(completion.latency_s, 4)})
+        state.layers.append({
+            "layer": layer, "answers": answers, "failed": failed, "references": given,
+            "totals": {"calls": tally.calls - calls_before,
+                       "prompt_tokens": tally.prompt_tokens - tokens_before[0],
+                       "completion_tokens": tally.completion_tokens - tokens_before[1],
+                       "wall_s": round(time.perf_counter() - started, 4)},
+        })
+        check_quorum(len(answers), len(self.proposers), self.settings.quorum, f"moa layer {layer}",
+                     [f"member '{r.member.name}': {r.error}" for r in replies if not r.ok], "moa.quorum",
+                     [r.cause for r in replies if not r.ok])
+        emit(RoundFinished(item.id, layer, {"answers": len(answers), "failed": len(failed)}))
+        return [Reference(a["member"], a["text"]) for a in answers]
 
     @staticmethod
     def _announcer(item: PromptItem, layer: int, emit: Emit) -> Callable[[Reply], None]:
         """Shows each proposer's reply as it arrives."""
         def announce(reply: Reply) -> None:
-            text = reply.completions[0].text if reply.ok else f"failed: {reply.error}"
+            text = reply.completions[0].text if reply.ok else f"failed: {render(reply.error or '')}"
             emit(ReplyReceived(item.id, reply.member.name, layer, text, stage="layer"))
         return announce
 
-    async def _aggregate(self, item: PromptItem, references: list[Reference], cuts: list[dict[str, Any]],
-                         tally: Tally, emit: Emit) -> tuple[Completion, list[str]]:
-        texts = self._references_for(references, self.settings.layers + 1, 0, cuts, self.aggregator.name)
+    async def _final(self, item: PromptItem, references: list[Reference], state: "_State", tally: Tally,
+                     emit: Emit) -> tuple[Completion, list[str]]:
+        """The aggregator's answer; where it fails, the fallback's (``moa.fallback``), marked degraded."""
+        try:
+            return await self._aggregate(self.aggregator, item, references, state, tally, emit)
+        except AuthError:
+            raise  # a rejected key fails every call alike: no fallback can help
+        except (ProviderError, StrategyError) as exc:
+            if self.fallback is None and self.settings.fallback != "vote":
+                state.aggregator_error = render(exc.template)
+                raise
+            reason = f"the aggregator '{self.aggregator.name}' failed: {render(exc.template)}"
+            state.aggregator_error = render(exc.template)
+            state.errors.append(reason)
+        if self.fallback is not None:
+            emit(Note(item.id, f"{reason}; the fallback aggregator '{self.fallback.name}' answers"))
+            final, texts = await self._aggregate(self.fallback, item, references, state, tally, emit)
+            state.degraded = {"reason": reason, "fallback": f"aggregator '{self.fallback.name}'"}
+            return final, texts
+        emit(Note(item.id, f"{reason}; the last layer's answers are voted instead"))
+        final = voted(references)
+        state.degraded = {"reason": reason, "fallback": "vote of the last layer's answers"}
+        return final, [r.text for r in references]
+
+    async def _aggregate(self, aggregator: Member, item: PromptItem, references: list[Reference],
+                         state: "_State", tally: Tally, emit: Emit) -> tuple[Completion, list[str]]:
+        texts = self._references_for(references, self.settings.layers + 1, 0, state.cuts, aggregator.name)
         instruction = self.settings.aggregate_instruction or AGGREGATE_INSTRUCTION
-        request = Request(self._messages(self.aggregator, item, instruction, texts),
-                          max_tokens=self.aggregator.max_tokens, temperature=self.aggregator.temperature,
+        request = Request(self._messages(aggregator, item, instruction, texts),
+                          max_tokens=aggregator.max_tokens, temperature=aggregator.temperature,
                           seed=self._seed(self.settings.layers + 1, 0))
         final: Completion | None = None
         try:
-            async for piece in self.aggregator.provider.stream(request):
+            async for piece in aggregator.provider.stream(request):
                 if isinstance(piece, Completion):
                     final = piece
                 else:
@@ -155,9 +181,48 @@ class MixtureOfAgents:
             tally.add_failure(exc.retries)
             raise
         if final is None:
-            raise ProviderError(f"member '{self.aggregator.name}': the stream ended without its final reply")
+            raise ProviderError(f"member '{aggregator.name}': the stream ended without its final reply")
         tally.add([final])
         if not final.text.strip():
-            raise StrategyError(f"moa: the aggregator '{self.aggregator.name}' returned an empty answer "
+            raise StrategyError(f"moa: the aggregator '{aggregator.name}' returned an empty answer "
                                 f"(finish reason {final.finish_reason!r})")
         return final, texts
+
+
+def voted(references: list[Reference]) -> Completion:
+    """The answer most of the last layer's proposers gave (case, spacing and end punctuation aside); ties go
+    to the earliest proposer's. Its text is that proposer's own."""
+    counts: dict[str, int] = {}
+    first: dict[str, Reference] = {}
+    for reference in references:
+        key = normalise_text(reference.text)
+        counts[key] = counts.get(key, 0) + 1
+        first.setdefault(key, reference)
+    best = max(counts, key=lambda key: (counts[key], -list(first).index(key)))
+    return Completion(text=first[best].text, finish_reason="stop", provider="vote", model=first[best].member)
+
+
+@dataclass
+class _State:
+    """What one prompt's run has gathered, so that a failure can record it."""
+
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    cuts: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    aggregator_error: str | None = None
+    degraded: dict[str, str] | None = None
+
+    def details(self, moa: MixtureOfAgents) -> dict[str, Any]:
+        details: dict[str, Any] = {
+            "layers": self.layers,
+            "truncated": self.cuts,
+            "self_moa": moa.settings.self_moa,
+            "shuffle_references": moa.settings.shuffle_references,
+            "proposers": [{"name": p.name, "temperature": p.temperature, "max_tokens": p.max_tokens}
+                          for p in moa.proposers],
+        }
+        if self.aggregator_error is not None:
+            details["aggregator_error"] = self.aggregator_error
+        if self.degraded is not None:
+            details["degraded"] = self.degraded
+        return details

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..config import VerbalizeSettings
 from ..diversity import report
-from ..errors import ConfigError, ProviderError, StrategyError
+from ..errors import ConfigError, EnsembleError, ProviderError, StrategyError, attach
 from ..events import Emit, Note, ReplyReceived, ignore
 from ..formatting import count
 from ..inputs import PromptItem
@@ -90,6 +90,14 @@ class Verbalize:
         first = prompts.first_request(settings.variant, item.text, settings.k, settings.tail, settings.instruction)
         conversation: list[Message] = list(item.asking(first))
         turns: list[dict[str, Any]] = []
+        try:
+            return await self._sample(item, conversation, turns, tally, emit)
+        except EnsembleError as exc:  # the turns so far (their raw replies) are kept in the record
+            raise attach(exc, {"turns": turns}) from None
+
+    async def _sample(self, item: PromptItem, conversation: list[Message], turns: list[dict[str, Any]],
+                      tally: Tally, emit: Emit) -> StrategyResult:
+        settings = self.settings
         candidates = await self._turn(conversation, tally, turns)
         wanted = (settings.total or settings.k) if settings.variant == "multi" else settings.k
         if settings.variant == "multi":

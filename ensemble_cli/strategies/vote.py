@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from ..config import VoteSettings
-from ..errors import ConfigError, NoAnswerError, StrategyError, setting
+from ..errors import ConfigError, EnsembleError, NoAnswerError, StrategyError, attach, render, setting
 from ..formatting import count
 from ..events import Emit, ReplyReceived, RoundFinished, VoteTally, ignore
 from ..extraction import Answer, get_extractor, in_own_words, normalise_text, token_span
@@ -107,16 +107,19 @@ class Vote:
         previous: list[Sample] = []
         table: VoteTable | None = None
         samples: list[Sample] = []
-        for round_number in range(1, self.settings.rounds + 1):
-            samples = await self._round(item, round_number, previous, tally_, failures, emit)
-            await self._extract(item, samples, tally_)
-            table, extra = await self._count(item, samples, tally_)
-            rounds.append({"round": round_number, **table.as_dict(), **extra,
-                           "replies": [s.as_dict() for s in samples]})
-            emit(RoundFinished(item.id, round_number, {"agreement": table.agreement, "leader": table.winner}))
-            previous = samples
-            if table.winner is not None and table.agreement >= self.settings.consensus:
-                break
+        try:
+            for round_number in range(1, self.settings.rounds + 1):
+                samples = await self._round(item, round_number, previous, tally_, failures, emit)
+                await self._extract(item, samples, tally_)
+                table, extra = await self._count(item, samples, tally_)
+                rounds.append({"round": round_number, **table.as_dict(), **extra,
+                               "replies": [s.as_dict() for s in samples]})
+                emit(RoundFinished(item.id, round_number, {"agreement": table.agreement, "leader": table.winner}))
+                previous = samples
+                if table.winner is not None and table.agreement >= self.settings.consensus:
+                    break
+        except EnsembleError as exc:
+            raise attach(exc, {"rounds": rounds, "failed": failures}) from None
         assert table is not None
         if table.winner is None:
             raise NoAnswerError(f"vote: no reply had an extractable answer ({self.settings.extract}): "
@@ -194,7 +197,7 @@ class Vote:
         failed_members: set[str] = set()
         for (_, asked), reply in zip(jobs, replies):
             if not reply.ok:
-                failures.append({"member": reply.member.name, "round": round_number, "error": reply.error})
+                failures.append({"member": reply.member.name, "round": round_number, "error": render(reply.error or "")})
                 failed_members.add(reply.member.name)
                 continue
             for completion in reply.completions:
@@ -203,9 +206,12 @@ class Vote:
                 samples.append(Sample(reply.member, round_number, index, completion.text, completion=completion,
                                       seed=asked.seed))
         answered = len({s.member.name for s in samples})
-        check_quorum(answered, len(self.members), self.settings.quorum, f"vote round {round_number}",
-                     [f"member '{f['member']}': {f['error']}" for f in failures if f["round"] == round_number],
-                     "vote.quorum")
+        try:
+            check_quorum(answered, len(self.members), self.settings.quorum, f"vote round {round_number}",
+                         [f"member '{r.member.name}': {r.error}" for r in replies if not r.ok],
+                         "vote.quorum", [r.cause for r in replies if not r.ok])
+        except EnsembleError as exc:  # the replies of this round that did come are kept in the record
+            raise attach(exc, {"round": round_number, "replies": [s.as_dict() for s in samples]}) from None
         return samples
 
     async def _extract(self, item: PromptItem, samples: list[Sample], tally_: Tally) -> None:
