@@ -1,8 +1,9 @@
 """A content-addressed cache of member calls, in SQLite, shared by every command and process.
 
 A call's key is a hash of the endpoint (provider name, base URL and the member options that change the
-wire request; never the API key), the model and the whole request. Only reproducible requests are
-served from it or stored: temperature 0, or an explicit seed. Completions are stored as JSON.
+wire request; never the API key), the model and the whole request. Only requests the backend makes
+reproducible are served from it or stored (``Provider.reproducible``: temperature 0 where the backend
+applies it, or a seed it honours); a sampled reply is never replayed. Completions are stored as JSON.
 
 Several processes and threads may read and write at once: the database is in WAL mode with a busy
 timeout, and writes are ``INSERT OR REPLACE``. A damaged file is removed and rebuilt empty with a
@@ -40,9 +41,16 @@ def default_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(base).expanduser() / "ensemble"
 
 
-def reproducible(request: Request) -> bool:
-    """Whether a request gives the same reply each time: greedy, or sampled with an explicit seed."""
-    return request.temperature == 0 or request.seed is not None
+def same_call_key(provider: Provider, request: Request) -> str | None:
+    """The key of the reply ``request`` always gets from ``provider``, or None where the backend does not
+    make it reproducible (``Provider.reproducible``). A greedy call's seed changes nothing, so calls that
+    differ only in their seeds at temperature 0 are the same call."""
+    if not provider.reproducible(request):
+        return None
+    unseeded = request.but(seed=None)
+    if request.temperature == 0 and provider.reproducible(unseeded):
+        request = unseeded
+    return call_key(provider, request)
 
 
 def endpoint_identity(provider: Provider) -> list[Any]:

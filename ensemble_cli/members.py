@@ -1,8 +1,8 @@
 """Member resolution: a run config becomes the members of each role, with every default applied here once.
 
 Top-level values fill what a member leaves unset; ``n`` copies each listed member; the strategy's
-role settings (moa proposer and aggregator settings, Self-MoA, the vote judge) are applied; copies that
-would be identical deterministic calls are varied (moa) or reported (vote). Nothing downstream fills
+role settings (moa proposer and aggregator settings, Self-MoA, the vote judge) are applied; identical moa
+proposers get their temperatures spread so that they differ. Nothing downstream fills
 a default again.
 """
 
@@ -136,7 +136,6 @@ def _moa(run: RunConfig, members: list[MemberConfig], roster: Roster) -> None:
         proposers = varied
     if settings.proposer_max_tokens:
         proposers = [p.model_copy(update={"max_tokens": settings.proposer_max_tokens}) for p in proposers]
-    _warn_identical(proposers, "moa proposers", roster)
     default = free_name("aggregator", {m.name or "" for m in proposers})
     if settings.aggregator is not None:
         aggregator = fill(run, settings.aggregator, default)
@@ -153,19 +152,6 @@ def _moa(run: RunConfig, members: list[MemberConfig], roster: Roster) -> None:
         taken = {m.name or "" for m in proposers} | {roster.aggregator.name or ""}
         fallback = fill(run, settings.fallback, free_name("fallback", taken))
         roster.fallback = fallback.model_copy(update=updates) if updates else fallback
-
-
-def _warn_identical(members: list[MemberConfig], what: str, roster: Roster, samples: int = 1) -> None:
-    """Say so when deterministic copies (temperature 0) would all give one reply."""
-    deterministic = [m for m in members if not m.temperature]
-    by_identity: dict[tuple, list[MemberConfig]] = {}
-    for member in deterministic:
-        by_identity.setdefault(identity(member), []).append(member)
-    for group in by_identity.values():
-        count = len(group) * samples
-        if count > 1:
-            roster.notes.append(f"{what}: {count} calls of member '{base_name(group[0])}' at temperature 0 "
-                                "give the same reply; set --temperature (e.g. 0.7) so that they can differ")
 
 
 def resolve(run: RunConfig, strategy: str) -> Roster:
@@ -186,7 +172,6 @@ def resolve(run: RunConfig, strategy: str) -> Roster:
         if run.vote.judge is not None:
             roster.judge = fill(run, run.vote.judge, free_name("judge", {m.name or "" for m in members}))
             origins.append((roster.judge, "vote.judge"))
-        _warn_identical(members, "vote", roster, run.vote.samples)
     elif strategy in ONE_MEMBER and len(members) > 1:
         roster.notes.append(f"{strategy} uses one member; ignoring {', '.join(m.name or '' for m in members[1:])}")
         roster.members = members[:1]

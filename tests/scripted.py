@@ -36,6 +36,9 @@ class ScriptedProvider:
     def key(self) -> str:
         return f"scripted|{id(self)}"
 
+    def reproducible(self, request: Request) -> bool:
+        return request.temperature == 0 or request.seed is not None
+
     def _next(self, request: Request) -> str:
         reply = self.queue.popleft() if self.queue else self.default
         if reply is None:

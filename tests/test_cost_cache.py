@@ -329,7 +329,7 @@ def test_calls_in_flight_when_the_budget_stops_are_in_the_record(fake_server, tm
     out = tmp_path / "out.jsonl"
     # four samples at $0.008 each, at most: two fit in $0.02, the third is refused while two are in flight
     result = invoke("vote", "-c", config, "--provider", "vllm", "--model", "a", "--base-url", server.base_url,
-                    "-n", "4", "-p", "q", "-o", out, "--budget", "0.02", "-q")
+                    "-n", "4", "--temperature", "0.5", "--seed", "1", "-p", "q", "-o", out, "--budget", "0.02", "-q")
     assert result.exit_code == 5 and "stopped by --budget" in result.stderr
     [record] = records(out)
     assert record["status"] == "error" and server.calls == 2

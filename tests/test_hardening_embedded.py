@@ -146,8 +146,9 @@ def test_vote_copies_at_temperature_0_are_reported_and_judge_is_listed(tmp_path)
     out = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["vote", "--config", str(config), "-p", "What is 2 + 2?", "-o", str(out)])
     assert result.exit_code == 0, result.stderr
-    assert result.stderr.count("at temperature 0 give the same reply") == 1
+    assert result.stderr.count("at temperature 0 are the same call, made once") == 1
     (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert record["usage"]["calls"] == 2  # the three greedy copies once, then the judge
     roles = {(m["name"], m["role"], m["temperature"]) for m in record["members"]}
     assert ("referee", "judge", 0.1) in roles
     assert {("m#1", "member", 0.0), ("m#2", "member", 0.0), ("m#3", "member", 0.0)} <= roles

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from ensemble_cli.errors import ProviderError
+from ensemble_cli.errors import ContextLengthError
 from ensemble_cli.providers.base import user_prompt
 from ensemble_cli.numeric import log_softmax, top2_probabilities, top_k
 from ensemble_cli.providers.llama_engine import SequenceBatch
@@ -56,7 +56,7 @@ def test_full_context_is_a_clear_error(local_provider):
         finally:
             batch.close()
 
-    with pytest.raises(ProviderError, match="local context is full"):
+    with pytest.raises(ContextLengthError, match="do not fit the local model's context"):
         engine.run_sync(overflow)
 
 

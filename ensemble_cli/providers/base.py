@@ -179,6 +179,11 @@ class Provider(Protocol):
         """Identity of the endpoint and model: members with equal keys share a distribution."""
         ...
 
+    def reproducible(self, request: Request) -> bool:
+        """Whether this backend gives ``request`` the same reply each time: it applies, as sent, every setting
+        that makes it so (temperature 0, or a seed it honours). Only such calls are cached or shared."""
+        ...
+
     def decoder(self, requests: Sequence[Request], top_k: int, tally: "Tally") -> Decoder:
         """A decoder over one sequence per request, asking ``top_k`` alternatives per position."""
         ...

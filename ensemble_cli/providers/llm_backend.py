@@ -124,6 +124,12 @@ class LlmProvider:
     def key(self) -> str:
         return f"llm|{self.model}"
 
+    def reproducible(self, request: Request) -> bool:
+        """Only where the model's options take the setting that makes the call reproducible: a model whose
+        options take no temperature samples with its own defaults, whatever temperature was asked for."""
+        greedy = request.temperature == 0 and "temperature" in self.accepted
+        return greedy or (request.seed is not None and "seed" in self.accepted)
+
     def _options(self, request: Request) -> dict[str, Any]:
         values = {"temperature": request.temperature, "max_tokens": request.max_tokens, "seed": request.seed,
                   "top_p": None if request.top_p == 1.0 else request.top_p}

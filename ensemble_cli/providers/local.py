@@ -94,6 +94,10 @@ class LocalProvider:
     def key(self) -> str:
         return f"local|{self.path}"
 
+    def reproducible(self, request: Request) -> bool:
+        """Greedy decoding, or sampling from a generator seeded with the request's seed: both in-process."""
+        return request.temperature == 0 or request.seed is not None
+
     def decoder(self, requests: Sequence[Request], top_k: int, tally: "Tally") -> "LocalDecoder":
         return LocalDecoder(self.engine, requests, top_k, tally, model=f"{self.name}/{self.model}")
 

@@ -6,7 +6,8 @@ the call's prompt size (UTF-8 bytes / 3, plus a few tokens per message: above th
 text) and ``max_tokens`` per choice at the member's price; it is reserved while the call is in flight
 and replaced by the real cost when the reply comes, so concurrent calls cannot overshoot together.
 
-``MeteredProvider`` serves reproducible requests (temperature 0, or a seed) from the ``CallCache``
+``MeteredProvider`` serves reproducible requests (``Provider.reproducible``: temperature 0 or a seed the
+backend applies) from the ``CallCache``
 and stores their replies; a hit makes no request and costs nothing. Remote decoders (committee,
 cot-decode) are built over the wrapper, so their calls are metered and cached too; the in-process
 local decoder is the local provider's own (free, and not cached: its steps are not requests).
@@ -143,12 +144,15 @@ class MeteredProvider:
     def key(self) -> str:
         return self.inner.key()
 
-    def _cache_key(self, request: Request) -> str | None:
-        from ..cache import call_key, reproducible
+    def reproducible(self, request: Request) -> bool:
+        return self.inner.reproducible(request)
 
-        if self.cache is None or self.cache.disabled or not reproducible(request):
+    def _cache_key(self, request: Request) -> str | None:
+        from ..cache import same_call_key
+
+        if self.cache is None or self.cache.disabled:
             return None
-        return call_key(self.inner, request)
+        return same_call_key(self.inner, request)
 
     async def _cached(self, key: str | None) -> list[Completion] | None:
         if key is None or self.cache is None:

@@ -85,6 +85,12 @@ class OpenAICompatibleProvider:
     def key(self) -> str:
         return f"{self.name}|{self.endpoint.base_url}|{self.model}"
 
+    def reproducible(self, request: Request) -> bool:
+        """Temperature 0 where it is sent (reasoning models take none), or a seed where the server honours
+        seeds exactly (``Preset.honours_seed``: OpenAI's is best effort, DeepSeek takes none)."""
+        greedy = request.temperature == 0 and not self.reasoning
+        return greedy or (request.seed is not None and self.endpoint.preset.honours_seed)
+
     def decoder(self, requests: Sequence[Request], top_k: int, tally: "Tally") -> PrefixDecoder:
         """Sequences continued through exact prefix continuation, many tokens per call."""
         return PrefixDecoder(self, requests, top_k, tally, self.label)

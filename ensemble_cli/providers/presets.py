@@ -40,6 +40,9 @@ class Preset:
     chat_template: TemplateSource = "client"
     """``server``: render prompts for raw completion with the server's own chat template (llama.cpp)."""
     default_model: str | None = None
+    honours_seed: bool = False
+    """The server samples reproducibly from a request's seed (vLLM, llama.cpp, Ollama); elsewhere a seeded,
+    sampled call may differ from one call to the next, so it is neither cached nor shared."""
     doc_date: str = ""
     doc_url: str = ""
 
@@ -73,17 +76,17 @@ PRESETS: dict[str, Preset] = {
         Preset("vllm", "http://127.0.0.1:8000/v1", None, "vllm", 20, True,
                description="vLLM server; prefix via continue_final_message; neutral sampling sent explicitly "
                            "(the model's generation_config would override unset ones)",
-               extra_body=(("repetition_penalty", 1.0), ("top_k", -1), ("min_p", 0.0)),
+               extra_body=(("repetition_penalty", 1.0), ("top_k", -1), ("min_p", 0.0)), honours_seed=True,
                doc_date="2025-12", doc_url="https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html"),
         Preset("ollama", "http://127.0.0.1:11434/v1", None, "raw", 20, False,
                description="Ollama; prefix via native /api/generate with raw: true and a client-side template; "
                            "whether logprobs come back is decided per server by the probe",
-               raw_api="ollama", doc_date="2025-11", doc_url="https://docs.ollama.com/api/generate"),
+               raw_api="ollama", honours_seed=True, doc_date="2025-11", doc_url="https://docs.ollama.com/api/generate"),
         Preset("llamacpp", "http://127.0.0.1:8080/v1", None, "raw", 20, False,
                description="llama.cpp llama-server or `ensemble serve`; prefix via raw completion rendered with "
                            "the server's chat template (/props or /apply-template, else ChatML)",
                extra_body=(("repeat_penalty", 1.0), ("cache_prompt", False)), embeddings=False,
-               chat_template="server",
+               chat_template="server", honours_seed=True,
                doc_date="2025-11", doc_url="https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md"),
         Preset("openai-compatible", None, None, "none", 20, True,
                description="any other OpenAI-compatible endpoint (needs --base-url; set prefix_mode)",

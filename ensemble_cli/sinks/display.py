@@ -6,6 +6,7 @@ when stderr is not a terminal it prints plain lines instead of live views.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 from rich.console import Console, Group, RenderableType
@@ -21,9 +22,14 @@ from ..events import (
     RunStarted, StreamDelta, TokenChosen, VoteTally,
 )
 from ..formatting import count, usd
-from .views import detail_view
+from .views import detail_view, names
 
 SNIPPET = 80
+REPLY_LINES = 10
+"""Replies of a round shown one line each (plain output); past them, progress is one line a second."""
+PROGRESS_EVERY_S = 1.0
+REPLIES_SHOWN = 12
+"""Replies the live view keeps (the last ones)."""
 
 
 def agreement_style(agreement: float) -> str:
@@ -48,7 +54,6 @@ class LiveState:
         self.answer = Text()
         self.dissent: tuple[str, ...] = ()
         self.replies: list[ReplyReceived] = []
-        self.rounds: list[RoundFinished] = []
         self.tally: VoteTally | None = None
 
     def renderable(self) -> RenderableType:
@@ -59,7 +64,7 @@ class LiveState:
             table.add_column("member")
             table.add_column("answer")
             table.add_column("reply")
-            for reply in self.replies[-12:]:
+            for reply in self.replies:
                 answer = "-" if reply.answer is None else reply.answer
                 table.add_row(str(reply.round), reply.member, snippet(answer, 24), snippet(reply.text, 60))
             parts.append(table)
@@ -69,7 +74,7 @@ class LiveState:
                 votes.add_column(column)
             for answer, count, members in self.tally.rows:
                 style = "bold green" if answer == self.tally.leader else ""
-                votes.add_row(snippet(answer, 30), str(count), ", ".join(members), style=style)
+                votes.add_row(snippet(answer, 30), str(count), names(list(members)), style=style)
             parts.append(votes)
         if self.answer:
             parts.append(Panel(self.answer, title="answer", border_style="cyan", expand=False))
@@ -94,6 +99,10 @@ class Display:
         """Every prompt's record, in the order the prompts ended: ok, failed and stopped by the budget."""
         self.failures: list[tuple[str, str]] = []
         self.stopped: set[str] = set()
+        self.clock = time.monotonic
+        self._round_replies: dict[int, int] = {}
+        self._unshown: dict[int, tuple[str, int]] = {}
+        self._last_progress = float("-inf")
         self._live: Live | None = None
         self._progress: Progress | None = None
         self._task: Any = None
@@ -152,18 +161,36 @@ class Display:
 
     def _on_ReplyReceived(self, event: ReplyReceived) -> None:
         self.state.replies.append(event)
+        self.state.replies = self.state.replies[-REPLIES_SHOWN:]
         if self._live is not None:
             self._refresh()
         elif self.mode == "plain" and self.total == 1:
+            self._plain_reply(event)
+
+    def _plain_reply(self, event: ReplyReceived) -> None:
+        """One line per reply for the first few of a round, then one line of progress a second at most."""
+        counted = self._round_replies.get(event.round, 0) + 1
+        self._round_replies[event.round] = counted
+        if counted <= REPLY_LINES:
             answer = "" if event.answer is None else f" -> {snippet(event.answer, 30)}"
             self.console.print(f"  {event.stage} {event.round} {event.member}{answer}", highlight=False)
+            return
+        now = self.clock()
+        if now - self._last_progress >= PROGRESS_EVERY_S:
+            self._last_progress = now
+            self.console.print(f"  {event.stage} {event.round}: {count(counted, 'reply', 'replies')} so far",
+                               highlight=False)
+        self._unshown[event.round] = (event.stage, counted)
 
     def _on_VoteTally(self, event: VoteTally) -> None:
         self.state.tally = event
         self._refresh()
 
     def _on_RoundFinished(self, event: RoundFinished) -> None:
-        self.state.rounds.append(event)
+        unshown = self._unshown.pop(event.round, None)
+        if unshown is not None and self.mode == "plain":
+            stage, counted = unshown
+            self.console.print(f"  {stage} {event.round}: {count(counted, 'reply', 'replies')}", highlight=False)
 
     def _on_CallFinished(self, event: CallFinished) -> None:
         if self.mode == "plain" and not event.ok:

@@ -59,13 +59,23 @@ def committee_view(details: CommitteeDetails, record: dict[str, Any], show_all: 
     return Group(Text("committee", style="bold cyan"), key_values("summary", summary))
 
 
+NAMES_SHOWN = 6
+
+
+def names(listed: list[str]) -> str:
+    """Member names for a table cell: all of a few; the first ones and how many in all of many (``--n 1000``)."""
+    if len(listed) <= NAMES_SHOWN:
+        return ", ".join(listed)
+    return f"{', '.join(listed[:NAMES_SHOWN - 1])}, … ({len(listed)} in all)"
+
+
 def vote_table(rows: list[VoteRow], winner: str | None, title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("answer", "votes", "weight", "members"):
         table.add_column(column)
     for row in rows:
         style = "bold green" if row.answer == winner else ""
-        table.add_row(row.answer, str(row.votes), f"{row.weight:.3g}", ", ".join(row.members), style=style)
+        table.add_row(row.answer, str(row.votes), f"{row.weight:.3g}", names(row.members), style=style)
     return table
 
 
@@ -80,8 +90,8 @@ def vote_view(details: VoteDetails, record: dict[str, Any], show_all: bool = Fal
             rounds.add_row(str(r.round), str(r.winner), f"{r.agreement:.2f}")
         parts.append(rounds)
     facts = {"winner": details.winner_reply or details.winner, "agreement": f"{details.agreement:.2f}",
-             "margin": f"{details.margin:.2f}", "abstentions": ", ".join(details.abstentions) or "none",
-             "failed": ", ".join(f.member for f in details.failed) or "none"}
+             "margin": f"{details.margin:.2f}", "abstentions": names(details.abstentions) or "none",
+             "failed": names([f.member for f in details.failed]) or "none"}
     parts.append(key_values("summary", facts))
     return Group(*parts)
 

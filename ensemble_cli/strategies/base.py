@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol, Sequence
 
 from pydantic import BaseModel
 
+from ..cache import same_call_key
 from ..errors import AuthError, CapabilityError, ContextLengthError, ProviderError, StrategyError, setting
 from ..formatting import count
 from ..providers.backends import prefix_backends
@@ -128,6 +129,8 @@ class Reply:
     error: str | None = None
     """The failure's message, settings still named as keys (``errors.setting``)."""
     cause: ProviderError | None = None
+    same_as: int | None = None
+    """No call of its own: the reply of the job at this index, an identical call (``ask_all``)."""
 
     @property
     def ok(self) -> bool:
@@ -139,21 +142,46 @@ async def ask_all(
 ) -> list[Reply]:
     """All requests concurrently (each provider bounds its own concurrency); failures become replies.
 
-    ``on_reply`` sees each reply as it arrives; the returned list keeps the order of ``jobs``.
+    Calls that are identical by construction (``same_call_key``: the same endpoint, model and request, which
+    the backend makes reproducible) are made once: every job after the first gets the first one's reply,
+    marked ``same_as`` its index; ``n`` choices of one greedy call are one choice, repeated. ``on_reply``
+    sees each reply as it arrives; the returned list keeps the order of ``jobs``.
     """
+    keys = [same_call_key(member.provider, request) for member, request in jobs]
+    leader: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        if key is not None:
+            leader.setdefault(key, index)
 
-    async def one(member: Member, request: Request) -> Reply:
+    async def ask(index: int) -> Reply:
+        member, request = jobs[index]
+        greedy_choices = request.n > 1 and keys[index] is not None and request.temperature == 0
         try:
-            reply = Reply(member, await call(member, request, tally))
+            completions = await call(member, request.but(n=1) if greedy_choices else request, tally)
+            reply = Reply(member, completions * request.n if greedy_choices else completions)
         except AuthError:
             raise  # a rejected key fails every call alike: stop the run
         except ProviderError as exc:
             reply = Reply(member, [], exc.template, exc)
+        return reply
+
+    firsts = [leader.get(key, index) if key is not None else index for index, key in enumerate(keys)]
+    made = {index: asyncio.ensure_future(ask(index)) for index in sorted(set(firsts))}
+
+    async def one(index: int) -> Reply:
+        reply = await made[firsts[index]]
+        if firsts[index] != index:
+            reply = replace(reply, member=jobs[index][0], same_as=firsts[index])
         if on_reply is not None:
             on_reply(reply)
         return reply
 
-    return list(await asyncio.gather(*(one(member, request) for member, request in jobs)))
+    try:
+        return list(await asyncio.gather(*(one(index) for index in range(len(jobs)))))
+    except asyncio.CancelledError:  # the caller went away: no call goes on for nobody
+        for future in made.values():
+            future.cancel()
+        raise
 
 
 def check_quorum(answered: int, total: int, quorum: float, what: str, errors: Sequence[str], key: str,
@@ -170,3 +198,25 @@ def check_quorum(answered: int, total: int, quorum: float, what: str, errors: Se
         if answered == 0 and causes and all(isinstance(c, ContextLengthError) for c in causes):
             raise ContextLengthError(message)
         raise ProviderError(message) if answered == 0 and errors else StrategyError(message)
+
+
+def identical_calls(what: str, members: Sequence[Member], samples: int = 1,
+                    seed_of: Callable[[Member], int | None] = lambda member: None) -> list[str]:
+    """A note for each group of members whose calls are the same call by construction (temperature 0 where
+    their backend applies it; a greedy call's seed changes nothing): ``ask_all`` makes it once and counts it
+    with its multiplicity. Calls the backend does not make reproducible are never the same call."""
+    groups: dict[str, list[Member]] = {}
+    for member in members:
+        probe = Request(member.messages((Message("user", "?"),)), max_tokens=member.max_tokens,
+                        temperature=member.temperature, seed=seed_of(member))
+        key = same_call_key(member.provider, probe)
+        if key is not None and member.temperature == 0:
+            groups.setdefault(key, []).append(member)
+    notes = []
+    for group in groups.values():
+        calls = len(group) * samples
+        if calls > 1:
+            names = ", ".join(f"'{name}'" for name in dict.fromkeys(m.name.rsplit("#", 1)[0] for m in group))
+            notes.append(f"{what}: the {calls} calls of {names} at temperature 0 are the same call, made once and "
+                         f"counted {calls} times; set {setting('temperature')} (e.g. 0.7) for replies that can differ")
+    return notes

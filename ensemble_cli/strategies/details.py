@@ -87,6 +87,9 @@ class VoteReply(Model):
     answer: str | None = None
     confidence: float | None = None
     finish_reason: str = "stop"
+    copy_of: int | None = None
+    """The index, in this round's replies, of the reply whose call this one shares: an identical call (the same
+    member settings at temperature 0) is made once and counted with its multiplicity."""
 
 
 class VoteFailure(Model):
@@ -133,6 +136,8 @@ class VoteDetails(Model):
 
 class MoaAnswer(Model):
     member: str
+    copy_of: str | None = None
+    """The proposer whose call this answer shares: an identical call, made once."""
     text: str
     temperature: float
     seed: int | None = None

@@ -21,7 +21,7 @@ from ..inputs import PromptItem
 from ..providers.base import Completion, Message, Request
 from ..usage import Tally
 from .details import MoaDetails
-from .base import Member, Reply, StrategyResult, ask_all, check_quorum
+from .base import Member, Reply, StrategyResult, ask_all, check_quorum, identical_calls
 from .moa_prompts import AGGREGATE_INSTRUCTION, REFERENCE_INSTRUCTION, with_references
 
 
@@ -44,7 +44,7 @@ class MixtureOfAgents:
         self.proposers = [replace(p, role="proposer") for p in proposers]
         self.aggregator = replace(aggregator, role="aggregator")
         self.fallback = None if fallback is None else replace(fallback, role="fallback")
-        self.notes: list[str] = []
+        self.notes: list[str] = identical_calls("moa proposers", self.proposers)
 
     def called(self) -> list[Member]:
         return [*self.proposers, self.aggregator, *([self.fallback] if self.fallback is not None else [])]
@@ -113,7 +113,8 @@ class MixtureOfAgents:
                 state.errors.append(f"layer {layer}: member '{reply.member.name}': {render(reply.error or '')}")
                 continue
             completion = reply.completions[0]
-            answers.append({"member": reply.member.name, "text": completion.text,
+            shared = {} if reply.same_as is None else {"copy_of": self.proposers[reply.same_as].name}
+            answers.append({**shared, "member": reply.member.name, "text": completion.text,
                             "temperature": reply.member.temperature, "seed": self._seed(layer, index),
                             "usage": {"prompt_tokens": completion.usage.prompt_tokens,
                                       "completion_tokens": completion.usage.completion_tokens},

@@ -25,7 +25,7 @@ from ..voting import Ballot, VoteTable, borda, instant_runoff, tally
 from . import vote_prompts
 from ..usage import Tally
 from .details import VoteDetails
-from .base import Member, Reply, StrategyResult, ask_all, call, check_quorum
+from .base import Member, Reply, StrategyResult, ask_all, call, check_quorum, identical_calls
 
 
 GROUPING_TOKENS = 256
@@ -47,11 +47,15 @@ class Sample:
     seed: int | None = None
     words: str | None = None
     """The answer as the reply wrote it (for extractors whose key is normalised text)."""
+    copy_of: int | None = None
+    """The position, among the round's replies, of the reply whose call this one shares (no call of its own)."""
 
     def as_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {"member": self.member.name, "round": self.round, "sample": self.index,
                                   "temperature": self.member.temperature, "seed": self.seed,
                                   "text": self.text, "answer": self.answer}
+        if self.copy_of is not None:
+            record["copy_of"] = self.copy_of
         if self.confidence is not None:
             record["confidence"] = round(self.confidence, 6)
         if self.completion is not None:
@@ -95,7 +99,8 @@ class Vote:
         if not members:
             raise ConfigError("vote: no members")
         self.judge = None if judge is None else replace(judge, role="judge")
-        self.notes: list[str] = []
+        self.notes: list[str] = identical_calls("vote", self.members, self.settings.samples,
+                                                lambda m: self._seed(m, 0, 1))
 
     def called(self) -> list[Member]:
         return [*self.members, *([self.judge] if self.judge is not None and (self.by_judge or self.settings.method == "usc") else [])]
@@ -195,16 +200,22 @@ class Vote:
         samples: list[Sample] = []
         counters: dict[str, int] = {}
         failed_members: set[str] = set()
-        for (_, asked), reply in zip(jobs, replies):
+        positions: dict[int, list[int]] = {}  # job -> where its replies are among the samples
+        for job, ((_, asked), reply) in enumerate(zip(jobs, replies)):
+            positions[job] = []
             if not reply.ok:
                 failures.append({"member": reply.member.name, "round": round_number, "error": render(reply.error or "")})
                 failed_members.add(reply.member.name)
                 continue
-            for completion in reply.completions:
+            for choice, completion in enumerate(reply.completions):
                 index = counters.get(reply.member.name, 0)
                 counters[reply.member.name] = index + 1
+                copy_of = None if reply.same_as is None else positions[reply.same_as][choice]
+                if reply.same_as is None and choice and asked.temperature == 0:
+                    copy_of = positions[job][0]  # the n choices of one greedy call are one choice, repeated
+                positions[job].append(len(samples))
                 samples.append(Sample(reply.member, round_number, index, completion.text, completion=completion,
-                                      seed=asked.seed))
+                                      seed=asked.seed, copy_of=copy_of))
         answered = len({s.member.name for s in samples})
         try:
             check_quorum(answered, len(self.members), self.settings.quorum, f"vote round {round_number}",
@@ -295,4 +306,5 @@ class Vote:
             table = tally([*ballots, Ballot(self.judge.name, answer, 0.0, None, len(ballots))], "majority")
             rows = sorted(table.rows, key=lambda r: r.answer != answer)
         return VoteTable(rows, table.abstentions, "usc"), {"usc_choice": picked[0], "judge_reply": reply.text}
+
 
