@@ -11,6 +11,7 @@ reach ``llm logs``.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from pathlib import Path
@@ -135,15 +136,13 @@ class EnsembleModel(llm.Model):
             raise llm.ModelError(f"{self.model_id}: the prompt is empty; give it a question")
         item = PromptItem(prompt_id(prompt.prompt), messages)
         pieces: queue.Queue[Event | BaseException | None] = queue.Queue()
+        running = Background(Session(config), strategy, item, pieces.put, self.model_id)
+        try:
+            yield from self._answer(pieces, response)
+        finally:  # the caller stopped reading (Ctrl-C, a closed pipe): no further call for nobody
+            running.cancel()
 
-        def work() -> None:
-            try:
-                Session(config).run_sync(strategy, [item], [pieces.put])
-                pieces.put(None)
-            except BaseException as exc:  # handed to the caller's thread, which raises it
-                pieces.put(exc)
-
-        threading.Thread(target=work, name=self.model_id, daemon=True).start()
+    def _answer(self, pieces: "queue.Queue[Event | BaseException | None]", response: llm.Response) -> Iterator[str]:
         streamed, record, failure = "", None, None
         while (event := pieces.get()) is not None:
             if isinstance(event, EnsembleError):
@@ -167,6 +166,47 @@ class EnsembleModel(llm.Model):
         text = output_text(record.get("output") if record else None)
         if text.startswith(streamed) and len(text) > len(streamed):
             yield text[len(streamed):]  # strategies that do not stream give their output here
+
+
+class Background:
+    """One prompt's Session, run in its own event loop on a worker thread, cancellable from the caller's."""
+
+    def __init__(self, session: Any, strategy: str, item: PromptItem, emit: Any, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.task: asyncio.Task[Any] | None = None
+        self.stopped = threading.Event()
+        self.emit = emit
+        self.thread = threading.Thread(target=self._work, args=(session, strategy, item), name=name, daemon=True)
+        self.thread.start()
+
+    def _work(self, session: Any, strategy: str, item: PromptItem) -> None:
+        async def main() -> None:
+            if self.stopped.is_set():
+                return
+            prepared = session.prepare(strategy)
+            async with session:
+                await session.run(prepared, [item], [self.emit])
+
+        try:
+            self.task = self.loop.create_task(main())
+            self.loop.run_until_complete(self.task)
+            self.emit(None)
+        except asyncio.CancelledError:
+            self.emit(None)
+        except BaseException as exc:  # handed to the caller's thread, which raises it
+            self.emit(exc)
+        finally:
+            self.loop.close()
+
+    def cancel(self, wait_s: float = 10.0) -> None:
+        """Cancel the run if it is still going (its calls in flight too) and wait for its thread to end."""
+        self.stopped.set()
+        if self.thread.is_alive():
+            try:
+                self.loop.call_soon_threadsafe(lambda: self.task.cancel() if self.task is not None else None)
+            except RuntimeError:  # the loop closed in the meantime: the run is over
+                pass
+            self.thread.join(wait_s)
 
 
 @llm.hookimpl

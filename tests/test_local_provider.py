@@ -76,3 +76,22 @@ def test_one_engine_per_model_file(local_provider):
 def test_missing_gguf_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="no such GGUF file"):
         LocalProvider(str(tmp_path / "missing.gguf"))
+
+
+def test_a_cancelled_decode_stops_at_its_next_token(local_provider):
+    """Nobody reads the reply of a caller that went away: the in-process decode stops instead of running on
+    to max_tokens (the engine's thread is free again at once)."""
+    import asyncio
+    import time
+
+    async def main() -> float:
+        request = Request(user_prompt("Write a very long story about the sea."), max_tokens=2000, temperature=0.9,
+                          seed=1)
+        task = asyncio.ensure_future(local_provider.complete(request))
+        await asyncio.sleep(0.5)
+        task.cancel()
+        started = time.perf_counter()
+        await local_provider.engine.run(lambda: None)  # waits for the decode thread to be free
+        return time.perf_counter() - started
+
+    assert asyncio.run(main()) < 1.0

@@ -110,7 +110,14 @@ class LocalProvider:
                 self._cache = None
 
     async def complete(self, request: Request) -> list[Completion]:
-        return await self.engine.run(self._complete_sync, request)
+        """The choices, decoded on the engine's thread; cancelled (the caller went away), the decode stops at
+        its next token instead of running on to max_tokens."""
+        stop = threading.Event()
+        try:
+            return await self.engine.run(self._complete_sync, request, stop)
+        except asyncio.CancelledError:
+            stop.set()
+            raise
 
     async def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
         raise ProviderError(f"{self.label}: the local backend has no embeddings endpoint")
@@ -119,10 +126,12 @@ class LocalProvider:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | Completion | BaseException] = asyncio.Queue()
 
+        stop = threading.Event()
+
         def produce() -> None:
             try:
                 completion = self._generate(request, np.random.default_rng(request.seed),
-                                            lambda text: loop.call_soon_threadsafe(queue.put_nowait, text))
+                                            lambda text: loop.call_soon_threadsafe(queue.put_nowait, text), stop)
                 loop.call_soon_threadsafe(queue.put_nowait, completion)
             except BaseException as exc:  # handed to the consumer, which re-raises it
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
@@ -137,11 +146,12 @@ class LocalProvider:
                 if isinstance(item, Completion):
                     return
         finally:
-            await worker
+            stop.set()  # a reader that went away stops the decode at its next token
+            await asyncio.gather(worker, return_exceptions=True)
 
-    def _complete_sync(self, request: Request) -> list[Completion]:
+    def _complete_sync(self, request: Request, stop: threading.Event | None = None) -> list[Completion]:
         rng = np.random.default_rng(request.seed)
-        choices = [self._generate(request, rng) for _ in range(max(request.n, 1))]
+        choices = [self._generate(request, rng, stop=stop) for _ in range(max(request.n, 1))]
         return [choices[0]] + [replace(c, usage=Usage(0, c.usage.completion_tokens)) for c in choices[1:]]
 
     def _prefill(self, prompt: list[int], max_tokens: int) -> tuple[SequenceBatch, np.ndarray]:
@@ -162,7 +172,8 @@ class LocalProvider:
         return self._cache, self._cache.feed({0: prompt[common:]})[0]
 
     def _generate(
-        self, request: Request, rng: np.random.Generator, on_text: Callable[[str], object] | None = None
+        self, request: Request, rng: np.random.Generator, on_text: Callable[[str], object] | None = None,
+        stop: threading.Event | None = None,
     ) -> Completion:
         engine = self.engine
         started = time.perf_counter()
@@ -177,6 +188,8 @@ class LocalProvider:
             text = ""
             pending = b""
             for _ in range(request.max_tokens):
+                if stop is not None and stop.is_set():
+                    raise Cancelled("the caller went away")
                 logprobs = log_softmax(logits)
                 token = choose_token(logprobs, request.temperature, request.top_p, rng)
                 top = top_tokens(engine, top_k(logprobs, request.top_logprobs)) if request.wants_logprobs else ()
@@ -211,6 +224,10 @@ class LocalProvider:
             end_logprobs=end_top,
             cpu_s=cpu_s,
         )
+
+
+class Cancelled(Exception):
+    """The caller of an in-process decode went away: the decode stops (nobody reads its reply)."""
 
 
 def _incomplete(data: bytes) -> bool:

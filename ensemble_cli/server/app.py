@@ -8,6 +8,7 @@ stack trace. ``GET /health`` needs no key and says only whether the server is up
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -16,10 +17,10 @@ import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, TypeVar
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..records import SCHEMA_VERSION, RecordWriter
@@ -30,6 +31,7 @@ from .requests import parse_request, plan
 from .runner import Finished, Job
 
 log = logging.getLogger("ensemble.serve")
+T = TypeVar("T")
 RETRY_AFTER_S = 1
 
 
@@ -66,17 +68,48 @@ class Admission:
         self.served += 1
 
 
+async def disconnected(request: Request) -> None:
+    """Returns once the client has gone away (the request body is read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def until_gone(work: Awaitable[T], request: Request) -> T:
+    """``work``'s result; if the client goes away first (it timed out, or closed the connection), the work
+    is cancelled at once, so that no call is made for nobody, and the request ends."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(disconnected(request))
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            raise ClientGone()
+        return task.result()
+    finally:
+        for pending in (task, gone):
+            if not pending.done():
+                pending.cancel()
+        await asyncio.gather(task, gone, return_exceptions=True)
+
+
+class ClientGone(Exception):
+    """The client of a non-streamed request went away before its answer; nobody reads the response."""
+
+
 def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None) -> FastAPI:
     limits = limits or Limits()
     admission = Admission(limits.queue)
     writer = RecordWriter(limits.log_path)
+    running: set[asyncio.Task[Any]] = set()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         with writer:
             try:
                 yield
-            finally:
+            finally:  # runs still going past the grace period are cancelled, and logged as such, first
+                for task in list(running):
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
                 for ensemble in ensembles.values():
                     await ensemble.registry.aclose()
 
@@ -100,6 +133,10 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None) -> 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(error_body(exc.status_code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(ClientGone)
+    async def _client_gone(_: Request, exc: ClientGone) -> Response:
+        return Response(status_code=499)  # nobody reads it: the connection is gone
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -159,7 +196,7 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None) -> 
         admission.enter()
         handed_off = False
         try:
-            response = await _chat(body, request_id)
+            response = await _chat(body, request_id, request)
             handed_off = isinstance(response, StreamingResponse)  # the stream leaves when it ends
             return response
         except ApiError as error:
@@ -181,18 +218,23 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None) -> 
             the_plan = plan(chat_request, ensemble.strategy, request_id)
 
             def on_finished(finished: Finished) -> None:
-                if finished.record:
+                if finished.cancelled:
+                    write_log({"schema": SCHEMA_VERSION, "request_id": request_id, "status": "cancelled",
+                               "model": ensemble.name, "user": the_plan.user,
+                               "errors": ["the client went away (or the server shut down): no further call was made"],
+                               "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+                elif finished.record:
                     write_log({**finished.record, "request_id": request_id, "model": ensemble.name,
                                "user": the_plan.user})
                 elif finished.error is not None:
                     rejected(request_id, finished.error, ensemble.name)
 
-            return Job(ensemble, the_plan, limits.deadline_s, on_finished)
+            return Job(ensemble, the_plan, limits.deadline_s, on_finished, running)
         except ApiError as error:
             rejected(request_id, error, model_name if isinstance(model_name, str) else None)
             raise
 
-    async def _chat(body: Any, request_id: str) -> Any:
+    async def _chat(body: Any, request_id: str, request: Request) -> Any:
         job = _job(body, request_id)
         the_plan, name = job.plan, job.ensemble.name
         created = int(time.time())
@@ -208,7 +250,7 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None) -> 
 
             return StreamingResponse(body_stream(), media_type="text/event-stream",
                                      headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        record = await job.result()
+        record = await until_gone(job.result(), request)
         return JSONResponse(responses.completion(record, name, request_id, created, the_plan.logprobs,
                                                  the_plan.top_logprobs), headers=headers)
 

@@ -39,6 +39,8 @@ class Finished:
 
     record: dict[str, Any]
     error: ApiError | None = None
+    cancelled: bool = False
+    """The run was cancelled: its client went away, or the server shut down past its grace period."""
 
 
 def _nested(path: tuple[str, ...], value: Any) -> dict[str, Any]:
@@ -52,11 +54,14 @@ class Job:
     """One request's validated run; ``events`` receives every event and then a ``Finished``."""
 
     def __init__(self, ensemble: Ensemble, plan: Plan, deadline_s: float,
-                 on_finished: Callable[[Finished], None] | None = None) -> None:
+                 on_finished: Callable[[Finished], None] | None = None,
+                 running: set[asyncio.Task[Any]] | None = None) -> None:
         self.ensemble = ensemble
         self.plan = plan
         self.deadline_s = deadline_s
         self.on_finished = on_finished
+        self.running = running if running is not None else set()
+        """The server's runs in flight (so that a shutdown can cancel them and see them end)."""
         self.session, self.prepared = self._prepare(plan.overrides)
         self._check_honoured()
         self.events: asyncio.Queue[Event | Finished] = asyncio.Queue()
@@ -101,8 +106,19 @@ class Job:
             self._loop.call_soon_threadsafe(self.events.put_nowait, event)
 
     async def run(self) -> Finished:
-        """Run the prompt; the ``Finished`` is also queued after every event."""
-        finished = await self._run()
+        """Run the prompt; the ``Finished`` is also queued after every event. Cancelled (the client went
+        away), the run stops its calls in flight, makes no further one, and says so to ``on_finished``."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.running.add(task)
+        try:
+            finished = await self._run()
+        except asyncio.CancelledError:
+            if self.on_finished is not None:
+                self.on_finished(Finished({}, cancelled=True))
+            raise
+        finally:
+            self.running.discard(task)  # type: ignore[arg-type]
         if self.on_finished is not None:
             self.on_finished(finished)
         self._emit(finished)
