@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # portable x86-64 CPU backend (AVX2, FMA, F16C) instead.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: install demo test lint bench bench-quick clean
+.PHONY: install demo test lint readme bench bench-quick clean
 
 install: $(STAMP)
 
@@ -25,8 +25,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check ensemble_cli tests scripts
+	$(BIN)/ruff check ensemble_cli tests scripts docs
 	$(BIN)/mypy ensemble_cli
+
+readme: $(STAMP)
+	$(BIN)/python docs/readme_examples.py
 
 bench: $(STAMP)
 	for script in scripts/bench_*.py; do $(BIN)/python $$script || exit 1; done
