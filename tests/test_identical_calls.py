@@ -108,3 +108,34 @@ def test_a_thousand_greedy_copies_on_the_embedded_model_are_one_decode():
     record, _ = run("vote", "-p", "What is 7 + 5? Reply with the number only.", "--n", "1000", "--extract", "number",
                     "--max-tokens", "8", "-o", "-", "--no-cache")
     assert record["usage"]["calls"] == 1 and len(record["details"]["rounds"][0]["replies"]) == 1000
+
+
+@pytest.mark.parametrize(("provider", "model", "greedy", "seeded"), [
+    ("openai", "gpt-4o-mini", True, False),  # OpenAI's seed is best effort
+    ("openai", "o3-mini", False, False),  # a reasoning model takes no temperature
+    ("deepseek", "deepseek-v4-flash", True, False),  # DeepSeek takes no seed
+    ("together", "meta-llama/Llama-3.3-70B-Instruct-Turbo", True, False),
+    ("vllm", "toy", True, True), ("ollama", "toy", True, True), ("llamacpp", "toy", True, True),
+    ("openai-compatible", "toy", True, False),
+])
+def test_each_backend_says_what_makes_its_calls_reproducible(registry_for, provider, model, greedy, seeded):
+    from ensemble_cli.config import MemberConfig
+    from ensemble_cli.providers.base import Message, Request
+
+    registry = registry_for(environ={"OPENAI_API_KEY": "sk-x-000000", "DEEPSEEK_API_KEY": "sk-x-000000",
+                                     "TOGETHER_API_KEY": "sk-x-000000"})
+    built = registry.provider_for(MemberConfig(name="m", provider=provider, model=model,
+                                               base_url="http://127.0.0.1:9/v1"))
+    ask = Request((Message("user", "hi"),))
+    assert built.reproducible(ask.but(temperature=0.0)) is greedy
+    assert built.reproducible(ask.but(temperature=0.8, seed=3)) is seeded
+    assert built.reproducible(ask.but(temperature=0.8)) is False
+
+
+@pytest.mark.embedded
+def test_the_embedded_model_is_reproducible_greedy_or_seeded(local_provider):
+    from ensemble_cli.providers.base import Message, Request
+
+    ask = Request((Message("user", "hi"),))
+    assert local_provider.reproducible(ask) and local_provider.reproducible(ask.but(temperature=0.9, seed=1))
+    assert not local_provider.reproducible(ask.but(temperature=0.9))
