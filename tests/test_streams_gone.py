@@ -40,6 +40,19 @@ def prompts(tmp_path, count: int = 5):
     return path
 
 
+def read_one_line(fifo) -> tuple[list[bytes], threading.Thread]:
+    """A reader that reads one line of ``fifo`` and goes away."""
+    got: list[bytes] = []
+
+    def read() -> None:
+        with open(fifo, "rb") as stream:
+            got.append(stream.readline())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return got, reader
+
+
 def records(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
@@ -83,14 +96,7 @@ def test_plain_output_gone_with_a_single_prompt(slow_server):
 def test_fifo_output_whose_reader_goes_away(slow_server, tmp_path):
     fifo = tmp_path / "records.fifo"
     os.mkfifo(fifo)
-    got: list[bytes] = []
-
-    def read_one_line() -> None:
-        with open(fifo, "rb") as stream:
-            got.append(stream.readline())
-
-    reader = threading.Thread(target=read_one_line, daemon=True)
-    reader.start()
+    got, reader = read_one_line(fifo)
     result = subprocess.run(command(slow_server, "-i", str(prompts(tmp_path)), "-o", str(fifo), "-q"),
                             capture_output=True, timeout=60)
     reader.join(timeout=10)
@@ -115,14 +121,7 @@ def test_server_log_fifo_whose_reader_goes_away_keeps_serving(tmp_path, fake_ser
     upstream = fake_server({"a": ScriptedModel("The answer is 4")})
     fifo = tmp_path / "log.fifo"
     os.mkfifo(fifo)
-    got: list[bytes] = []
-
-    def read_one_line() -> None:
-        with open(fifo, "rb") as stream:
-            got.append(stream.readline())
-
-    reader = threading.Thread(target=read_one_line, daemon=True)
-    reader.start()
+    got, reader = read_one_line(fifo)
     config = {"strategy": "vote", "provider": "vllm", "model": "a", "base_url": upstream.base_url,
               "max_retries": 0, "vote": {"extract": "number"}}
     with serve(tmp_path / "ensembles", {"v": config}, Limits(log_path=str(fifo))) as url:
