@@ -22,8 +22,7 @@ except PackageNotFoundError:  # running from a source tree
 _HOMES = {
     "RunConfig": "config", "load_config": "config",
     "PromptItem": "inputs", "from_prompt": "inputs",
-    "Completion": "providers.base", "Message": "providers.base", "Provider": "providers.base",
-    "Request": "providers.base",
+    "Completion": "calls", "Message": "calls", "Provider": "providers.base", "Request": "calls",
     "LocalProvider": "providers.local",
     "Session": "session",
     "Member": "strategies.base", "StrategyResult": "strategies.base",

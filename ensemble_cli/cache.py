@@ -21,9 +21,9 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
-from .providers.base import Completion, Provider, Request, TokenLogprob, TopToken, Usage
+from .calls import Completion, Request, TokenLogprob, TopToken, Usage
 
 FORMAT = 1
 """Part of every key: bump it when the stored shape of a completion changes."""
@@ -41,7 +41,15 @@ def default_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(base).expanduser() / "ensemble"
 
 
-def same_call_key(provider: Provider, request: Request) -> str | None:
+class CallTarget(Protocol):
+    """What the cache needs of a provider (``providers.base.Provider`` has it)."""
+
+    def identity(self) -> tuple[Any, ...]: ...
+
+    def reproducible(self, request: Request) -> bool: ...
+
+
+def same_call_key(provider: CallTarget, request: Request) -> str | None:
     """The key of the reply ``request`` always gets from ``provider``, or None where the backend does not
     make it reproducible (``Provider.reproducible``). A greedy call's seed changes nothing, so calls that
     differ only in their seeds at temperature 0 are the same call."""
@@ -53,18 +61,8 @@ def same_call_key(provider: Provider, request: Request) -> str | None:
     return call_key(provider, request)
 
 
-def endpoint_identity(provider: Provider) -> list[Any]:
-    """What identifies the endpoint and model, and the member options that shape the wire request."""
-    return [
-        provider.key(),
-        getattr(provider, "prefix_mode", None),
-        getattr(provider, "template", None),
-        repr(getattr(provider, "options", None)),
-    ]
-
-
-def call_key(provider: Provider, request: Request) -> str:
-    shaped = {"format": FORMAT, "endpoint": endpoint_identity(provider), "request": dataclasses.asdict(request)}
+def call_key(provider: CallTarget, request: Request) -> str:
+    shaped = {"format": FORMAT, "endpoint": list(provider.identity()), "request": dataclasses.asdict(request)}
     return hashlib.sha256(json.dumps(shaped, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 

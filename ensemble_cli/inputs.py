@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import InputError, setting
-from .providers.base import Message
+from .calls import Message
 
 
 def empty_reason(messages: tuple[Message, ...]) -> str | None:

@@ -25,7 +25,7 @@ from .ensembles import ensemble_files
 from .errors import ConfigError, EnsembleError, render
 from .events import Event, PromptFailed, PromptFinished, StreamDelta, TokenChosen
 from .inputs import PromptItem, empty_reason, prompt_id
-from .providers.base import Message
+from .calls import Message
 from .records import output_text
 
 PREFIX = "ensemble-"

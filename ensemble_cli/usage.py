@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from .prices import PriceTable, shipped
-from .providers.base import Completion
+from .calls import Completion
 
 UNKNOWN_MODEL = "unknown/unknown"
 

@@ -28,7 +28,7 @@ from fake_server import FakeOpenAIServer, ReplyModel
 from ensemble_cli.bench.arms import load_plan
 from ensemble_cli.bench.datasets import BenchItem, Dataset
 from ensemble_cli.bench.runner import read_records, run_bench
-from ensemble_cli.providers.base import Message
+from ensemble_cli.calls import Message
 
 SIZES = {
     "items": Size(200, 10, "dataset items"),

@@ -17,7 +17,7 @@ from _bench import Size, Targets, parse_args, print_table
 
 from ensemble_cli.config import CommitteeSettings, MemberConfig, RunConfig
 from ensemble_cli.inputs import from_prompt
-from ensemble_cli.providers.base import Message, Request
+from ensemble_cli.calls import Message, Request
 from ensemble_cli.providers.local import LocalProvider
 from ensemble_cli.providers.registry import ProviderRegistry
 from ensemble_cli.strategies.base import Member

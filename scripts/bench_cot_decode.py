@@ -14,7 +14,7 @@ import time
 
 from _bench import Size, Targets, parse_args, print_table
 
-from ensemble_cli.providers.base import Message, Request
+from ensemble_cli.calls import Message, Request
 from ensemble_cli.providers.local import LocalProvider
 from ensemble_cli.strategies.cot_paths import Path, decode_paths, first_tokens
 from ensemble_cli.usage import Tally

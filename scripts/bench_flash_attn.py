@@ -14,7 +14,7 @@ import time
 from _bench import Size, parse_args, print_table
 
 from ensemble_cli.numeric import top2_probabilities
-from ensemble_cli.providers.base import Message
+from ensemble_cli.calls import Message
 from ensemble_cli.providers.llama_engine import FLASH_ATTN, SequenceBatch
 from ensemble_cli.providers.local import engine_for
 

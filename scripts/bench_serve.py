@@ -50,7 +50,7 @@ def ask(i: int, stream: bool = False) -> dict:
 async def in_process(data: dict, count: int) -> list[float]:
     from ensemble_cli.config import RunConfig
     from ensemble_cli.inputs import PromptItem
-    from ensemble_cli.providers.base import Message
+    from ensemble_cli.calls import Message
     from ensemble_cli.providers.registry import ProviderRegistry
     from ensemble_cli.session import Session
 

@@ -11,8 +11,9 @@ import re
 from collections import deque
 from typing import Any, AsyncIterator, Callable, Sequence
 
-from ensemble_cli.providers.base import Capabilities, Completion, Request, TokenLogprob, TopToken, Usage
-from ensemble_cli.providers.prefix_decoder import PrefixDecoder
+from ensemble_cli.calls import Completion, Request, TokenLogprob, TopToken, Usage
+from ensemble_cli.providers.base import Capabilities
+from ensemble_cli.decoding import PrefixDecoder
 
 Reply = "str | BaseException | Callable[[Request], str]"
 
@@ -33,8 +34,14 @@ class ScriptedProvider:
         self.queue.extend(replies)
         return self
 
+    label = "scripted"
+    base_url = None
+
     def key(self) -> str:
         return f"scripted|{id(self)}"
+
+    def identity(self) -> tuple:
+        return (self.key(),)
 
     def reproducible(self, request: Request) -> bool:
         return request.temperature == 0 or request.seed is not None

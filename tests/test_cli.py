@@ -189,7 +189,7 @@ def test_interrupt_keeps_written_records_and_resume_finishes(tmp_path, fake_serv
 
 def test_prompt_item_rewords_only_the_last_user_message():
     from ensemble_cli.inputs import PromptItem
-    from ensemble_cli.providers.base import Message
+    from ensemble_cli.calls import Message
 
     item = PromptItem("x", (Message("system", "S"), Message("user", "hi"), Message("assistant", "yo"), Message("user", "hi")))
     assert item.text == "hi"

@@ -11,7 +11,7 @@ from conftest import run_strategy
 from ensemble_cli.config import CommitteeSettings, MemberConfig
 from ensemble_cli.errors import CapabilityError
 from ensemble_cli.inputs import from_prompt
-from ensemble_cli.providers.base import Request
+from ensemble_cli.calls import Request
 from ensemble_cli.strategies.base import Member
 from ensemble_cli.strategies.committee import Committee
 

@@ -17,7 +17,7 @@ from fake_server import ScriptedModel
 
 from ensemble_cli.config import MemberConfig
 from ensemble_cli.errors import ProviderError
-from ensemble_cli.providers.base import Completion, Request, user_prompt
+from ensemble_cli.calls import Completion, Request, user_prompt
 from ensemble_cli.providers.parse import parse_choices, parse_ollama_generate
 from ensemble_cli.providers.presets import PRESETS
 from ensemble_cli.providers.registry import ProviderRegistry

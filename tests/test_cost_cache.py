@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from ensemble_cli.cache import CallCache, call_key
 from ensemble_cli.cli import app
 from ensemble_cli.prices import Price, price_table, shipped
-from ensemble_cli.providers.base import Completion, Request, Usage, user_prompt
+from ensemble_cli.calls import Completion, Request, Usage, user_prompt
 from ensemble_cli.providers.metered import Meter, MeteredProvider
 from ensemble_cli.usage import Tally
 
@@ -281,7 +281,7 @@ CONCURRENT_WRITER = """
 import sys, threading
 from pathlib import Path
 from ensemble_cli.cache import CallCache
-from ensemble_cli.providers.base import Completion, Usage
+from ensemble_cli.calls import Completion, Usage
 cache = CallCache(Path(sys.argv[1]), warn=lambda message: print("WARN", message))
 worker = sys.argv[2]
 def write(thread):

@@ -16,7 +16,8 @@ from ensemble_cli.cli import app
 from ensemble_cli.config import CotDecodeSettings, MemberConfig
 from ensemble_cli.errors import CapabilityError
 from ensemble_cli.inputs import from_prompt
-from ensemble_cli.providers.base import Capabilities, Request
+from ensemble_cli.calls import Request
+from ensemble_cli.providers.base import Capabilities
 from ensemble_cli.strategies.base import Member
 from ensemble_cli.strategies.cot_decode import CotDecode, path_confidence
 from ensemble_cli.strategies.cot_paths import Step, first_tokens

@@ -12,7 +12,7 @@ from ensemble_cli.config import load_config
 from ensemble_cli.errors import ProviderError
 from ensemble_cli.events import Note, PromptFailed, PromptFinished, PromptStarted, ReplyReceived, TokenChosen
 from ensemble_cli.inputs import PromptItem
-from ensemble_cli.providers.base import Message
+from ensemble_cli.calls import Message
 from ensemble_cli.session import Session
 from ensemble_cli.sinks.display import Display, agreement_style
 from ensemble_cli.sinks.records import Collector

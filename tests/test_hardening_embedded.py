@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from ensemble_cli.cli import app
 from ensemble_cli.config import CommitteeSettings, CotDecodeSettings, MemberConfig
 from ensemble_cli.inputs import from_prompt
-from ensemble_cli.providers.base import Message, Request
+from ensemble_cli.calls import Message, Request
 from ensemble_cli.strategies.base import Member
 
 pytestmark = pytest.mark.embedded

@@ -120,7 +120,7 @@ def test_a_thousand_greedy_copies_on_the_embedded_model_are_one_decode():
 ])
 def test_each_backend_says_what_makes_its_calls_reproducible(registry_for, provider, model, greedy, seeded):
     from ensemble_cli.config import MemberConfig
-    from ensemble_cli.providers.base import Message, Request
+    from ensemble_cli.calls import Message, Request
 
     registry = registry_for(environ={"OPENAI_API_KEY": "sk-x-000000", "DEEPSEEK_API_KEY": "sk-x-000000",
                                      "TOGETHER_API_KEY": "sk-x-000000"})
@@ -134,7 +134,7 @@ def test_each_backend_says_what_makes_its_calls_reproducible(registry_for, provi
 
 @pytest.mark.embedded
 def test_the_embedded_model_is_reproducible_greedy_or_seeded(local_provider):
-    from ensemble_cli.providers.base import Message, Request
+    from ensemble_cli.calls import Message, Request
 
     ask = Request((Message("user", "hi"),))
     assert local_provider.reproducible(ask) and local_provider.reproducible(ask.but(temperature=0.9, seed=1))

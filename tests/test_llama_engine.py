@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ensemble_cli.errors import ContextLengthError
-from ensemble_cli.providers.base import user_prompt
+from ensemble_cli.calls import user_prompt
 from ensemble_cli.numeric import log_softmax, top2_probabilities, top_k
 from ensemble_cli.providers.llama_engine import SequenceBatch
 

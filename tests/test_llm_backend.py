@@ -18,7 +18,7 @@ from ensemble_cli.config import RunConfig
 from ensemble_cli.errors import AuthError, CapabilityError, ConfigError, ProviderError
 from ensemble_cli.events import StreamDelta
 from ensemble_cli.inputs import from_prompt
-from ensemble_cli.providers.base import Message, Request
+from ensemble_cli.calls import Message, Request
 from ensemble_cli.providers.llm_backend import LlmProvider
 from ensemble_cli.session import Session
 

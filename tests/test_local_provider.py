@@ -8,7 +8,7 @@ import math
 import pytest
 
 from ensemble_cli.errors import ConfigError
-from ensemble_cli.providers.base import Request, user_prompt
+from ensemble_cli.calls import Request, user_prompt
 from ensemble_cli.providers.local import LocalProvider, engine_for
 
 pytestmark = pytest.mark.embedded  # every test here loads the embedded model

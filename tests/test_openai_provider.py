@@ -12,7 +12,7 @@ from fake_server import Fault, ReplyModel, ScriptedModel
 from ensemble_cli.config import MemberConfig
 from ensemble_cli.members import fill
 from ensemble_cli.errors import AuthError, ConfigError, ProviderError, ProviderResponseError, RetriesExhaustedError
-from ensemble_cli.providers.base import Request, user_prompt
+from ensemble_cli.calls import Request, user_prompt
 from ensemble_cli.providers.openai_compat import parse_logprobs
 
 MODELS = {"toy": ScriptedModel("The sky is blue today", confidence=0.8)}

@@ -17,7 +17,7 @@ from ensemble_cli.config import load_config
 from ensemble_cli.errors import ConfigError, InputError
 from ensemble_cli.inputs import PromptItem
 from ensemble_cli.members import resolve
-from ensemble_cli.providers.base import Message
+from ensemble_cli.calls import Message
 
 runner = CliRunner()
 

@@ -12,7 +12,7 @@ from fake_server import Fault, ScriptedModel
 from ensemble_cli.config import MemberConfig
 from ensemble_cli.errors import AuthError, ProviderError, RetriesExhaustedError
 from ensemble_cli.providers import retry
-from ensemble_cli.providers.base import Request, user_prompt
+from ensemble_cli.calls import Request, user_prompt
 
 MODELS = {"toy": ScriptedModel("The sky is blue")}
 LLAMA_EMBEDDING = {"error": {"code": 500, "message": "Llama model must be created with embedding=True to call this method",

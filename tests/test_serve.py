@@ -13,7 +13,7 @@ import pytest
 
 from conftest import run_strategy
 from ensemble_cli.config import MemberConfig
-from ensemble_cli.providers.base import Message, Request
+from ensemble_cli.calls import Message, Request
 
 pytestmark = pytest.mark.embedded  # every test here loads the embedded model
 

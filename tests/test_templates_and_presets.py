@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ensemble_cli.providers.base import Message
+from ensemble_cli.calls import Message
 from ensemble_cli.providers.openai_compat import parse_logprobs
 from ensemble_cli.providers.presets import END_MARKERS, PRESETS
 from ensemble_cli.providers.templates import render_prompt

@@ -12,7 +12,7 @@ from fake_server import Fault, ReplyModel, ScriptedModel
 from ensemble_cli.config import MemberConfig
 from ensemble_cli.members import fill
 from ensemble_cli.errors import AuthError, ProviderError, RetriesExhaustedError
-from ensemble_cli.providers.base import Completion, Request, user_prompt
+from ensemble_cli.calls import Completion, Request, user_prompt
 from ensemble_cli.providers.endpoint import display_url
 
 MODELS = {"toy": ScriptedModel("one two three four five six", confidence=0.8)}

@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import InputError
 from ..extraction import extract_number
 from ..inputs import PromptItem, _messages, json_lines, read_file
-from ..providers.base import Message
+from ..calls import Message
 from .scoring import gold_number
 
 LETTERS = string.ascii_uppercase[:10]

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..config import MemberConfig, VoteSettings
 from ..inputs import PromptItem
-from ..providers.base import Message
+from ..calls import Message
 from ..providers.registry import ProviderRegistry
 from ..records import RecordWriter
 from ..session import Session

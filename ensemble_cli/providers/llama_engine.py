@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ConfigError, ContextLengthError, ProviderError, setting
 from ..logs import route_llama
-from .base import Message
+from ..calls import Message
 
 T = TypeVar("T")
 EMBEDDED_MODEL_NAME = "smollm2"

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
 from .. import secrets
 from ..errors import AuthError, CapabilityError, ConfigError, ProviderError
 from .backends import LLM, prefix_backends
-from .base import Completion, Request, Usage
+from ..calls import Completion, Request, Usage
 
 if TYPE_CHECKING:
     from ..usage import Tally
-    from .base import Decoder
+    from ..decoding import Decoder
 
 CAPABILITIES = LLM
 PASSED_OPTIONS = ("temperature", "max_tokens", "seed", "top_p")
@@ -93,6 +93,7 @@ class LlmProvider:
             raise ConfigError(f"{label}: provider 'llm' needs a model id or alias (model: ...); "
                               "run `llm models` to list them")
         self.label = label
+        self.base_url: str | None = None
         self.llm_model, self.is_async = find_model(model, label)
         self.model = self.llm_model.model_id
         self.requested = model
@@ -123,6 +124,9 @@ class LlmProvider:
 
     def key(self) -> str:
         return f"llm|{self.model}"
+
+    def identity(self) -> tuple[Any, ...]:
+        return (self.key(),)
 
     def reproducible(self, request: Request) -> bool:
         """Only where the model's options take the setting that makes the call reproducible: a model whose

@@ -11,14 +11,15 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Sequence
 
 import numpy as np
 
 from ..errors import ProviderError
 from ..numeric import TopCandidates, log_softmax, top_k, top_logprobs
 from .backends import LOCAL
-from .base import END, Completion, Position, Request, TokenLogprob, TopToken, Usage
+from ..calls import END, Completion, Request, TokenLogprob, TopToken, Usage
+from ..decoding import Position
 from .llama_engine import LlamaEngine, SequenceBatch, resolve_model_path
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ class LocalProvider:
         self.path = resolve_model_path(model).resolve()
         self.model = model or "smollm2"
         self.label = label
+        self.base_url: str | None = None
         self._engine: LlamaEngine | None = None
         self._cache: SequenceBatch | None = None
 
@@ -93,6 +95,9 @@ class LocalProvider:
 
     def key(self) -> str:
         return f"local|{self.path}"
+
+    def identity(self) -> tuple[Any, ...]:
+        return (self.key(),)
 
     def reproducible(self, request: Request) -> bool:
         """Greedy decoding, or sampling from a generator seeded with the request's seed: both in-process."""

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
 
 from ..errors import BudgetExceeded, ConfigError, setting
 from ..prices import Price, PriceTable
-from .base import Completion, Decoder, Provider, Request
-from .prefix_decoder import PrefixDecoder
+from ..calls import Completion, Request
+from .base import Provider
+from ..decoding import Decoder, PrefixDecoder
 
 if TYPE_CHECKING:
     from ..cache import CallCache
@@ -125,10 +126,8 @@ class Meter:
 
 
 class MeteredProvider:
-    """A provider with the run's budget and call cache in front of ``complete`` and ``stream``.
-
-    Everything else (name, model, capabilities, key, endpoint, embed, ...) is the wrapped provider's.
-    """
+    """A provider with the run's budget and call cache in front of ``complete`` and ``stream``; what it
+    says about itself (name, model, capabilities, label, identity...) is the wrapped provider's."""
 
     def __init__(self, inner: Provider, meter: Meter, cache: "CallCache | None" = None) -> None:
         self.inner = inner
@@ -137,12 +136,14 @@ class MeteredProvider:
         self.name = inner.name
         self.model = inner.model
         self.capabilities = inner.capabilities
-
-    def __getattr__(self, attribute: str) -> Any:
-        return getattr(self.inner, attribute)
+        self.label = inner.label
+        self.base_url = inner.base_url
 
     def key(self) -> str:
         return self.inner.key()
+
+    def identity(self) -> tuple[Any, ...]:
+        return self.inner.identity()
 
     def reproducible(self, request: Request) -> bool:
         return self.inner.reproducible(request)
@@ -217,7 +218,7 @@ class MeteredProvider:
         caps = self.inner.capabilities
         if caps.batched or not caps.prefix_continuation:
             return self.inner.decoder(requests, top_k, tally)
-        return PrefixDecoder(self, requests, top_k, tally, getattr(self.inner, "label", self.inner.name))
+        return PrefixDecoder(self, requests, top_k, tally, self.inner.label)
 
     async def aclose(self) -> None:
         """The wrapped provider belongs to the registry (or caller) that made it."""

@@ -23,9 +23,10 @@ from ..errors import AuthError, ContextLengthError, ProviderError, ProviderRespo
 from ..formatting import count
 from ..secrets import redact
 from .backends import prefix_backends
-from .base import Capabilities, Completion, Request, TokenLogprob, Usage
+from ..calls import Completion, Request, TokenLogprob, Usage
+from .base import Capabilities
 from .endpoint import Endpoint
-from .prefix_decoder import PrefixDecoder
+from ..decoding import PrefixDecoder
 from .parse import parse_choices, parse_logprobs, parse_ollama_generate, parse_usage
 from .presets import normalise_finish
 from .retry import RETRY_COUNT_HEADER, error_fields, is_context_length, is_quota_exhausted, retries_of
@@ -55,6 +56,7 @@ class OpenAICompatibleProvider:
     def __init__(self, endpoint: Endpoint, model: str, label: str, prefix_mode: str, template: str | None,
                  options: MemberOptions = MemberOptions()) -> None:
         self.endpoint = endpoint
+        self.base_url: str | None = endpoint.base_url
         self.model = model
         self.name = endpoint.preset.name
         self.label = label
@@ -84,6 +86,9 @@ class OpenAICompatibleProvider:
 
     def key(self) -> str:
         return f"{self.name}|{self.endpoint.base_url}|{self.model}"
+
+    def identity(self) -> tuple[Any, ...]:
+        return (self.key(), self.prefix_mode, self.template, repr(self.options))
 
     def reproducible(self, request: Request) -> bool:
         """Temperature 0 where it is sent (reasoning models take none), or a seed where the server honours

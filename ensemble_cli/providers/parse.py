@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .base import Completion, TokenLogprob, TopToken, Usage
+from ..calls import Completion, TokenLogprob, TopToken, Usage
 from .presets import END_MARKERS, normalise_finish
 
 

@@ -13,7 +13,7 @@ from typing import Literal, Sequence
 import httpx
 import openai
 
-from .base import Message
+from ..calls import Message
 from .templates import render_chat_template, render_prompt
 
 Source = Literal["props", "apply-template", "chatml"]

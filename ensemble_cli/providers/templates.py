@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .base import Message
+from ..calls import Message
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"

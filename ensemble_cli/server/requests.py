@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..inputs import PromptItem, empty_reason
-from ..providers.base import Message
+from ..calls import Message
 from .errors import ApiError
 
 MAX_TOP_LOGPROBS = 20

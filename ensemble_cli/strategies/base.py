@@ -13,7 +13,8 @@ from ..cache import same_call_key
 from ..errors import AuthError, CapabilityError, ContextLengthError, ProviderError, StrategyError, setting
 from ..formatting import count
 from ..providers.backends import prefix_backends
-from ..providers.base import Completion, Message, Provider, Request
+from ..calls import Completion, Message, Request
+from ..providers.base import Provider
 from ..events import Emit, ignore
 from ..inputs import PromptItem
 from ..usage import Tally
@@ -54,9 +55,8 @@ class Member:
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
         }
-        base_url = getattr(getattr(self.provider, "endpoint", None), "base_url", None)
-        if base_url:
-            info["base_url"] = base_url
+        if self.provider.base_url:
+            info["base_url"] = self.provider.base_url
         if self.system:
             info["system"] = self.system
         return info

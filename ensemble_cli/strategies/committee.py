@@ -20,7 +20,8 @@ from ..config import CommitteeSettings
 from ..errors import CapabilityError, EnsembleError, ProviderError, attach, setting
 from ..events import Emit, Note, TokenChosen, ignore
 from ..inputs import PromptItem
-from ..providers.base import END, Decoder, Position, Request
+from ..calls import END, Request
+from ..decoding import Decoder, Position
 from ..usage import Tally
 from .base import Member, StrategyResult, require
 from .details import CommitteeDetails

@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass
 
 from ..errors import AuthError, ProviderError
-from ..providers.base import Message, Request
-from ..providers.prefix_decoder import pairs
+from ..calls import Message, Request
+from ..decoding import pairs
 from ..usage import Tally
 from .base import Member
 

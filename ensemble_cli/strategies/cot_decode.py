@@ -18,7 +18,8 @@ from ..errors import CapabilityError, ConfigError, EnsembleError, NoAnswerError,
 from ..events import Emit, ReplyReceived, ignore
 from ..extraction import get_extractor, in_own_words, token_span
 from ..inputs import PromptItem
-from ..providers.base import END, Decoder, Request
+from ..calls import END, Request
+from ..decoding import Decoder
 from ..usage import Tally
 from .details import CotDecodeDetails
 from .base import Member, StrategyResult, require

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..providers.base import END, Decoder, Position
+from ..calls import END
+from ..decoding import Decoder, Position
 
 
 @dataclass

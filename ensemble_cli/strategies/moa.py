@@ -18,7 +18,7 @@ from ..errors import AuthError, ConfigError, EnsembleError, ProviderError, Strat
 from ..events import Emit, Note, ReplyReceived, RoundFinished, StreamDelta, ignore
 from ..extraction import normalise_text
 from ..inputs import PromptItem
-from ..providers.base import Completion, Message, Request
+from ..calls import Completion, Message, Request
 from ..usage import Tally
 from .details import MoaDetails
 from .base import Member, Reply, StrategyResult, ask_all, check_quorum, identical_calls

@@ -20,7 +20,7 @@ from ..errors import ConfigError, EnsembleError, ProviderError, StrategyError, a
 from ..events import Emit, Note, ReplyReceived, ignore
 from ..formatting import count
 from ..inputs import PromptItem
-from ..providers.base import Message, Request
+from ..calls import Message, Request
 from . import verbalize_prompts as prompts
 from ..usage import Tally
 from .details import VerbalizeDetails

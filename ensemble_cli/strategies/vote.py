@@ -20,7 +20,7 @@ from ..formatting import count
 from ..events import Emit, ReplyReceived, RoundFinished, VoteTally, ignore
 from ..extraction import Answer, get_extractor, in_own_words, normalise_text, token_span
 from ..inputs import PromptItem
-from ..providers.base import Completion, Message, Request
+from ..calls import Completion, Message, Request
 from ..voting import Ballot, VoteTable, borda, instant_runoff, tally
 from . import vote_prompts
 from ..usage import Tally

@@ -1,20 +1,52 @@
-"""A decoder for remote providers: each sequence is one exact prefix continuation per step.
+"""Decoding several sequences together, token by token: the protocol committee and cot-decode use, and
+the decoder for remote providers that continue an exact assistant prefix.
 
-Every ``positions`` call continues each asked sequence's text greedily for up to ``want`` tokens with
-top-k log-probabilities (one call per sequence, concurrently), so a committee can draft several
-positions per call and a CoT branch can be decoded to its end in one call.
+A provider makes a ``Decoder`` (``Provider.decoder``): the embedded model's advances every sequence in
+one batched forward pass (``providers/local.py``); ``PrefixDecoder`` continues each sequence through
+exact prefix continuation, up to ``want`` greedy tokens per call, concurrently.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, Sequence
 
-from ..errors import CapabilityError, ProviderError
-from .base import END, Position, Provider, Request, TopToken
+from .calls import END, Request, TopToken
+from .errors import CapabilityError, ProviderError
 
 if TYPE_CHECKING:
-    from ..usage import Tally
+    from .providers.base import Provider
+    from .usage import Tally
+
+
+@dataclass(frozen=True)
+class Position:
+    """One sequence's view of its next position: the top-k (text or ``END``, log-probability), best
+    first, and the token it emits greedily there (``END`` to stop)."""
+
+    top: tuple[tuple[str, float], ...]
+    greedy: str
+
+
+class Decoder(Protocol):
+    """Several sequences of one provider continued together (committee groups, CoT branches).
+
+    Each sequence starts from its own request (messages or raw prompt, plus prefix). ``positions``
+    returns, per asked sequence, the positions that follow its current text: one for an in-process
+    batched decoder (one forward pass for all sequences), up to ``want`` greedy ones for a remote
+    decoder (one call per sequence, concurrently). ``extend`` appends chosen text to a sequence.
+    """
+
+    async def positions(self, sequences: Sequence[int], want: int) -> dict[int, list[Position]]: ...
+
+    def extend(self, sequence: int, text: str) -> None: ...
+
+    def text(self, sequence: int) -> str:
+        """The exact text appended to ``sequence`` so far (bytes joined before decoding)."""
+        ...
+
+    async def aclose(self) -> None: ...
 
 
 def pairs(top: Sequence[TopToken]) -> tuple[tuple[str, float], ...]:
@@ -24,13 +56,13 @@ def pairs(top: Sequence[TopToken]) -> tuple[tuple[str, float], ...]:
 class PrefixDecoder:
     """Sequences continued through a provider's exact prefix continuation."""
 
-    def __init__(self, provider: Provider, requests: Sequence[Request], top_k: int, tally: "Tally",
+    def __init__(self, provider: "Provider", requests: Sequence[Request], top_k: int, tally: "Tally",
                  label: str = "") -> None:
         self.provider = provider
         self.requests = list(requests)
         self.top_k = min(top_k, provider.capabilities.max_top_logprobs)
         self.tally = tally
-        self.label = label or getattr(provider, "label", provider.name)
+        self.label = label or provider.label
         self.appended = ["" for _ in self.requests]
 
     def extend(self, sequence: int, text: str) -> None:
