@@ -26,15 +26,18 @@ _HOMES = {
     "LocalProvider": "providers.local",
     "Session": "session",
     "Member": "strategies.base", "StrategyResult": "strategies.base",
-    **{name: "api" for name in ("Result", "committee", "cot_decode", "moa", "provider", "run", "verbalize", "vote")},
+    **{name: "api" for name in ("Result", "provider", "run")},
 }
 
 
 def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'ensemble_cli' has no attribute {name!r}")
-    return getattr(import_module(f".{home}", __name__), name)
+    if home is not None:
+        return getattr(import_module(f".{home}", __name__), name)
+    catalog = import_module(".catalog", __name__)
+    if not name.startswith("_") and catalog.find(name) is not None:  # a strategy's function: vote, cot_decode...
+        return import_module(".api", __name__).strategy_function(name)
+    raise AttributeError(f"module 'ensemble_cli' has no attribute {name!r}")
 
 
 __all__ = [

@@ -14,20 +14,18 @@ Failures raise the toolkit's typed errors.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from .config import CommitteeSettings, CotDecodeSettings, MemberConfig, MoaSettings, RunConfig, VerbalizeSettings, VoteSettings, format_validation_error
+from . import catalog
+from .config import MemberConfig, RunConfig, format_validation_error
 from .errors import ConfigError
 from .events import Emit
 from .inputs import PromptItem, from_prompt
 from .providers.base import Provider
 from .session import Session
-from .sinks.records import Collector
-
-SECTIONS: dict[str, type[BaseModel]] = {"committee": CommitteeSettings, "vote": VoteSettings, "moa": MoaSettings,
-            "cot-decode": CotDecodeSettings, "verbalize": VerbalizeSettings}
+from .sinks.collect import Collector
 
 
 @dataclass(frozen=True)
@@ -74,42 +72,30 @@ def _config(values: Mapping[str, Any]) -> RunConfig:
 def run(strategy: str, prompt: str | PromptItem, provider: str | Provider = "local", *,
         emit: Emit | None = None, **settings: Any) -> Result:
     """Run ``strategy`` once on ``prompt``; keywords are run settings or the strategy's own."""
-    section = SECTIONS[strategy]
-    own = {k: settings.pop(k) for k in list(settings) if k in section.model_fields}
-    values: dict[str, Any] = {**settings, strategy: own}
+    spec = catalog.spec(strategy)
+    own = {k: settings.pop(k) for k in list(settings) if k in spec.settings.model_fields}
+    values: dict[str, Any] = {**settings, spec.name: own}
     if isinstance(provider, str):
         values["provider"] = provider
     session = Session(_config(values), provider=None if isinstance(provider, str) else provider)
     collector = Collector()
     item = prompt if isinstance(prompt, PromptItem) else from_prompt(prompt)
-    outcome = session.run_sync(strategy, [item], [collector, *([emit] if emit else [])])
+    outcome = session.run_sync(spec.name, [item], [collector, *([emit] if emit else [])])
     if outcome.failed:
         raise outcome.errors[0]
     return Result(collector.records[0])
 
 
-def committee(prompt: str | PromptItem, provider: str | Provider = "local", **settings: Any) -> Result:
-    """Consensus decoding; settings: ``n``, ``max_tokens``, ``members``, and CommitteeSettings fields
-    (merge, top_k, draft, gate, trace, stop)."""
-    return run("committee", prompt, provider, **settings)
+def strategy_function(strategy: str) -> Callable[..., Result]:
+    """The library function of a strategy (``ensemble_cli.vote``, ``ensemble_cli.cot_decode``...): ``run``
+    with the strategy named, documented from its spec."""
+    spec = catalog.spec(strategy)
 
+    def function(prompt: str | PromptItem, provider: str | Provider = "local", **settings: Any) -> Result:
+        return run(spec.name, prompt, provider, **settings)
 
-def vote(prompt: str | PromptItem, provider: str | Provider = "local", **settings: Any) -> Result:
-    """Voting; settings: ``n``, ``temperature``, ``seed``, ``members``, and VoteSettings fields
-    (samples, extract, method, rounds, judge, ...)."""
-    return run("vote", prompt, provider, **settings)
-
-
-def moa(prompt: str | PromptItem, provider: str | Provider = "local", **settings: Any) -> Result:
-    """Mixture-of-Agents; settings: ``n``, ``members``, and MoaSettings fields (layers, self_moa, aggregator, ...)."""
-    return run("moa", prompt, provider, **settings)
-
-
-def cot_decode(prompt: str | PromptItem, provider: str | Provider = "local", **settings: Any) -> Result:
-    """CoT-decoding; settings: ``max_tokens`` and CotDecodeSettings fields (k, extract, aggregate, ...)."""
-    return run("cot-decode", prompt, provider, **settings)
-
-
-def verbalize(prompt: str | PromptItem, provider: str | Provider = "local", **settings: Any) -> Result:
-    """Verbalized Sampling; settings: ``seed``, ``temperature`` and VerbalizeSettings fields (k, variant, sample, ...)."""
-    return run("verbalize", prompt, provider, **settings)
+    function.__name__ = function.__qualname__ = spec.section
+    function.__doc__ = (f"{spec.summary}\n\nKeywords: run settings (``n``, ``temperature``, ``seed``, "
+                        f"``max_tokens``, ``members``, ...) and {spec.name}'s own: "
+                        f"{', '.join(spec.settings.model_fields)}.")
+    return function

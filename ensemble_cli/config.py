@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_serializer, model_validator,
+)
 
 from .errors import ConfigError, setting
 
@@ -30,8 +32,8 @@ class MemberConfig(Strict):
     """One ensemble member. Unset fields inherit the run's top-level values."""
 
     name: str | None = None
-    provider: str | None = None
-    model: str | None = None
+    provider: str | None = Field(default=None, description="its backend (`ensemble providers` lists them)")
+    model: str | None = Field(default=None, description="its model name")
     base_url: str | None = None
     api_key_env: str | None = None
     system: str | None = None
@@ -46,128 +48,6 @@ class MemberConfig(Strict):
     """DeepSeek: let the model think on calls that need neither logprobs nor greedy determinism (vote, moa)."""
 
 
-class CommitteeSettings(Strict):
-    merge: Literal["mean", "product", "vote"] = Field(
-        default="mean", description="How to merge distributions: mean (log-mean-exp), product or vote.")
-    top_k: int = Field(default=10, ge=1, le=100, description="Top alternatives asked of each member per token.")
-    draft: int = Field(default=0, ge=0, le=64,
-                       description="Remote members propose up to K greedy tokens per call (lossless).")
-    gate: float | None = Field(default=None, gt=0.0, le=1.0,
-                               description="The first member decodes alone while its top-1 probability is at least P.")
-    trace: bool = Field(default=False, description="Record every member's top-k at each step.")
-    stop: list[str] = Field(default=[], description="Stop when this text appears (repeatable).")
-
-
-def _extractor(spec: str, judge: bool) -> str:
-    """An ``extract`` value that names a known extractor (a regex must compile), checked with the config."""
-    from .extraction import get_extractor
-
-    if not (judge and spec == "judge"):
-        try:
-            get_extractor(spec)
-        except ConfigError as exc:
-            raise ValueError(str(exc).removeprefix("extract: ")) from None
-    return spec
-
-
-class VoteSettings(Strict):
-    samples: int = Field(default=1, ge=1, description="Replies per member per round.")
-    extract: str = Field(default="text", description="number, choice, boxed, line, text, json:FIELD, regex:PATTERN "
-                                                     "or judge.")
-    method: Literal["majority", "weighted", "confidence", "borda", "irv", "usc"] = Field(
-        default="majority", description="majority, weighted, confidence, borda, irv or usc.")
-    rounds: int = Field(default=1, ge=1, description="Debate rounds; from round 2 members see the others' answers.")
-    consensus: float = Field(default=1.0, gt=0.0, le=1.0,
-                             description="Stop early when the leader has this share of the votes.")
-    quorum: float = Field(default=0.5, gt=0.0, le=1.0,
-                          description="Share of members that must answer for the vote to go on.")
-    judge: MemberConfig | None = Field(default=None, description="The judge member (extract judge, method usc).")
-
-    @field_validator("extract")
-    @classmethod
-    def _known_extractor(cls, spec: str) -> str:
-        return _extractor(spec, judge=True)
-
-
-class MoaSettings(Strict):
-    layers: int = Field(default=3, ge=1, description="Proposer layers (the aggregator step not counted).")
-    aggregator: MemberConfig | None = Field(default=None,
-                                            description="The aggregator member (default: the first member's model).")
-    self_moa: int | None = Field(default=None, ge=1,
-                                 description="Self-MoA: the first member sampled N times as the proposers.")
-    shuffle_references: bool = Field(default=False, description="Shuffle reference order per call (seeded by seed).")
-    max_reference_chars: int | None = Field(default=None, ge=1,
-                                            description="Truncate each reference to this many characters.")
-    quorum: float = Field(default=0.5, gt=0.0, le=1.0,
-                          description="Share of proposers that must answer for a layer to go on.")
-    proposer_temperature: float | None = Field(default=None, ge=0.0, description="Temperature of the proposers.")
-    proposer_max_tokens: int | None = Field(default=None, ge=1, description="Max tokens of each proposer reply.")
-    aggregator_temperature: float | None = Field(default=None, ge=0.0, description="Temperature of the aggregator.")
-    aggregator_max_tokens: int | None = Field(default=None, ge=1, description="Max tokens of the final answer.")
-    reference_instruction: str | None = Field(default=None,
-                                              description="Replaces our instruction to proposers about references.")
-    aggregate_instruction: str | None = Field(default=None, description="Replaces our instruction to the aggregator.")
-    fallback: Literal["vote"] | MemberConfig | None = Field(
-        default=None, description="Who answers when the aggregator fails: 'vote' (the last layer's answers voted) "
-                                  "or a second aggregator member; the answer is marked degraded.")
-
-
-class CotDecodeSettings(Strict):
-    k: int | Literal["auto"] = Field(
-        default=10, description="Branches: a number, or 'auto' (fewest first tokens covering 90%, up to k_max).")
-    k_max: int = Field(default=10, ge=1, le=20, description="Most branches with k auto.")
-    extract: str = Field(default="number", description="number, choice, boxed, line, text, json:FIELD or regex:PATTERN.")
-    aggregate: bool = Field(default=False, description="Sum confidences of paths with the same answer.")
-    template: str = Field(default="Q: {question}\nA:", description="Question-answer template with {question}.")
-    raw: bool = Field(default=False, description="Send the template as a raw prompt (no chat template), as for base "
-                                                 "models.")
-    answer_prompt: str | None = Field(default=" So the answer is",
-                                      description="Appended to a path with no answer, then continued once.")
-
-    @field_validator("k")
-    @classmethod
-    def _k_range(cls, k: int | str) -> int | str:
-        if isinstance(k, int) and not 1 <= k <= 20:
-            raise ValueError("k must be 'auto' or a number of branches from 1 to 20")
-        return k
-
-    @field_validator("extract")
-    @classmethod
-    def _known_extractor(cls, spec: str) -> str:
-        return _extractor(spec, judge=False)
-
-    @field_validator("template")
-    @classmethod
-    def _has_question(cls, template: str) -> str:
-        if "{question}" not in template:
-            raise ValueError("the template must contain {question}")
-        return template
-
-
-class VerbalizeSettings(Strict):
-    k: int = Field(default=5, ge=1, description="Responses asked for per turn.")
-    variant: Literal["standard", "cot", "multi"] = Field(
-        default="standard", description="standard, cot (reason first) or multi (several turns).")
-    total: int | None = Field(default=None, ge=1, description="multi: keep asking until this many responses.")
-    tail: float | None = Field(default=None, gt=0.0, le=1.0,
-                               description="Ask for tail responses, each with probability below T.")
-    min_prob: float | None = Field(default=None, ge=0.0, le=1.0,
-                                   description="Drop parsed responses below P, then renormalise.")
-    min_keep: int = Field(default=1, ge=1, description="Keep at least this many with min_prob.")
-    sample: int = Field(default=1, ge=0, description="Draws from the distribution (same seed, same draws).")
-    compare: Literal["direct"] | None = Field(
-        default=None, description="'direct': also sample the prompt plainly and compare diversity.")
-    embedding_model: str | None = Field(default=None,
-                                        description="The embeddings model for compare's cosine similarity.")
-    instruction: str | None = Field(default=None, description="Replaces our instruction text ({k}, {request}, {tail}).")
-
-    @model_validator(mode="after")
-    def _multi_needs_total(self) -> "VerbalizeSettings":
-        if self.variant == "multi" and (self.total or 0) < self.k:
-            raise ValueError("the multi variant needs a total of at least k")
-        return self
-
-
 class PriceConfig(Strict):
     """A model's price in dollars per million tokens."""
 
@@ -178,25 +58,31 @@ class PriceConfig(Strict):
 class DisplaySettings(Strict):
     """How results are shown on stderr; never part of a record."""
 
-    show_all: bool = False
-    """verbalize: the whole distribution as a table."""
+    show_all: bool = Field(default=False, description="Show the whole distribution as a table.",
+                           json_schema_extra={"flag": "--all"})
 
 
 class RunConfig(Strict):
-    strategy: Literal["committee", "vote", "moa", "cot-decode", "verbalize"] | None = None
-    prompt: str | None = Field(default=None, description="One prompt to run.")
-    input: str | None = Field(default=None, description="JSONL file of {id, prompt|messages}, or - for stdin.")
-    output: str | None = Field(default=None, description="Append JSONL records to FILE; - writes them to stdout.")
+    """A run: its members, their defaults, and each strategy's own section (``vote:``, ``cot-decode:``...).
+
+    The sections are the registered strategies' (``catalog.py``): each is validated by its spec's settings
+    model, under the strategy's name (its Python spelling ``cot_decode`` is accepted too), and read with
+    ``settings_for``; an unknown top-level key is an error naming the key the user most likely meant."""
+
+    strategy: str | None = None
+    prompt: str | None = Field(json_schema_extra={"short": "-p"}, default=None, description="One prompt to run.")
+    input: str | None = Field(json_schema_extra={"short": "-i"}, default=None, description="JSONL file of {id, prompt|messages}, or - for stdin.")
+    output: str | None = Field(json_schema_extra={"short": "-o"}, default=None, description="Append JSONL records to FILE; - writes them to stdout.")
     resume: bool = Field(default=False, description="Skip prompts already recorded as ok, by the same strategy and "
                                                     "settings, in the output file.")
     provider: str = Field(default="local", description="The backend of every member that names none.")
-    model: str | None = Field(default=None, description="Model name; for local, 'smollm2' or a path to a GGUF.")
+    model: str | None = Field(json_schema_extra={"short": "-m"}, default=None, description="Model name; for local, 'smollm2' or a path to a GGUF.")
     base_url: str | None = Field(default=None, description="Base URL of an OpenAI-compatible endpoint.")
     api_key_env: str | None = Field(default=None, description="NAME of the environment variable that holds the API "
                                                               "key (not the key).")
-    n: int = Field(default=1, ge=1, description="Copies of each member.")
+    n: int = Field(json_schema_extra={"short": "-n"}, default=1, ge=1, description="Copies of each member.")
     max_tokens: int = Field(default=256, ge=1, description="Most tokens per reply.")
-    temperature: float = Field(default=0.0, ge=0.0, description="Sampling temperature of members.")
+    temperature: float = Field(json_schema_extra={"short": "-t"}, default=0.0, ge=0.0, description="Sampling temperature of members.")
     seed: int | None = Field(default=None, description="Random seed, for reproducible sampling.")
     max_concurrency: int = Field(default=8, ge=1, description="Most calls in flight per provider endpoint.")
     parallel_prompts: int = Field(default=4, ge=1, description="Prompts of a batch run at once.")
@@ -204,7 +90,7 @@ class RunConfig(Strict):
                                                              "byte.")
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, description="Retries of a call that failed "
                                                                             "transiently.")
-    quiet: bool = Field(default=False, description="No progress or results on stderr; errors are still shown.")
+    quiet: bool = Field(json_schema_extra={"short": "-q"}, default=False, description="No progress or results on stderr; errors are still shown.")
     budget: float | None = Field(default=None, gt=0.0, description="Most dollars the run may spend: it stops before "
                                  "a call that could pass it, keeps the records, exits 5.")
     cache: bool = Field(default=True, description="Serve reproducible calls from the call cache and store their "
@@ -214,14 +100,10 @@ class RunConfig(Strict):
     prices: dict[str, PriceConfig] = Field(default={}, description="provider/model (or provider/*) -> price in "
                                            "dollars per million tokens, over the shipped price table.")
     members: list[MemberConfig] = []
-    committee: CommitteeSettings = CommitteeSettings()
-    vote: VoteSettings = VoteSettings()
-    moa: MoaSettings = MoaSettings()
-    cot_decode: CotDecodeSettings = Field(default=CotDecodeSettings(), alias="cot-decode")
-    verbalize: VerbalizeSettings = VerbalizeSettings()
     display: DisplaySettings = DisplaySettings()
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
+    _sections: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
 
     @field_validator("max_tokens", "n", "max_concurrency", "parallel_prompts", "max_retries", "seed",
                      mode="before")
@@ -231,9 +113,80 @@ class RunConfig(Strict):
             raise ValueError("must be a whole number, not true/false")
         return value
 
-    def settings_for(self, strategy: str) -> BaseModel:
-        """The strategy's own section."""
-        return getattr(self, strategy.replace("-", "_"))
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, name: str | None) -> str | None:
+        from . import catalog
+
+        if name is None:
+            return None
+        found = catalog.find(name)
+        if found is None:
+            raise ValueError(f"not a strategy; choose one of {', '.join(catalog.names())}")
+        return found.name
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _strategy_sections(cls, data: Any, handler: Any) -> "RunConfig":
+        """Each registered strategy's section, validated by its own settings model (errors keep their key path)."""
+        if not isinstance(data, Mapping):
+            return handler(data)
+        from . import catalog
+
+        data, sections, errors = dict(data), {}, []
+        for spec in catalog.specs():
+            for key in dict.fromkeys((spec.name, spec.section)):
+                if key not in data:
+                    continue
+                raw = data.pop(key)
+                try:
+                    sections[spec.name] = raw if isinstance(raw, spec.settings) else spec.settings.model_validate(raw)
+                except ValidationError as exc:
+                    errors += [_line_error(error, (spec.name,)) for error in exc.errors()]
+        try:
+            config = handler(data)
+        except ValidationError as exc:
+            errors = [_line_error(error, ()) for error in exc.errors()] + errors
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        config._sections = sections
+        return config
+
+    @model_serializer(mode="wrap")
+    def _with_sections(self, handler: Any, info: Any) -> dict[str, Any]:
+        dumped = handler(self)
+        for name, settings in self._sections.items():
+            dumped[name] = settings.model_dump(mode=info.mode, exclude_unset=info.exclude_unset,
+                                               exclude_none=info.exclude_none)
+        return dumped
+
+    def settings_for(self, strategy: str) -> Any:
+        """The strategy's own section: as given, or its settings model's defaults."""
+        from . import catalog
+
+        spec = catalog.spec(strategy)
+        return self._sections.get(spec.name) or spec.settings()
+
+    def with_settings(self, strategy: str, settings: BaseModel) -> "RunConfig":
+        """A copy with ``strategy``'s section replaced by ``settings``."""
+        from . import catalog
+
+        copy = self.model_copy()
+        copy._sections = {**self._sections, catalog.spec(strategy).name: settings}
+        return copy
+
+
+def _line_error(error: Mapping[str, Any], prefix: tuple[Any, ...]) -> Any:
+    """A pydantic error as the details a ValidationError is rebuilt from, its location under ``prefix``."""
+    line: dict[str, Any] = {"type": error["type"], "loc": (*prefix, *error["loc"]), "input": error.get("input")}
+    if "ctx" in error:
+        line["ctx"] = error["ctx"]
+    return line
+
+
+def holds_member(annotation: Any) -> bool:
+    """Whether a setting's annotation admits a whole member (``judge: MemberConfig | None``)."""
+    return MemberConfig in _models_in(annotation)
 
 
 def deep_merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -247,21 +200,9 @@ def deep_merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, 
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    from .errors import InputError
-    from .inputs import decode_utf8
+    from .inputs import read_file
 
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory; give a YAML config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
-    try:
-        text = decode_utf8(data, str(path))
-    except InputError as exc:
-        raise ConfigError(exc.template) from None
+    text = read_file(path, "config file", "a YAML config file", ConfigError)
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -304,7 +245,13 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 
 def _keys_at(model: type[BaseModel], path: list[str]) -> list[str]:
     """The keys a mapping at ``path`` inside ``model`` may hold (field names and aliases)."""
+    from . import catalog
+
     models, keyed = [model], False
+    if model is RunConfig and path and catalog.find(path[0]) is not None:
+        models, path = [catalog.spec(path[0]).settings], path[1:]
+    elif model is RunConfig and not path:
+        return [*RunConfig.model_fields, *catalog.names()]
     for part in path:
         if keyed:  # a mapping's own key (prices: {"openai/gpt-4o": ...}): its values are ``models``
             keyed = False
@@ -343,27 +290,57 @@ def format_validation_error(source: str | None, exc: ValidationError, model: typ
     return "\n".join(f"{source}: {path}: {_explain(path, errors, shown)}" for path, errors in by_path.items())
 
 
-def load_config(
-    path: Path | str | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> RunConfig:
-    """Build a ``RunConfig`` from defaults, environment, the YAML file and flag overrides."""
+def spelled(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with each strategy's section under its name (``cot_decode`` becomes ``cot-decode``), so that
+    overrides merge into it."""
+    from . import catalog
+
+    data = dict(data)
+    for spec in catalog.specs():
+        if spec.section != spec.name and spec.section in data and spec.name not in data:
+            data[spec.name] = data.pop(spec.section)
+    return data
+
+
+def config_data(path: Path | str | None = None, environ: Mapping[str, str] | None = None,
+                owned: tuple[str, ...] = (), source: str | None = None) -> dict[str, Any]:
+    """The layers under the flags, as one mapping: the environment's defaults (``ENSEMBLE_PROVIDER``,
+    ``ENSEMBLE_MODEL``, ``ENSEMBLE_BASE_URL``), then the YAML file over them. A strategy's section is spelled
+    one way (``cot_decode`` becomes ``cot-decode``) so that overrides merge into it; ``owned`` keys belong to
+    the front end (the server's prompts and outputs) and are dropped. Every front end loads configs here."""
+
     path = Path(path) if isinstance(path, str) else path
     environ = os.environ if environ is None else environ
     data: dict[str, Any] = {key: environ[var] for var, key in ENV_DEFAULTS.items() if environ.get(var)}
-    source = str(path) if path else "command line"
     if path is not None:
-        yaml_data = read_yaml(path)
-        if "cot_decode" in yaml_data and "cot-decode" not in yaml_data:
-            yaml_data["cot-decode"] = yaml_data.pop("cot_decode")  # one spelling, so flags merge into it
-        data = deep_merge(data, yaml_data)
+        data = deep_merge(data, spelled(read_yaml(path)))
+    for key in owned:
+        data.pop(key, None)
+    return data
+
+
+def build_config(data: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
+                 source: str = "command line") -> RunConfig:
+    """``data`` (``config_data``) with a front end's ``overrides`` on top, validated: a mistake in the file is
+    named by ``source`` and key; one in the overrides by the setting, for the front end to name as its own
+    option (a flag, a request field)."""
     try:
         RunConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(source, exc)) from None
-    data = deep_merge(data, overrides or {})
     try:
-        return RunConfig.model_validate(data)
+        return RunConfig.model_validate(deep_merge(dict(data), overrides or {}))
     except ValidationError as exc:
         raise ConfigError(format_validation_error(None, exc)) from None
+
+
+def load_config(
+    path: Path | str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    owned: tuple[str, ...] = (),
+) -> RunConfig:
+    """A ``RunConfig`` from defaults, environment, the YAML file and a front end's overrides, in that order of
+    precedence (the highest last)."""
+    source = str(path) if path else "command line"
+    return build_config(config_data(path, environ, owned), overrides, source)

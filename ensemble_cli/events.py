@@ -16,10 +16,9 @@ class Event:
 
 @dataclass(frozen=True)
 class RunStarted(Event):
-    """Before the first prompt: how many prompts will run, how many were skipped, remarks to show once."""
+    """Before the first prompt: how many prompts will run, and remarks to show once."""
 
     total: int
-    skipped: int = 0
     notes: tuple[str, ...] = ()
     """Remarks about the whole run, settings named as keys (``errors.render`` shows them)."""
 
@@ -27,14 +26,6 @@ class RunStarted(Event):
 @dataclass(frozen=True)
 class PromptStarted(Event):
     prompt: str
-
-
-@dataclass(frozen=True)
-class CallFinished(Event):
-    member: str
-    ok: bool
-    latency_s: float
-    detail: str = ""
 
 
 @dataclass(frozen=True)

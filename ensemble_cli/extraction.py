@@ -263,6 +263,17 @@ def get_extractor(spec: str) -> Extractor:
     raise ConfigError(f"extract: unknown extractor {spec!r}; choose one of {', '.join(EXTRACTORS)} or judge")
 
 
+def checked_extractor(spec: str, judge: bool = False) -> str:
+    """An ``extract`` setting that names a known extractor (a regex must compile), for a settings model's
+    validator; ``judge`` allows vote's judge grouping."""
+    if not (judge and spec == "judge"):
+        try:
+            get_extractor(spec)
+        except ConfigError as exc:
+            raise ValueError(exc.template.removeprefix("extract: ")) from None
+    return spec
+
+
 def token_span(token_texts: list[str], start: int, end: int) -> list[int]:
     """Indices of the tokens whose text overlaps characters [start, end) of their concatenation."""
     indices, offset = [], 0

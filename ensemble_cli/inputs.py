@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import InputError, setting
+from .errors import EnsembleError, InputError, setting
 from .calls import Message
 
 
@@ -88,18 +88,22 @@ def json_lines(text: str, name: str) -> Iterator[tuple[str, int, Any]]:
                              "each line must be one JSON object") from None
 
 
-def read_file(path: Path, what: str, expected: str) -> str:
-    """A file the tool reads, as UTF-8 text: missing, a directory, unreadable or not UTF-8 is one line
-    naming it; ``what`` names the file ("input file") and ``expected`` what to give instead."""
+def read_file(path: Path, what: str, expected: str, error: type[EnsembleError] = InputError) -> str:
+    """A file the tool reads (inputs, configs, datasets, records), as UTF-8 text: missing, a directory,
+    unreadable or not UTF-8 is one ``error`` line naming it; ``what`` names the file ("input file") and
+    ``expected`` what to give instead."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise InputError(f"{path}: {what} not found") from None
+        raise error(f"{path}: {what} not found") from None
     except IsADirectoryError:
-        raise InputError(f"{path}: is a directory; give {expected}") from None
+        raise error(f"{path}: is a directory; give {expected}") from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot read the {what} ({exc.strerror})") from None
-    return decode_utf8(data, str(path))
+        raise error(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    try:
+        return decode_utf8(data, str(path))
+    except InputError as exc:
+        raise error(exc.template) from None
 
 
 def parse_line(obj: Any, where: str, line_number: int) -> PromptItem:

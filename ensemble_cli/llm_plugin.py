@@ -20,8 +20,9 @@ from typing import Any, Iterator, Optional
 import llm
 from pydantic import Field, ValidationError, create_model, model_validator
 
-from .config import RunConfig, deep_merge, format_validation_error, load_config
-from .ensembles import ensemble_files
+from . import catalog
+from .config import RunConfig, build_config, config_data, deep_merge, format_validation_error
+from .ensemble_files import ensemble_files
 from .errors import ConfigError, EnsembleError, render
 from .events import Event, PromptFailed, PromptFinished, StreamDelta, TokenChosen
 from .inputs import PromptItem, empty_reason, prompt_id
@@ -30,23 +31,18 @@ from .records import output_text
 
 PREFIX = "ensemble-"
 COMMON_OPTIONS = ("max_tokens", "temperature", "seed")
-MEMBER_KEYS = ("judge", "aggregator")
-"""Strategy keys that hold a whole member: set them in the YAML file, not with -o."""
-
-
-def section(strategy: str) -> str:
-    """The RunConfig field of a strategy's section (``cot-decode`` -> ``cot_decode``)."""
-    return strategy.replace("-", "_")
+OWNED = ("prompt", "input", "output", "resume")
+"""Run-config keys the plugin sets itself: the prompt comes from llm, the record goes to llm's log."""
 
 
 def option_name(path: str) -> str:
     """How the plugin names a setting in its messages: the ``-o`` option that sets it, else its key in the
-    ensemble's file."""
+    ensemble's file (a member setting, a run setting that no option takes)."""
     head, _, key = path.partition(".")
     if not key and path in COMMON_OPTIONS:
         return f"-o {path}"
-    if key and "." not in key and key not in MEMBER_KEYS and head in ("committee", "vote", "moa", "cot-decode",
-                                                                      "verbalize"):
+    spec = catalog.find(head)
+    if key and "." not in key and spec is not None and key not in spec.member_settings():
         return f"-o {key}"
     return f"{path} in the ensemble's file"
 
@@ -67,9 +63,9 @@ def options_for(strategy: str | None) -> type[llm.Options]:
         info = RunConfig.model_fields[name]
         fields[name] = (Optional[info.annotation], Field(default=None, description=info.description))
     if strategy is not None:
-        settings = RunConfig.model_fields[section(strategy)].annotation
-        for name, info in settings.model_fields.items():  # type: ignore[union-attr]
-            if name not in MEMBER_KEYS:
+        spec = catalog.spec(strategy)
+        for name, info in spec.settings.model_fields.items():
+            if name not in spec.member_settings():
                 fields[name] = (Optional[info.annotation], Field(default=None, description=info.description))
 
     def check(self: Any) -> Any:
@@ -105,7 +101,8 @@ class EnsembleModel(llm.Model):
         self.model_id = PREFIX + name
         self.path = path
         try:
-            self.config: RunConfig | None = load_config(path)
+            self.data = config_data(path, owned=OWNED)
+            self.config: RunConfig | None = build_config(self.data, source=str(path))
             self.problem: str | None = None
         except ConfigError as exc:  # listed anyway: running it says what is wrong with the file
             self.config, self.problem = None, str(exc)
@@ -116,13 +113,11 @@ class EnsembleModel(llm.Model):
         if self.config is None:
             raise llm.ModelError(f"{self.model_id}: {self.problem}")
         if self.strategy is None:
-            raise llm.ModelError(f"{self.model_id}: {self.path} names no strategy; add `strategy: vote` "
-                                 "(or committee, moa, cot-decode, verbalize) to the file")
+            raise llm.ModelError(f"{self.model_id}: {self.path} names no strategy; add `strategy: NAME` ("
+                                 f"{', '.join(catalog.names())}) to the file")
         given = {k: v for k, v in options.model_dump().items() if v is not None}
-        data = deep_merge(self.config.model_dump(by_alias=True, exclude_unset=True), overrides(self.strategy, given))
-        data.update(prompt=None, input=None, output=None, resume=False)
         try:
-            return RunConfig.model_validate(data), self.strategy
+            return RunConfig.model_validate(deep_merge(self.data, overrides(self.strategy, given))), self.strategy
         except ValidationError as exc:
             raise llm.ModelError(format_validation_error(f"{self.model_id} -o", exc)) from None
 

@@ -1,9 +1,9 @@
 """Member resolution: a run config becomes the members of each role, with every default applied here once.
 
-Top-level values fill what a member leaves unset; ``n`` copies each listed member; the strategy's
-role settings (moa proposer and aggregator settings, Self-MoA, the vote judge) are applied; identical moa
-proposers get their temperatures spread so that they differ. Nothing downstream fills
-a default again.
+Top-level values fill what a member leaves unset; ``n`` copies each listed member; then the strategy's
+own rules (its spec's ``roster``: moa's proposer and aggregator settings and Self-MoA, vote's judge)
+are applied with the helpers here (``fill``, ``copies``, ``spread``, ``free_name``). Nothing downstream
+fills a default again.
 """
 
 from __future__ import annotations
@@ -11,25 +11,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .config import MemberConfig, RunConfig
-from .errors import ConfigError, setting
+from .errors import ConfigError
 
 SPREAD_LOW, SPREAD_HIGH = 0.4, 1.0
-ONE_MEMBER = ("cot-decode", "verbalize")
 
 
 @dataclass
 class Roster:
-    """The resolved members of a run, by role, and remarks about them to show once."""
+    """The resolved members of a run, the members of its other roles, and remarks about them to show once;
+    ``origins`` says where each member comes from (``members[1]``, ``copy 2 of members[0] 'a' (n: 3)``),
+    ``where`` each role member, so that two of one name can be named."""
 
     members: list[MemberConfig]
-    aggregator: MemberConfig | None = None
-    judge: MemberConfig | None = None
-    fallback: MemberConfig | None = None
-    """moa: the second aggregator that answers where the first fails (``moa.fallback``)."""
+    origins: list[str] = field(default_factory=list)
+    roles: dict[str, MemberConfig] = field(default_factory=dict)
+    where: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def everyone(self) -> list[MemberConfig]:
-        return [*self.members, *(m for m in (self.aggregator, self.judge) if m is not None)]
+    def taken(self) -> set[str]:
+        return {m.name or "" for m in [*self.members, *self.roles.values()]}
+
+    def add_role(self, role: str, member: MemberConfig, where: str) -> None:
+        self.roles[role] = member
+        self.where[role] = where
 
 
 def fill(run: RunConfig, member: MemberConfig, default_name: str) -> MemberConfig:
@@ -120,60 +124,20 @@ def spread(members: list[MemberConfig]) -> list[MemberConfig]:
     return [m.model_copy(update={"temperature": round(SPREAD_LOW + i * step, 4)}) for i, m in enumerate(members)]
 
 
-def _moa(run: RunConfig, members: list[MemberConfig], roster: Roster) -> None:
-    settings = run.moa
-    proposers = copies(members[0].model_copy(update={"name": base_name(members[0])}), settings.self_moa) \
-        if settings.self_moa else members
-    if settings.proposer_temperature is not None:
-        proposers = [p.model_copy(update={"temperature": settings.proposer_temperature}) for p in proposers]
-    else:
-        varied = spread(proposers)
-        if varied is not proposers:
-            temps = ", ".join(f"{t:g}" for t in sorted({m.temperature or 0.0 for m in varied}))
-            roster.notes.append(f"moa: {len(varied)} copies of member '{base_name(proposers[0])}' would "
-                                f"answer alike; their temperatures are spread over {temps} "
-                                f"(set {setting('moa.proposer_temperature')} to fix one)")
-        proposers = varied
-    if settings.proposer_max_tokens:
-        proposers = [p.model_copy(update={"max_tokens": settings.proposer_max_tokens}) for p in proposers]
-    default = free_name("aggregator", {m.name or "" for m in proposers})
-    if settings.aggregator is not None:
-        aggregator = fill(run, settings.aggregator, default)
-    else:
-        aggregator = members[0].model_copy(update={"name": default, "system": None})
-    updates: dict = {}
-    if settings.aggregator_temperature is not None:
-        updates["temperature"] = settings.aggregator_temperature
-    if settings.aggregator_max_tokens:
-        updates["max_tokens"] = settings.aggregator_max_tokens
-    roster.members = proposers
-    roster.aggregator = aggregator.model_copy(update=updates) if updates else aggregator
-    if isinstance(settings.fallback, MemberConfig):
-        taken = {m.name or "" for m in proposers} | {roster.aggregator.name or ""}
-        fallback = fill(run, settings.fallback, free_name("fallback", taken))
-        roster.fallback = fallback.model_copy(update=updates) if updates else fallback
-
-
 def resolve(run: RunConfig, strategy: str) -> Roster:
-    """Every member of ``strategy``'s run, by role, each field set; two members of one name are refused."""
+    """Every member of ``strategy``'s run, by role, each field set (the strategy's own rules applied by its
+    spec); two members of one name are refused."""
+    from . import catalog
+
+    spec = catalog.spec(strategy)
     origins = named(run)
-    members = [member for member, _ in origins]
-    roster = Roster(members)
-    if strategy == "moa":
-        _moa(run, members, roster)
-        if run.moa.self_moa:
-            origins = [(m, f"copy {i + 1} of the first member (moa.self_moa: {run.moa.self_moa})")
-                       for i, m in enumerate(roster.members)]
-        assert roster.aggregator is not None
-        origins.append((roster.aggregator, "moa.aggregator" if run.moa.aggregator else "the aggregator"))
-        if roster.fallback is not None:
-            origins.append((roster.fallback, "moa.fallback"))
-    elif strategy == "vote":
-        if run.vote.judge is not None:
-            roster.judge = fill(run, run.vote.judge, free_name("judge", {m.name or "" for m in members}))
-            origins.append((roster.judge, "vote.judge"))
-    elif strategy in ONE_MEMBER and len(members) > 1:
-        roster.notes.append(f"{strategy} uses one member; ignoring {', '.join(m.name or '' for m in members[1:])}")
-        roster.members = members[:1]
-    check_names(origins)
+    roster = Roster([member for member, _ in origins], [where for _, where in origins])
+    if spec.roster is not None:
+        spec.roster(run, run.settings_for(spec.name), roster)
+    if spec.one_member and len(roster.members) > 1:
+        roster.notes.append(f"{spec.name} uses one member; ignoring "
+                            f"{', '.join(m.name or '' for m in roster.members[1:])}")
+        roster.members, roster.origins = roster.members[:1], roster.origins[:1]
+    check_names([*zip(roster.members, roster.origins),
+                 *((member, roster.where[role]) for role, member in roster.roles.items())])
     return roster

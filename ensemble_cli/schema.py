@@ -6,12 +6,11 @@ validate real records against it, so the schema and what the tool writes cannot 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from .records import SCHEMA_VERSION
-from .strategies.details import DETAILS, CommitteeDetails, CotDecodeDetails, MoaDetails, VerbalizeDetails, VoteDetails
 
 
 class MemberInfo(BaseModel):
@@ -19,7 +18,7 @@ class MemberInfo(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str
-    role: Literal["member", "proposer", "aggregator", "fallback", "judge"]
+    role: str = Field(description="member, proposer, or the role the strategy calls it in (judge, aggregator...)")
     provider: str
     model: str
     weight: float
@@ -42,35 +41,51 @@ class UsageInfo(BaseModel):
     wall_s: float
 
 
-class Record(BaseModel):
-    """One line of a JSONL output: one prompt's result (or its failure)."""
+class RecordBase(BaseModel):
+    """One line of a JSONL output: one prompt's result (or its failure). ``record_model`` adds the details
+    of every registered strategy."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     schema_version: int = Field(alias="schema", description=f"{SCHEMA_VERSION} for records written by this version")
     run_id: str
-    strategy: Literal["committee", "vote", "moa", "cot-decode", "verbalize"]
+    strategy: str = Field(description="the strategy that wrote it")
     fingerprint: str = Field(description="hash of the strategy, settings and members that shape the output")
     id: str
     status: Literal["ok", "error"]
     input: dict[str, Any] = Field(description='{"prompt": text} or {"messages": [{role, content}, ...]}')
     output: Any = Field(description="text, the winning answer, or the draws; null on error")
-    details: CommitteeDetails | VoteDetails | MoaDetails | CotDecodeDetails | VerbalizeDetails | dict[str, Any] = Field(
-        union_mode="left_to_right", description="the strategy's typed details; on error, what was gathered before the failure")
+    details: Any
     members: list[MemberInfo]
     settings: dict[str, Any] = Field(description="seed, max_tokens, temperature, n and the strategy's section")
     usage: UsageInfo
     errors: list[str]
     created: str
 
-
     @model_validator(mode="after")
-    def _details_of_its_strategy(self) -> "Record":
-        """An ok record's details are its own strategy's (a partial dict belongs to a failed prompt only)."""
-        if self.status == "ok" and not isinstance(self.details, DETAILS[self.strategy]):
+    def _details_of_its_strategy(self) -> "RecordBase":
+        """Its strategy is a registered one, and an ok record's details are that strategy's own (a partial
+        dict belongs to a failed prompt only)."""
+        from . import catalog
+
+        spec = catalog.find(self.strategy)
+        if spec is None:
+            raise ValueError(f"strategy {self.strategy!r} is not one of {', '.join(catalog.names())}")
+        if self.status == "ok" and not isinstance(self.details, spec.details):
             raw = self.details if isinstance(self.details, dict) else self.details.model_dump(mode="json")
-            self.details = DETAILS[self.strategy].model_validate(raw)  # type: ignore[assignment]
+            self.details = spec.details.model_validate(raw)
         return self
 
 
+def record_model() -> type[RecordBase]:
+    """The record model of the strategies registered now: ``details`` is one of their details models."""
+    from . import catalog
+
+    details = tuple(spec.details for spec in catalog.specs())
+    annotation = Union[(*details, dict[str, Any])]  # type: ignore[valid-type]
+    return create_model("Record", __base__=RecordBase, details=(annotation, Field(
+        union_mode="left_to_right",
+        description="the strategy's typed details; on error, what was gathered before the failure")))
+
+
 def record_schema() -> dict[str, Any]:
-    return Record.model_json_schema(by_alias=True)
+    return record_model().model_json_schema(by_alias=True)

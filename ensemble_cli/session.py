@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from .catalog import BUILDERS, STRATEGY_NAMES, Bound
+from . import catalog
 from .config import MemberConfig, RunConfig
 from .cache import CallCache, default_dir
 from .errors import (
@@ -31,6 +31,7 @@ from .providers.metered import Meter, MeteredProvider
 from .records import RunInfo, build_record, read_recorded
 from .secrets import redact
 from .strategies.base import Member, Strategy
+from .strategies.spec import Build
 from .strategies.details import dump
 from .usage import Tally
 
@@ -75,14 +76,13 @@ class Prepared:
 
 
 def run_settings(config: RunConfig, strategy: str) -> dict[str, Any]:
-    """The settings a record holds so that it can be reproduced on its own."""
-    return {
-        "seed": config.seed,
-        "max_tokens": config.max_tokens,
-        "temperature": config.temperature,
-        "n": config.n,
-        strategy: config.settings_for(strategy).model_dump(mode="json", exclude={"judge", "aggregator", "fallback"}),
-    }
+    """The settings a record holds so that it can be reproduced on its own (members are in its ``members``)."""
+    own = config.settings_for(strategy).model_dump(mode="json")
+    for key in catalog.spec(strategy).member_settings():
+        if isinstance(own.get(key), dict):
+            del own[key]
+    return {"seed": config.seed, "max_tokens": config.max_tokens, "temperature": config.temperature,
+            "n": config.n, catalog.spec(strategy).name: own}
 
 
 class Session:
@@ -119,6 +119,10 @@ class Session:
         """Closes what the session opened (a provider or registry passed in belongs to the caller)."""
         if self._owns_registry:
             await self.registry.aclose()
+        self.close()
+
+    def close(self) -> None:
+        """Closes a session that was only prepared, never run (its HTTP clients open on a first call only)."""
         if self.cache is not None:
             self.cache.close()
 
@@ -140,20 +144,15 @@ class Session:
 
     def prepare(self, strategy: str) -> Prepared:
         """Resolve, bind and build ``strategy``: every setting and member is checked here, before any call."""
-        if strategy not in STRATEGY_NAMES:
-            raise ConfigError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGY_NAMES)}")
-        if self.config.strategy is not None and self.config.strategy != strategy:
-            raise ConfigError(f"strategy: this config is for '{self.config.strategy}', not '{strategy}'")
-        roster: Roster = resolve(self.config, strategy)
-        bound = Bound(
-            members=[self._bind(m, "member") for m in roster.members],
-            aggregator=None if roster.aggregator is None else self._bind(roster.aggregator, "aggregator"),
-            judge=None if roster.judge is None else self._bind(roster.judge, "judge"),
-            fallback=None if roster.fallback is None else self._bind(roster.fallback, "fallback"),
-        )
-        built = BUILDERS[strategy](self.config, bound)
+        spec = catalog.spec(strategy)
+        if self.config.strategy is not None and self.config.strategy != spec.name:
+            raise ConfigError(f"strategy: this config is for '{self.config.strategy}', not '{spec.name}'")
+        roster: Roster = resolve(self.config, spec.name)
+        built = spec.build(Build(self.config, self.config.settings_for(spec.name),
+                                 [self._bind(m, "member") for m in roster.members],
+                                 {role: self._bind(m, role) for role, m in roster.roles.items()}))
         self.meter.check_priced([(m.name, m.provider) for m in built.called()])
-        info = RunInfo(strategy, run_settings(self.config, strategy), [m.describe() for m in built.called()])
+        info = RunInfo(spec.name, run_settings(self.config, spec.name), [m.describe() for m in built.called()])
         return Prepared(built, info, [*roster.notes, *built.notes, *self.registry.notes])
 
     def pending(self, prepared: Prepared, items: Sequence[PromptItem]) -> tuple[list[PromptItem], list[str]]:
@@ -192,7 +191,7 @@ class Session:
             bus.subscribe(sink)
         items = list(items)
         outcome = Outcome()
-        bus.emit(RunStarted("", len(items), 0, tuple([*prepared.notes, *notes])))
+        bus.emit(RunStarted("", len(items), tuple([*prepared.notes, *notes])))
         limiter = asyncio.Semaphore(self.config.parallel_prompts)
 
         async def one(item: PromptItem) -> None:

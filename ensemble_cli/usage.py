@@ -18,8 +18,9 @@ UNKNOWN_MODEL = "unknown/unknown"
 
 
 @dataclass
-class ModelUsage:
-    """One model's share of a prompt's calls; ``billed_*`` leave out tokens served from the cache."""
+class Counters:
+    """Calls and tokens, and the tokens billed (those not served from the cache): a prompt's, and each
+    model's share of it, are counted by the same ``count``."""
 
     calls: int = 0
     cached_calls: int = 0
@@ -27,6 +28,21 @@ class ModelUsage:
     completion_tokens: int = 0
     billed_prompt_tokens: int = 0
     billed_completion_tokens: int = 0
+
+    def count(self, calls: int, prompt: int, completion: int, cached: bool = False) -> None:
+        self.calls += calls
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        if cached:
+            self.cached_calls += calls
+        else:
+            self.billed_prompt_tokens += prompt
+            self.billed_completion_tokens += completion
+
+
+@dataclass
+class ModelUsage(Counters):
+    """One model's share of a prompt's calls."""
 
     def cost(self, key: str, prices: PriceTable) -> float | None:
         if not (self.billed_prompt_tokens or self.billed_completion_tokens):
@@ -40,16 +56,12 @@ def model_key(provider: str, model: str) -> str:
 
 
 @dataclass
-class Tally:
+class Tally(Counters):
     """Calls, retries, tokens, latency and cost spent on one prompt. ``prices`` defaults to the shipped table."""
 
-    calls: int = 0
     failed_calls: int = 0
     retries: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
     call_latency_s: float = 0.0
-    cached_calls: int = 0
     cpu_s: float = 0.0
     by_model: dict[str, ModelUsage] = field(default_factory=dict)
     prices: PriceTable | None = None
@@ -68,22 +80,11 @@ class Tally:
         first = completions[0]
         prompt = sum(c.usage.prompt_tokens for c in completions)
         completion = sum(c.usage.completion_tokens for c in completions)
-        self.calls += 1
+        for counters in (self, self._model(model_key(first.provider, first.model))):
+            counters.count(1, prompt, completion, cached=first.cached)
         self.retries += first.retries
-        self.prompt_tokens += prompt
-        self.completion_tokens += completion
         self.call_latency_s += first.latency_s
         self.cpu_s += sum(c.cpu_s for c in completions)
-        usage = self._model(model_key(first.provider, first.model))
-        usage.calls += 1
-        usage.prompt_tokens += prompt
-        usage.completion_tokens += completion
-        if first.cached:
-            self.cached_calls += 1
-            usage.cached_calls += 1
-        else:
-            usage.billed_prompt_tokens += prompt
-            usage.billed_completion_tokens += completion
 
     def add_failure(self, retries: int = 0) -> None:
         """One call that failed for good after ``retries`` retries: it still counts (providers bill none)."""
@@ -95,16 +96,9 @@ class Tally:
                   model: str = UNKNOWN_MODEL, cpu_s: float = 0.0) -> None:
         """In-process batched decode steps of ``model`` (a ``provider/model`` key; each step counts as one
         call), and the CPU seconds they took."""
-        self.calls += calls
-        self.prompt_tokens += prompt_tokens
-        self.completion_tokens += completion_tokens
+        for counters in (self, self._model(model)):
+            counters.count(calls, prompt_tokens, completion_tokens)
         self.cpu_s += cpu_s
-        usage = self._model(model)
-        usage.calls += calls
-        usage.prompt_tokens += prompt_tokens
-        usage.completion_tokens += completion_tokens
-        usage.billed_prompt_tokens += prompt_tokens
-        usage.billed_completion_tokens += completion_tokens
 
     def cost_usd(self) -> float | None:
         """Dollars spent on the calls: ``None`` if any model called has no price."""

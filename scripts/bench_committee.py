@@ -15,7 +15,8 @@ import time
 
 from _bench import Size, Targets, parse_args, print_table
 
-from ensemble_cli.config import CommitteeSettings, MemberConfig, RunConfig
+from ensemble_cli.config import MemberConfig, RunConfig
+from ensemble_cli.strategies.committee import CommitteeSettings
 from ensemble_cli.inputs import from_prompt
 from ensemble_cli.calls import Message, Request
 from ensemble_cli.providers.local import LocalProvider

@@ -13,7 +13,7 @@ import statistics
 
 from _bench import Size, parse_args, print_table
 
-from ensemble_cli.config import VerbalizeSettings
+from ensemble_cli.strategies.verbalize import VerbalizeSettings
 from ensemble_cli.errors import StrategyError
 from ensemble_cli.inputs import from_prompt
 from ensemble_cli.providers.local import LocalProvider

@@ -11,7 +11,7 @@ import time
 
 from _bench import Size, Targets, concurrency_table, fake_members, parse_args
 
-from ensemble_cli.config import VoteSettings
+from ensemble_cli.strategies.vote import VoteSettings
 from ensemble_cli.inputs import from_prompt
 from ensemble_cli.strategies.vote import Vote
 

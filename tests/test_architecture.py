@@ -41,9 +41,53 @@ def test_config_imports_no_provider():
     assert not {name for name in imports(PACKAGE / "config.py") if name.startswith("ensemble_cli.providers")}
 
 
+# What a strategy says about itself (its spec) and the recount of written records call no model.
+RUNS_NO_MODEL = ("ensemble_cli.strategies.spec", "ensemble_cli.strategies.vote_recount")
+
+
 @pytest.mark.parametrize("path", sorted((PACKAGE / "cli").glob("*.py")), ids=lambda p: p.name)
 def test_the_cli_runs_no_strategy_itself(path):
     """Commands build a Session (through cli/common.py) and never a strategy or a provider directly."""
     found = {name for name in imports(path)
-             if name.startswith(("ensemble_cli.strategies.", "ensemble_cli.providers.registry", "ensemble_cli.members"))}
+             if name.startswith(("ensemble_cli.strategies.", "ensemble_cli.providers.registry", "ensemble_cli.members"))
+             and not name.startswith(RUNS_NO_MODEL)}
     assert not found, f"{path.name} imports {sorted(found)}"
+
+
+def test_the_server_imports_nothing_from_the_cli():
+    for path in sorted((PACKAGE / "server").glob("*.py")):
+        found = {name for name in imports(path) if name.startswith("ensemble_cli.cli")}
+        assert not found, f"server/{path.name} imports {sorted(found)}"
+
+
+@pytest.mark.parametrize("name", ["inputs.py", "cache.py", "usage.py", "calls.py", "decoding.py", "records.py"])
+def test_the_core_modules_import_no_provider(name):
+    """The provider protocol (``providers/base.py``) is allowed: it is a type, not a backend."""
+    found = {module for module in imports(PACKAGE / name)
+             if module.startswith(("ensemble_cli.providers", "ensemble_cli.cli", "ensemble_cli.server"))
+             and not module.startswith("ensemble_cli.providers.base")}
+    assert not found, f"{name} imports {sorted(found)}"
+
+
+def test_the_prefix_decoder_lives_beside_the_protocol_not_in_a_backend():
+    assert "class PrefixDecoder" in (PACKAGE / "decoding.py").read_text(encoding="utf-8")
+    for path in sorted((PACKAGE / "providers").glob("*.py")):
+        assert "class PrefixDecoder" not in path.read_text(encoding="utf-8"), path.name
+
+
+def test_the_metered_provider_forwards_nothing_it_does_not_declare():
+    """A wrapper with ``__getattr__`` hides which capabilities it really has; the protocol says them all."""
+    tree = ast.parse((PACKAGE / "providers" / "metered.py").read_text(encoding="utf-8"))
+    methods = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+    assert "__getattr__" not in methods
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_probes_a_provider_for_a_capability(path):
+    """Capabilities are protocol methods (``reproducible()``, ``decoder()``), never ``getattr`` guesses."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr"):
+            target = node.args[0] if node.args else None
+            text = ast.unparse(target) if target is not None else ""
+            assert "provider" not in text.lower(), f"{path.name}: {ast.unparse(node)}"

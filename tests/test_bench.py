@@ -21,7 +21,7 @@ from ensemble_cli.bench.stats import mcnemar_exact, paired, pareto, wilson
 from ensemble_cli.cli import app
 from ensemble_cli.errors import ConfigError, InputError
 from ensemble_cli.extraction import extract_number
-from ensemble_cli.revote import revote_record
+from ensemble_cli.strategies.vote_recount import revote_record
 
 runner = CliRunner()
 

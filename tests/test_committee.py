@@ -8,7 +8,8 @@ import pytest
 from fake_server import ScriptedModel
 
 from conftest import run_strategy
-from ensemble_cli.config import CommitteeSettings, MemberConfig
+from ensemble_cli.config import MemberConfig
+from ensemble_cli.strategies.committee import CommitteeSettings
 from ensemble_cli.errors import CapabilityError
 from ensemble_cli.inputs import from_prompt
 from ensemble_cli.calls import Request

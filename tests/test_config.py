@@ -75,9 +75,9 @@ def test_members_inherit_and_replicate():
 
 def test_cot_decode_section_uses_its_dashed_name(tmp_path):
     config = load_config(write(tmp_path, "cot-decode:\n  k: auto\n"))
-    assert config.cot_decode.k == "auto"
+    assert config.settings_for("cot-decode").k == "auto"
 
 
 def test_cot_decode_section_in_either_spelling_merges_with_flags(tmp_path):
     config = load_config(write(tmp_path, "cot_decode:\n  k: 3\n"), {"cot-decode": {"extract": "text"}})
-    assert (config.cot_decode.k, config.cot_decode.extract) == (3, "text")
+    assert (config.settings_for("cot-decode").k, config.settings_for("cot-decode").extract) == (3, "text")

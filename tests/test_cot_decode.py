@@ -11,9 +11,10 @@ from fake_server import Context, pieces
 from typer.testing import CliRunner
 
 from conftest import REPO, run_strategy
-from ensemble_cli.aggregation import END as END_KEY
+from ensemble_cli.calls import END as END_KEY
 from ensemble_cli.cli import app
-from ensemble_cli.config import CotDecodeSettings, MemberConfig
+from ensemble_cli.config import MemberConfig
+from ensemble_cli.strategies.cot_decode import CotDecodeSettings
 from ensemble_cli.errors import CapabilityError
 from ensemble_cli.inputs import from_prompt
 from ensemble_cli.calls import Request

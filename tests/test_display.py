@@ -15,7 +15,7 @@ from ensemble_cli.inputs import PromptItem
 from ensemble_cli.calls import Message
 from ensemble_cli.session import Session
 from ensemble_cli.sinks.display import Display, agreement_style
-from ensemble_cli.sinks.records import Collector
+from ensemble_cli.sinks.collect import Collector
 from ensemble_cli.sinks.views import detail_view
 
 def real_record(strategy: str, *replies, **config) -> dict:

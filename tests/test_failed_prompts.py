@@ -19,7 +19,7 @@ from ensemble_cli.config import load_config
 from ensemble_cli.errors import ProviderError
 from ensemble_cli.inputs import from_prompt
 from ensemble_cli.session import Session
-from ensemble_cli.sinks.records import Collector
+from ensemble_cli.sinks.collect import Collector
 
 runner = CliRunner()
 AGGREGATING = "You write the final answer"

@@ -13,7 +13,9 @@ from test_serve import server_url  # noqa: F401  (the module-scoped `ensemble se
 from typer.testing import CliRunner
 
 from ensemble_cli.cli import app
-from ensemble_cli.config import CommitteeSettings, CotDecodeSettings, MemberConfig
+from ensemble_cli.config import MemberConfig
+from ensemble_cli.strategies.committee import CommitteeSettings
+from ensemble_cli.strategies.cot_decode import CotDecodeSettings
 from ensemble_cli.inputs import from_prompt
 from ensemble_cli.calls import Message, Request
 from ensemble_cli.strategies.base import Member

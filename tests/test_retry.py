@@ -104,4 +104,6 @@ def test_permanent_reasons():
     assert retry.permanent_reason(429, QUOTA) == "quota exhausted"
     assert retry.permanent_reason(429, {"error": {"message": "Rate limit reached", "code": "rate_limit_exceeded"}}) is None
     assert retry.permanent_reason(503, b"upstream busy") is None
-    assert retry.DEFAULT_MAX_RETRIES == 4
+    from ensemble_cli.config import DEFAULT_MAX_RETRIES, RunConfig
+
+    assert DEFAULT_MAX_RETRIES == 4 == RunConfig().max_retries  # one default, in the config

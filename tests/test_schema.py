@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from ensemble_cli.cli import app
 from ensemble_cli.config import load_config
 from ensemble_cli.inputs import from_prompt
-from ensemble_cli.schema import Record
+from ensemble_cli.schema import record_model
 from ensemble_cli.session import Session
-from ensemble_cli.sinks.records import Collector
+from ensemble_cli.sinks.collect import Collector
 
 TAGGED = "<response><text>Blue</text><probability>0.6</probability></response>"
 
@@ -32,7 +32,7 @@ def test_real_records_of_every_strategy_match_the_schema(strategy, config):
     Session(load_config(None, config), provider=provider).run_sync(strategy, [from_prompt("q?")], [collector])
     (record,) = collector.records
     assert record["status"] == "ok"
-    parsed = Record.model_validate(record)
+    parsed = record_model().model_validate(record)
     assert type(parsed.details).__name__.lower().startswith(strategy.replace("-", ""))
     assert parsed.model_dump(mode="json", by_alias=True, exclude_unset=True) == record  # nothing lost or added
 

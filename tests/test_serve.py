@@ -72,7 +72,7 @@ def test_prefix_continuation_over_http_matches_in_process(server_url, registry_f
 
 
 def test_draft_equals_stepwise_on_the_real_model_over_http(server_url, registry_for):
-    from ensemble_cli.config import CommitteeSettings
+    from ensemble_cli.strategies.committee import CommitteeSettings
     from ensemble_cli.inputs import from_prompt
     from ensemble_cli.strategies.base import Member
     from ensemble_cli.strategies.committee import Committee

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from conftest import REPO, run_strategy
 from ensemble_cli.cli import app
-from ensemble_cli.config import MemberConfig, VerbalizeSettings
+from ensemble_cli.config import MemberConfig
+from ensemble_cli.strategies.verbalize import VerbalizeSettings
 from ensemble_cli.diversity import distinct_n, jaccard, report
 from ensemble_cli.errors import StrategyError
 from ensemble_cli.inputs import from_prompt

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from conftest import REPO, run_strategy
 from ensemble_cli.cli import app
-from ensemble_cli.config import MemberConfig, VoteSettings, load_config
+from ensemble_cli.config import MemberConfig, load_config
+from ensemble_cli.strategies.vote import VoteSettings
 from ensemble_cli.errors import ConfigError, StrategyError
 from ensemble_cli.inputs import from_prompt
 from ensemble_cli.strategies.base import Member

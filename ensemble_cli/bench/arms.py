@@ -20,7 +20,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..config import RunConfig, deep_merge, format_validation_error, read_yaml
+from .. import catalog
+from ..config import RunConfig, config_data, deep_merge, format_validation_error, spelled
 from ..errors import ConfigError
 from . import math_scoring
 from .scoring import SCORINGS
@@ -51,7 +52,7 @@ class Arm:
 
     @property
     def method(self) -> str | None:
-        return self.config.vote.method if self.config is not None and self.strategy == "vote" else None
+        return self.config.settings_for("vote").method if self.config is not None and self.strategy == "vote" else None
 
 
 @dataclass
@@ -122,20 +123,18 @@ def _extract_for(scoring: str) -> str:
 
 def _with_extract(arm: dict[str, Any], extract: str) -> dict[str, Any]:
     """A vote or cot-decode arm that names no extractor gets the one the scoring uses."""
-    strategy = arm.get("strategy")
-    if strategy in ("vote", "cot-decode"):
-        section = arm.get(strategy)
+    spec = catalog.find(str(arm.get("strategy")))
+    if spec is not None and "extract" in spec.settings.model_fields:
+        section = arm.get(spec.name)
         if not isinstance(section, dict) or "extract" not in section:
-            return deep_merge(arm, {strategy: {"extract": extract}})
+            return deep_merge(arm, {spec.name: {"extract": extract}})
     return arm
 
 
 def load_plan(path: Path | None, scoring_default: str, overrides: dict[str, Any] | None = None) -> BenchPlan:
     """Read a bench YAML (or none: the defaults) into the arms to run; every arm's config is validated."""
-    data = read_yaml(path) if path is not None else {}
+    data = config_data(path)  # as every front end loads a config: the environment's defaults under the YAML
     source = str(path) if path is not None else "bench defaults"
-    if "cot_decode" in data and "cot-decode" not in data:
-        data["cot-decode"] = data.pop("cot_decode")
     for key in RUN_ONLY:
         if key in data:
             raise ConfigError(f"{source}: {key}: the bench sets this itself for each arm; remove it "
@@ -173,13 +172,11 @@ def load_plan(path: Path | None, scoring_default: str, overrides: dict[str, Any]
             if name == BASELINE:
                 raise ConfigError(f"{where}.name: '{BASELINE}' is the baseline the bench adds itself; name this arm otherwise")
             if "strategy" not in entry:
-                raise ConfigError(f"{where}.strategy: missing; one of committee, vote, moa, cot-decode, verbalize")
+                raise ConfigError(f"{where}.strategy: missing; one of {', '.join(catalog.names())}")
             for key in ("prompt", "input", "output", "resume"):
                 if key in entry:
                     raise ConfigError(f"{where}.{key}: the bench sets this itself; remove it")
-            if "cot_decode" in entry and "cot-decode" not in entry:
-                entry["cot-decode"] = entry.pop("cot_decode")
-            listed.append((name, entry, []))
+            listed.append((name, spelled(entry), []))
     seen = {BASELINE}
     for index, (name, entry, notes) in enumerate(listed):
         if name in seen:
@@ -194,9 +191,9 @@ def load_plan(path: Path | None, scoring_default: str, overrides: dict[str, Any]
 
 def _sample_key(arm: Arm) -> str | None:
     """What a vote arm's samples depend on: everything but a counting method that needs no calls."""
-    if arm.config is None or arm.strategy != "vote" or arm.config.vote.rounds != 1:
+    if arm.config is None or arm.strategy != "vote" or arm.config.settings_for("vote").rounds != 1:
         return None
-    if arm.config.vote.method not in COUNTING:
+    if arm.config.settings_for("vote").method not in COUNTING:
         return None
     shaped = arm.config.model_dump(mode="json", by_alias=True)
     shaped["vote"].pop("method")

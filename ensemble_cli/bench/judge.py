@@ -12,13 +12,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..config import MemberConfig, VoteSettings
+from ..config import MemberConfig
+from ..strategies.vote import SPEC as VOTE, VoteSettings
 from ..inputs import PromptItem
 from ..calls import Message
 from ..providers.registry import ProviderRegistry
 from ..records import RecordWriter
 from ..session import Session
-from ..sinks.records import Collector
+from ..sinks.collect import Collector
 from .arms import BenchPlan
 from .datasets import BenchItem
 
@@ -45,15 +46,14 @@ async def judge_arm(plan: BenchPlan, path: Path, items: dict[str, BenchItem], re
         return 0
     config = plan.arms[0].config.model_copy(update={
         "members": [MemberConfig.model_validate(plan.judge)], "n": 1, "temperature": 0.0,
-        "max_tokens": VERDICT_TOKENS, "vote": VoteSettings(extract=VERDICT), "strategy": None,
-        "output": None, "resume": False, "prompt": None, "input": None})
+        "max_tokens": VERDICT_TOKENS, "strategy": None, "output": None, "resume": False, "prompt": None,
+        "input": None}).with_settings(VOTE.name, VoteSettings(extract=VERDICT))
     asks = [PromptItem(key, (Message("user", PROMPT.format(question=question(items[key]), gold=items[key].answer,
                                                            answer=record["score"]["predicted"])),))
             for key, record in pending.items()]
-    session = Session(config)
-    session.registry = registry
     collector = Collector()
-    await session.run(session.prepare("vote"), asks, [collector])
+    async with Session(config, registry=registry) as session:
+        await session.run(session.prepare(VOTE.name), asks, [collector])
     verdicts = {str(r["id"]): r for r in collector.records}
     for key, record in pending.items():
         verdict = verdicts.get(key)

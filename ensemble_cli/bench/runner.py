@@ -19,8 +19,8 @@ from ..errors import CapabilityError, ConfigError
 from ..events import Event
 from ..providers.registry import ProviderRegistry
 from ..records import RecordWriter, parse_records
-from ..sinks.records import RecordSink
-from ..revote import revote_record
+from ..sinks.jsonl import RecordSink
+from ..strategies.vote_recount import revote_record
 from ..session import Prepared, Session
 from .arms import BASELINE, Arm, BenchPlan
 from .datasets import BenchItem, Dataset
@@ -123,12 +123,12 @@ async def run_bench(plan: BenchPlan, dataset: Dataset, items: Sequence[BenchItem
         assert arm.config is not None
         config = arm.config.model_copy(update={"output": str(arm_file(run_dir, arm.name)), "resume": True,
                                                "strategy": None})
-        session = Session(config)
-        session.registry = shared  # one registry: one concurrency bound per endpoint across arms
+        session = Session(config, registry=shared)  # one registry: one concurrency bound per endpoint across arms
         try:
             prepared = session.prepare(arm.strategy)
         except CapabilityError as exc:
             arm.skipped = str(exc)
+            await session.aclose()
             continue
         todo, notes = session.pending(prepared, prompts)
         runs.append((arm, session, prepared, todo, notes))
@@ -149,6 +149,8 @@ async def run_bench(plan: BenchPlan, dataset: Dataset, items: Sequence[BenchItem
                 if todo:
                     group.create_task(one(arm, session, prepared, todo, notes))
     finally:
+        for _, session, _, _, _ in runs:
+            await session.aclose()  # the shared registry is closed by whoever made it, below
         for entry in meta["arms"]:
             entry["wall_s"] = round(entry["wall_s"] + walls.get(entry["name"], 0.0), 4)
         _write_meta(run_dir, meta)

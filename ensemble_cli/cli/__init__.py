@@ -11,25 +11,27 @@ from typing import Annotated, Any, Optional, Sequence
 import typer
 from typer.core import TyperGroup
 
-from .. import __version__
-from .committee import HELP as COMMITTEE_HELP, committee
-from .cot_decode import HELP as COT_HELP, cot_decode
-from .moa import HELP as MOA_HELP, moa
+from .. import __version__, catalog
 from .bench import bench_app
 from .boundary import TRACEBACK_ENV, guarded
 from .providers_cmd import providers
 from .revote import HELP as REVOTE_HELP, revote
 from .schema_cmd import schema
 from .serve import HELP as SERVE_HELP, serve
-from .verbalize import HELP as VERBALIZE_HELP, verbalize
-from .vote import HELP as VOTE_HELP, vote
-
-STRATEGY_COMMANDS = {name: name for name in ("committee", "vote", "moa", "cot-decode", "verbalize")}
-"""The commands that run a strategy, by the run-config section their own flags set."""
 
 
 class EnsembleGroup(TyperGroup):
-    """The root command: parses and runs a command line inside the error boundary, then exits with its status."""
+    """The root command: one command per registered strategy (made from its spec when first asked for) and
+    the others; parses and runs a command line inside the error boundary, then exits with its status."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*catalog.names(), *super().list_commands(ctx)]
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        spec = catalog.find(name)
+        if spec is not None and spec.name == name:
+            return strategy_command(spec)
+        return super().get_command(ctx, name)
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
@@ -76,16 +78,26 @@ def root(
     configure(verbose)
 
 
-app.command("committee", help=COMMITTEE_HELP)(committee)
-app.command("vote", help=VOTE_HELP)(vote)
-app.command("moa", help=MOA_HELP)(moa)
-app.command("cot-decode", help=COT_HELP)(cot_decode)
-app.command("verbalize", help=VERBALIZE_HELP)(verbalize)
 app.command("serve", help=SERVE_HELP)(serve)
 app.command("providers")(providers)
 app.command("schema")(schema)
 app.add_typer(bench_app, name="bench")
 app.command("revote", help=REVOTE_HELP)(revote)
+
+
+_COMMANDS: dict[int, Any] = {}
+
+
+def strategy_command(spec: Any) -> Any:
+    """The click command of a strategy, made once per spec."""
+    made = _COMMANDS.get(id(spec))
+    if made is None:
+        from .strategy_commands import command_for
+
+        single = typer.Typer(add_completion=False)
+        single.registered_commands.append(command_for(spec))
+        made = _COMMANDS[id(spec)] = typer.main.get_command(single)
+    return made
 
 
 def main() -> None:

@@ -3,38 +3,52 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, setting
 
 from .boundary import error
 from .naming import flag_for
-from .options import CommonOptions
 
 if TYPE_CHECKING:
     from ..config import RunConfig
     from ..session import Outcome, Session
 
 
-def execute(strategy: str, common: CommonOptions, settings: dict[str, Any], display: dict[str, Any] | None = None) -> None:
+def flag_overrides(common: dict[str, Any]) -> dict[str, Any]:
+    """The run keys the shared flags set; ``--prompt`` and ``--input`` replace each other's YAML value."""
+    if common.get("prompt") is not None and common.get("input") is not None:
+        raise ConfigError(f"give either {setting('prompt')} or {setting('input')}, not both")
+    chosen = dict(common)
+    if common.get("prompt") is not None:
+        chosen["input"] = None
+    if common.get("input") is not None:
+        chosen["prompt"] = None
+    return chosen
+
+
+def execute(strategy: str, config_path: Path | None, common: dict[str, Any], settings: dict[str, Any],
+            display: dict[str, Any] | None = None) -> None:
     """Run ``strategy`` as configured by the YAML file and the flags; exits with the README's codes."""
     # the library core loads here, not when the console script starts (`--help` stays fast)
     from ..config import deep_merge, load_config
-    from ..errors import ConfigError
     from ..inputs import load_inputs
     from ..session import Session
     from ..sinks.console import stderr_console
     from ..sinks.display import Display
-    from ..sinks.records import RecordSink
+    from ..sinks.jsonl import RecordSink
     from ..sinks.stdout import OutputPrinter
     from ..formatting import count
 
-    overrides = common.overrides()
+    overrides = flag_overrides(common)
     if settings:
         overrides = deep_merge(overrides, {strategy: settings})
     if display:
         overrides = deep_merge(overrides, {"display": display})
-    config = load_config(common.config, overrides)
+    config = load_config(config_path, overrides)
     if config.strategy is not None and config.strategy != strategy:
-        raise ConfigError(f"{common.config}: strategy: this config is for '{config.strategy}', not '{strategy}'")
+        raise ConfigError(f"{config_path}: strategy: this config is for '{config.strategy}', not '{strategy}'")
     items = load_inputs(config.prompt, config.input)
     session = Session(config)
     prepared = session.prepare(strategy)

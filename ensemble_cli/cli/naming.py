@@ -4,40 +4,42 @@ from __future__ import annotations
 
 from functools import cache
 
-SPECIAL = {
-    "vote.judge": "--judge-provider/--judge-model",
-    "moa.aggregator": "--aggregator-provider/--aggregator-model",
-    "display.show_all": "--all",
-}
-"""Settings whose flags are not their key's name."""
+from .. import catalog
 
 
 @cache
 def _flags() -> dict[str, str]:
-    """Each command's options, by the setting they set: ``{"vote.extract": "--extract", "max_tokens": ...}``."""
-    import typer
+    """The flag of every setting a strategy command has one for: ``{"vote.extract": "--extract",
+    "max_tokens": "--max-tokens", "vote.judge": "--judge-provider/--judge-model", "display.show_all": "--all"}``."""
+    from .strategy_commands import common_flags, strategy_flags
 
-    from . import STRATEGY_COMMANDS, app
-
-    root = typer.main.get_command(app)
     found: dict[str, str] = {}
-    for name, command in root.commands.items():  # type: ignore[attr-defined]
-        strategy = STRATEGY_COMMANDS.get(name)
-        for param in command.params:
-            flag = next((o for o in param.opts if o.startswith("--")), None)
-            if flag is None or param.name is None:
-                continue
-            found.setdefault(param.name, flag)
-            if strategy is not None:
-                found.setdefault(f"{strategy}.{param.name}", flag)
+    for flag, annotation in common_flags():
+        found.setdefault(".".join(flag.path), _long(annotation))
+    for spec in catalog.specs():
+        for flag, annotation in strategy_flags(spec):
+            section = "display" if spec.display and flag.param in spec.display else spec.name
+            path = ".".join((section, *flag.path))
+            found.setdefault(path, _long(annotation))
+            if len(flag.path) == 2:  # one of a member setting's flags: the member itself is named by both
+                whole = f"{section}.{flag.path[0]}"
+                found[whole] = f"{found[whole]}/{_long(annotation)}" if whole in found else _long(annotation)
     return found
+
+
+def _long(annotation: object) -> str:
+    """The long flag of a generated parameter (``--max-tokens``; a switch's ``--trace``, not ``--no-trace``)."""
+    option = annotation.__metadata__[0]  # type: ignore[attr-defined]
+    declared = (option.default, *option.param_decls)  # Typer keeps the first declaration as the default
+    return next(d for d in declared if isinstance(d, str) and d.startswith("--")).split("/")[0]
+
+
+catalog.on_change(_flags.cache_clear)
 
 
 def flag_for(path: str) -> str:
     """``vote.extract`` -> ``--extract``; a key that no flag sets, as a config file writes it
     (``members[0].temperature in the config``)."""
-    if path in SPECIAL:
-        return SPECIAL[path]
     flag = _flags().get(path)
     if flag is not None:
         return flag

@@ -10,7 +10,7 @@ import typer
 from ..errors import InputError
 from ..inputs import json_lines, read_file
 from ..records import RecordWriter
-from ..revote import METHODS, revote_record
+from ..strategies.vote_recount import METHODS, revote_record
 
 HELP = "Recount vote records (JSONL) with another method from the replies they hold: zero calls."
 

@@ -89,11 +89,9 @@ def serve(
     if raw:
         serve_raw(model, host, port, n_ctx, alias)
         return
-    try:
-        from ..server.app import Limits
-        from ..server.serve import serve_ensembles
-    except ImportError:
-        raise ConfigError("serve needs FastAPI and uvicorn: pip install 'ensemble-cli[local]'") from None
+    from ..server.app import Limits
+    from ..server.serve import serve_ensembles
+
     limits = Limits(max_body=max_body, deadline_s=deadline, queue=queue,
                     log_path=str(log) if log is not None else None)
     serve_ensembles(ensembles, host, port, limits, api_key_env, grace)

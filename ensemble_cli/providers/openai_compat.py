@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Sequence
 
 import httpx
 import openai
@@ -145,7 +146,7 @@ class OpenAICompatibleProvider:
         if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
             return RetriesExhaustedError, (f"could not connect after {count(retries, 'retry')}; is the server up? "
                                            f"raise {setting('timeout')} or {setting('max_retries')}")
-        if isinstance(exc, (ValueError, TypeError, KeyError, AttributeError, openai.APIResponseValidationError)):
+        if isinstance(exc, (ValueError, openai.APIResponseValidationError)):  # the SDK could not read the reply
             return ProviderResponseError, f"the reply is not a valid completion ({type(exc).__name__}: {exc})"
         return ProviderError, f"{type(exc).__name__}: {exc}"
 
@@ -268,20 +269,35 @@ class OpenAICompatibleProvider:
         return [c for reply in replies for c in reply[:1]]
 
     async def _once(self, request: Request) -> list[Completion]:
+        """One call. Only the SDK's request is wrapped into provider errors (with the retries it spent); a
+        reply of the wrong shape is ``ProviderResponseError``; anything else is a bug of ours and surfaces
+        as one (an internal error), never as an upstream's fault."""
         started = time.perf_counter()
+        if self._uses_raw(request) and self.endpoint.preset.raw_api == "ollama":
+            return [await self._ollama_generate(request, started)]
+        client = self.endpoint.client()
+        raw_prompt = self._uses_raw(request)
+        args = await self._raw_args(request, False) if raw_prompt else self._chat_args(request, False)
         try:
-            if self._uses_raw(request) and self.endpoint.preset.raw_api == "ollama":
-                return [await self._ollama_generate(request, started)]
-            client = self.endpoint.client()
-            if self._uses_raw(request):
-                raw = await client.completions.with_raw_response.create(**await self._raw_args(request, False))
+            if raw_prompt:
+                raw: Any = await client.completions.with_raw_response.create(**args)
             else:
-                raw = await client.chat.completions.with_raw_response.create(**self._chat_args(request, False))
+                raw = await client.chat.completions.with_raw_response.create(**args)
             response = raw.parse()
-            return parse_choices(response, chat=not self._uses_raw(request), latency=time.perf_counter() - started,
-                                 retries=raw.retries_taken, provider=self.name, model=self.model)
         except Exception as exc:  # typed below, once, with the retries the SDK spent
             raise self._give_up(exc) from exc
+        with self._reading():
+            return parse_choices(response, chat=not self._uses_raw(request), latency=time.perf_counter() - started,
+                                 retries=raw.retries_taken, provider=self.name, model=self.model)
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Reading a reply: values of the wrong type or shape are the upstream's, not ours."""
+        try:
+            yield
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ProviderResponseError(redact(f"{self._where}: the reply is not a valid completion "
+                                               f"({type(exc).__name__}: {exc})")) from exc
 
     async def _ollama_generate(self, request: Request, started: float) -> Completion:
         """Ollama's native ``/api/generate`` with ``raw: true``: the prompt is sent untemplated, so an assistant
@@ -296,11 +312,15 @@ class OpenAICompatibleProvider:
                                 "stream": False, "options": options}
         if request.wants_logprobs:
             body.update(logprobs=True, top_logprobs=min(request.top_logprobs, self.capabilities.max_top_logprobs))
-        response = await self.endpoint.client().post(f"{self.endpoint.root_url}/api/generate", cast_to=httpx.Response,
-                                                     body=body)
+        try:
+            response = await self.endpoint.client().post(f"{self.endpoint.root_url}/api/generate",
+                                                         cast_to=httpx.Response, body=body)
+        except Exception as exc:  # typed, once, with the retries the SDK spent
+            raise self._give_up(exc) from exc
         retries = int(response.request.headers.get(RETRY_COUNT_HEADER, 0))
-        return parse_ollama_generate(response.json(), latency=time.perf_counter() - started, retries=retries,
-                                     provider=self.name, model=self.model)
+        with self._reading():
+            return parse_ollama_generate(response.json(), latency=time.perf_counter() - started, retries=retries,
+                                         provider=self.name, model=self.model)
 
     async def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
         """``/v1/embeddings`` with ``model`` (default: this member's model)."""
@@ -345,20 +365,28 @@ class OpenAICompatibleProvider:
         finish: str | None = None
         usage = Usage()
         events = raw.parse()
+        chunks = events.__aiter__()
         try:
-            async for chunk in events:
-                if getattr(chunk, "usage", None):
-                    usage = parse_usage(chunk.usage)
-                for choice in chunk.choices or []:
-                    delta = choice.text if raw_mode else getattr(choice.delta, "content", None)
-                    tokens.extend(parse_logprobs(getattr(choice, "logprobs", None)))
-                    if choice.finish_reason:
-                        finish = normalise_finish(choice.finish_reason)
+            while True:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:  # the SDK reading the stream: the upstream's or the network's fault
+                    raise self._give_up(exc, retries, streaming=True) from exc
+                with self._reading():
+                    if getattr(chunk, "usage", None):
+                        usage = parse_usage(chunk.usage)
+                    deltas = []
+                    for choice in chunk.choices or []:
+                        tokens.extend(parse_logprobs(getattr(choice, "logprobs", None)))
+                        if choice.finish_reason:
+                            finish = normalise_finish(choice.finish_reason)
+                        deltas.append(choice.text if raw_mode else getattr(choice.delta, "content", None))
+                for delta in deltas:
                     if delta:
                         pieces.append(delta)
                         yield delta
-        except Exception as exc:
-            raise self._give_up(exc, retries, streaming=True) from exc
         finally:
             await events.response.aclose()
         if finish is None:
@@ -370,12 +398,15 @@ class OpenAICompatibleProvider:
     async def _unstreamed(self, raw: Any, raw_mode: bool, started: float, retries: int) -> Completion:
         """A server that ignored ``stream`` and sent one JSON body: read it as a whole reply."""
         try:
-            body = json.loads(await raw.http_response.aread())
-            typed = RawCompletion.construct(**body) if raw_mode else ChatCompletion.construct(**body)
-            (first, *_) = parse_choices(typed, chat=not raw_mode, latency=time.perf_counter() - started,
-                                        retries=retries, provider=self.name, model=self.model)
-            return first
+            data = await raw.http_response.aread()
         except Exception as exc:
             raise self._give_up(exc, retries) from exc
+        try:
+            with self._reading():
+                body = json.loads(data)
+                typed = RawCompletion.construct(**body) if raw_mode else ChatCompletion.construct(**body)
+                (first, *_) = parse_choices(typed, chat=not raw_mode, latency=time.perf_counter() - started,
+                                            retries=retries, provider=self.name, model=self.model)
+                return first
         finally:
             await raw.http_response.aclose()

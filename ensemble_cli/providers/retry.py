@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from ..config import DEFAULT_MAX_RETRIES  # noqa: F401  (retries after the first attempt; one default, in the config)
 
 RETRY_COUNT_HEADER = "x-stainless-retry-count"
 """Set by the openai SDK on every request: how many retries preceded it."""

@@ -6,6 +6,6 @@ and limits, ``serve`` runs uvicorn with the bind checks and a graceful SIGTERM.
 """
 
 from .app import Limits, create_app
-from .ensembles import Ensemble, load_ensembles
+from .served import Ensemble, load_ensembles
 
 __all__ = ["Ensemble", "Limits", "create_app", "load_ensembles"]

@@ -23,9 +23,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .. import catalog
 from ..records import SCHEMA_VERSION, RecordWriter
 from . import responses, streaming
-from .ensembles import Ensemble
+from .served import Ensemble
 from .errors import ApiError, error_body
 from .requests import parse_request, plan
 from .runner import Finished, Job
@@ -215,7 +216,7 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None) -> 
             if ensemble is None:
                 raise ApiError(400, f"unknown model '{chat_request.model}'; choose one of {', '.join(ensembles)}",
                                param="model", code="model_not_found")
-            the_plan = plan(chat_request, ensemble.strategy, request_id)
+            the_plan = plan(chat_request, catalog.spec(ensemble.strategy), request_id)
 
             def on_finished(finished: Finished) -> None:
                 if finished.cancelled:

@@ -8,13 +8,16 @@ that says so, never silently dropped.
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..inputs import PromptItem, empty_reason
+from .. import catalog
 from ..calls import Message
+from ..strategies.spec import StrategySpec
 from .errors import ApiError
 
 MAX_TOP_LOGPROBS = 20
@@ -24,15 +27,6 @@ NEUTRAL: dict[str, tuple[Any, ...]] = {
     "tool_choice": ("none",), "stream_options": ({},), "service_tier": ("auto", "default"),
 }
 """Standard parameters accepted only at the value that asks for nothing (null is always accepted)."""
-MEMBER_SETTINGS = ("judge", "aggregator")
-MEMBER_OR_WORD = ("fallback",)
-"""Settings that are a word (moa.fallback: vote) or a member: only the word may come with a request."""
-"""Strategy settings that name a member (provider, endpoint, key variable): never from a request."""
-MAX_TOKENS_KEY = {"moa": ("moa", "aggregator_max_tokens")}
-TEMPERATURE_KEY = {"moa": ("moa", "aggregator_temperature")}
-"""Where the answer's length and temperature live when they are not the top-level keys (MoA: the aggregator)."""
-
-
 class ChatRequest(BaseModel):
     """The fields of ``POST /v1/chat/completions`` the server reads; any other field must be neutral."""
 
@@ -68,20 +62,6 @@ class Plan:
 
 REQUEST_PARAMS = ("max_tokens", "temperature", "seed")
 """Run settings a request sets with a standard parameter of the same name."""
-STRATEGY_SECTIONS = ("committee", "vote", "moa", "cot-decode", "verbalize")
-
-
-def request_name(path: str) -> str:
-    """How the server names a setting in its error messages: the request field that sets it
-    (``ensemble.extract``, ``max_tokens``), else where the server's operator sets it."""
-    section, _, key = path.partition(".")
-    if not key and path in REQUEST_PARAMS:
-        return path
-    if key and section in STRATEGY_SECTIONS and "." not in key:
-        if key in MEMBER_SETTINGS:
-            return f"{path} in the ensemble's config (set on the server)"
-        return f"ensemble.{key}"
-    return f"{path} in the ensemble's config (set on the server)"
 
 
 def parse_request(body: Any) -> ChatRequest:
@@ -134,40 +114,48 @@ def _set(overrides: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     target[path[-1]] = value
 
 
-def plan(request: ChatRequest, strategy: str, request_id: str) -> Plan:
-    """The overrides and prompt of ``request`` for an ensemble of ``strategy`` (checks what needs no config)."""
+def request_path(spec: StrategySpec, param: str) -> tuple[str, ...]:
+    """The run-config key a standard parameter sets for this strategy (moa: the aggregator's)."""
+    own = spec.request_keys.get(param)
+    return (spec.name, own) if own else (param,)
+
+
+def plan(request: ChatRequest, spec: StrategySpec, request_id: str) -> Plan:
+    """The overrides and prompt of ``request`` for an ensemble of ``spec``'s strategy (checks what needs no
+    config): each standard parameter goes where the strategy's spec says, or is refused where it cannot be
+    honoured."""
     _refuse_extras(request)
     overrides: dict[str, Any] = {}
     if request.max_tokens and request.max_completion_tokens and request.max_tokens != request.max_completion_tokens:
         raise ApiError(400, "max_tokens and max_completion_tokens differ; give one", param="max_tokens")
     limit = request.max_completion_tokens or request.max_tokens
     if limit is not None:
-        _set(overrides, MAX_TOKENS_KEY.get(strategy, ("max_tokens",)), limit)
+        _set(overrides, request_path(spec, "max_tokens"), limit)
     if request.temperature is not None:
-        if strategy == "cot-decode" and request.temperature != 0:
-            raise ApiError(400, "temperature: cot-decode decodes every branch greedily; leave temperature out "
-                           "or set it to 0", param="temperature")
-        _set(overrides, TEMPERATURE_KEY.get(strategy, ("temperature",)), request.temperature)
+        if spec.greedy_only and request.temperature != 0:
+            raise ApiError(400, f"temperature: {spec.name} decodes greedily; leave temperature out or set it to 0",
+                           param="temperature")
+        _set(overrides, request_path(spec, "temperature"), request.temperature)
     if request.seed is not None:
         overrides["seed"] = request.seed
     if request.stop:
         stops = [request.stop] if isinstance(request.stop, str) else list(request.stop)
-        if strategy != "committee":
-            raise ApiError(400, f"stop: the {strategy} strategy cannot stop on strings (committee can)", param="stop")
-        _set(overrides, ("committee", "stop"), stops)
+        if spec.stop_key is None:
+            raise ApiError(400, f"stop: the {spec.name} strategy cannot stop on strings", param="stop")
+        _set(overrides, (spec.name, spec.stop_key), stops)
     wants_logprobs = bool(request.logprobs)
     top = request.top_logprobs or 0
     if top and not wants_logprobs:
         raise ApiError(400, "top_logprobs: needs logprobs: true", param="top_logprobs")
     if wants_logprobs:
-        if strategy != "committee":
-            raise ApiError(400, f"logprobs: the {strategy} strategy has no token distribution to report "
-                           "(committee reports its merged distribution)", param="logprobs")
+        if spec.distribution is None:
+            raise ApiError(400, f"logprobs: the {spec.name} strategy has no token distribution to report",
+                           param="logprobs")
         if top and request.stream:
             raise ApiError(400, "top_logprobs: the alternatives are known once a step is merged and recorded; "
                            "ask without stream, or stream with logprobs and no top_logprobs", param="top_logprobs")
-        if top:
-            _set(overrides, ("committee", "trace"), True)
+        if top and spec.trace_key:
+            _set(overrides, (spec.name, spec.trace_key), True)
     include_usage = bool((request.stream_options or {}).get("include_usage"))
     if request.stream_options and not request.stream:
         raise ApiError(400, "stream_options: only allowed with stream: true", param="stream_options")
@@ -176,11 +164,12 @@ def plan(request: ChatRequest, strategy: str, request_id: str) -> Plan:
         name = sorted(unknown_options)[0]
         raise ApiError(400, f"stream_options.{name}: not supported", param=f"stream_options.{name}")
     if request.ensemble:
+        members = spec.member_settings()
         for key, value in request.ensemble.items():
-            if key in MEMBER_SETTINGS or (key in MEMBER_OR_WORD and isinstance(value, dict)):
+            if key in members and (isinstance(value, dict) or not _word_setting(spec, key)):
                 raise ApiError(400, f"ensemble.{key}: members (and their endpoints and keys) are set on the "
                                "server, not per request", param=f"ensemble.{key}")
-        section = overrides.setdefault(strategy, {})
+        section = overrides.setdefault(spec.name, {})
         for key, value in request.ensemble.items():
             if key in section and section[key] != value:
                 raise ApiError(400, f"ensemble.{key}: conflicts with the standard parameter that sets it",
@@ -190,12 +179,28 @@ def plan(request: ChatRequest, strategy: str, request_id: str) -> Plan:
     return Plan(overrides, item, request.stream, include_usage, wants_logprobs, top, request.user)
 
 
-def explain(exc: ValidationError, strategy: str) -> ApiError:
+def _word_setting(spec: StrategySpec, key: str) -> bool:
+    """Whether a member setting also takes a word (``moa.fallback: vote``), which a request may give."""
+    return any(typing.get_origin(arg) is Literal for arg in typing.get_args(spec.settings.model_fields[key].annotation))
+
+
+def request_name(path: str) -> str:
+    """How the server names a setting in its error messages: the request field that sets it
+    (``ensemble.extract``, ``max_tokens``), else where the server's operator sets it."""
+    section, _, key = path.partition(".")
+    if not key and path in REQUEST_PARAMS:
+        return path
+    spec = catalog.find(section)
+    if key and spec is not None and "." not in key and key not in spec.member_settings():
+        return f"ensemble.{key}"
+    return f"{path} in the ensemble's config (set on the server)"
+
+
+def explain(exc: ValidationError, spec: StrategySpec) -> ApiError:
     """A config validation error of a request's overrides, naming the request's key."""
     error = exc.errors()[0]
     loc = [str(p) for p in error["loc"]]
-    section = strategy.replace("-", "_")
-    if loc and loc[0] in (strategy, section):
+    if loc and loc[0] in (spec.name, spec.section):
         loc = ["ensemble", *loc[1:]]
     param = ".".join(loc) or "ensemble"
     kind: Literal["unknown key"] | str = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]

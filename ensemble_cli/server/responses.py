@@ -1,8 +1,9 @@
 """Records become OpenAI response bodies: ``chat.completion``, ``chat.completion.chunk`` and usage.
 
-``usage`` is the sum over every member call of the request (the record's tally); the ``ensemble``
-extension object says what the ensemble did: strategy, calls, agreement or confidence, cost where
-priced, and the members. A committee's ``logprobs`` are its merged distribution, step by step.
+What a strategy's result means is its spec's to say (``strategies/spec.py``): its finish reason, how
+sure it is, its token distribution, its usage per member; this module only formats. ``usage`` is the
+sum over every member call of the request (the record's tally); the ``ensemble`` extension object says
+what the ensemble did: strategy, calls, agreement or confidence, cost where priced, and the members.
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .. import catalog
 from ..records import output_text
+from ..strategies.spec import StrategySpec
 
 LOGPROB_FLOOR = -9999.0
 """The log-probability reported for a probability that rounded to zero (JSON has no -infinity)."""
 
 
+def spec_of(record: dict[str, Any]) -> StrategySpec:
+    return catalog.spec(str(record.get("strategy")))
 
 
 def usage_of(record: dict[str, Any]) -> dict[str, int]:
@@ -24,122 +29,70 @@ def usage_of(record: dict[str, Any]) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def _get(details: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(details, dict):
-            return None
-        details = details.get(key)
-    return details
-
-
-def measure(strategy: str, details: dict[str, Any]) -> dict[str, Any]:
-    """How sure the ensemble is: agreement (committee, vote) or confidence (cot-decode, verbalize)."""
-    if strategy == "committee":
-        return {"agreement": _get(details, "summary", "mean_agreement")}
-    if strategy == "vote":
-        return {"agreement": details.get("agreement"), "margin": details.get("margin")}
-    if strategy == "cot-decode":
-        winner = details.get("winner")
-        path = next((p for p in details.get("paths") or [] if p.get("rank_first") == winner), None)
-        return {"confidence": None if path is None else path.get("confidence")}
-    if strategy == "verbalize":
-        draws = details.get("draws") or []
-        table = details.get("candidates") or []
-        if len(draws) == 1 and 0 <= draws[0].get("index", -1) < len(table):
-            return {"confidence": table[draws[0]["index"]].get("final_probability")}
-    return {}
-
-
 def extension(record: dict[str, Any], request_id: str) -> dict[str, Any]:
     """The ``ensemble`` object of a response: what the ensemble did for this request."""
     usage = record.get("usage") or {}
-    strategy = str(record.get("strategy"))
+    details = record.get("details") or {}
+    spec = spec_of(record)
     ext: dict[str, Any] = {
-        "strategy": strategy,
+        "strategy": spec.name,
         "request_id": request_id,
         "run_id": record.get("run_id"),
         "calls": usage.get("calls"),
         "failed_calls": usage.get("failed_calls"),
         "retries": usage.get("retries"),
         "wall_s": usage.get("wall_s"),
-        **measure(strategy, record.get("details") or {}),
+        **spec.measure(details),
         "members": [{k: m.get(k) for k in ("name", "role", "provider", "model") if k in m}
                     for m in record.get("members") or []],
     }
-    degraded = (record.get("details") or {}).get("degraded")
+    degraded = details.get("degraded")
     if degraded:
-        ext["degraded"] = True  # the answer is a fallback's (moa.fallback), not the strategy's own
+        ext["degraded"] = True  # the answer is a fallback's, not the strategy's own
         ext["degraded_reason"] = degraded.get("reason")
         ext["degraded_fallback"] = degraded.get("fallback")
     if "cost_usd" in usage:
         ext["cost_usd"] = usage["cost_usd"]
     if usage.get("by_model"):
         ext["model_usage"] = usage["by_model"]  # calls, tokens and cost of every model called
-    per_member = member_usage(strategy, record.get("details") or {})
+    per_member = spec.member_usage(details) if spec.member_usage is not None else {}
     if per_member:
         ext["member_usage"] = per_member
     return ext
 
 
-def member_usage(strategy: str, details: dict[str, Any]) -> dict[str, dict[str, int]]:
-    """Token usage per member where the strategy records it per reply (moa proposers)."""
-    found: dict[str, dict[str, int]] = {}
-    if strategy == "moa":
-        for layer in details.get("layers") or []:
-            for answer in layer.get("answers") or []:
-                mine = found.setdefault(str(answer.get("member")), {"prompt_tokens": 0, "completion_tokens": 0})
-                for key in mine:
-                    mine[key] += int((answer.get("usage") or {}).get(key) or 0)
-    return found
+def entry(token: str, logprob: float) -> dict[str, Any]:
+    """One token of OpenAI ``logprobs.content``."""
+    shown = logprob if math.isfinite(logprob) else LOGPROB_FLOOR
+    return {"token": token, "logprob": shown, "bytes": list(token.encode("utf-8"))}
 
 
-def _lp(p: float) -> float:
-    return math.log(p) if p > 0 else LOGPROB_FLOOR
-
-
-def _entry(token: str, logprob: float) -> dict[str, Any]:
-    return {"token": token, "logprob": logprob, "bytes": list(token.encode("utf-8"))}
-
-
-def committee_logprobs(details: dict[str, Any], top: int) -> dict[str, Any]:
-    """OpenAI ``logprobs.content`` from a committee's steps: each chosen token with its merged log-probability
-    and (``top``) the merged top-k, both exactly as the record holds them."""
+def logprobs(record: dict[str, Any], top: int) -> dict[str, Any]:
+    """OpenAI ``logprobs`` from the strategy's token distribution (every chosen token, ``top`` alternatives)."""
+    spec = spec_of(record)
+    assert spec.distribution is not None, "requests for logprobs are refused where there is no distribution"
     content = []
-    for step in details.get("steps") or []:
-        token = step.get("token")
-        if token is None:
-            continue
-        logprob = step.get("logprob")
-        entry = _entry(token, _lp(float(step.get("p") or 0.0)) if logprob is None else float(logprob))
-        merged = [(t, float(lp)) for t, lp in step.get("merged") or [] if t is not None]
-        entry["top_logprobs"] = [_entry(t, lp) for t, lp in merged[:top]] if top else []
-        content.append(entry)
+    for token, logprob, alternatives in spec.distribution(record.get("details") or {}, top):
+        content.append({**entry(token, logprob), "top_logprobs": [entry(t, lp) for t, lp in alternatives]})
     return {"content": content, "refusal": None}
 
 
-def completion(record: dict[str, Any], model: str, request_id: str, created: int, logprobs: bool,
+def completion(record: dict[str, Any], model: str, request_id: str, created: int, wants_logprobs: bool,
                top_logprobs: int) -> dict[str, Any]:
     """A whole ``chat.completion`` for a finished record."""
-    details = record.get("details") or {}
     choice: dict[str, Any] = {
         "index": 0,
         "message": {"role": "assistant", "content": output_text(record.get("output")), "refusal": None},
         "finish_reason": finish_reason(record),
-        "logprobs": committee_logprobs(details, top_logprobs) if logprobs else None,
+        "logprobs": logprobs(record, top_logprobs) if wants_logprobs else None,
     }
     return {"id": f"chatcmpl-{request_id}", "object": "chat.completion", "created": created, "model": model,
             "choices": [choice], "usage": usage_of(record), "system_fingerprint": record.get("fingerprint"),
             "ensemble": extension(record, request_id)}
 
 
-FINISH_REASONS = ("stop", "length", "content_filter")
-
-
 def finish_reason(record: dict[str, Any]) -> str:
-    """The strategy's own finish reason (every strategy's details carry one): ``length`` where the answer
-    was cut at its token limit."""
-    reason = _get(record.get("details"), "finish_reason")
-    return reason if reason in FINISH_REASONS else "stop"
+    return spec_of(record).finish_reason(record.get("details"))
 
 
 def chunk(request_id: str, model: str, created: int, delta: dict[str, Any], finish: str | None = None,

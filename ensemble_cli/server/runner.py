@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
+from .. import catalog
 from ..config import deep_merge
 from ..errors import (
     AuthError, BudgetExceeded, CapabilityError, ConfigError, ContextLengthError, EnsembleError, NoAnswerError,
@@ -25,9 +26,9 @@ from ..errors import (
 from ..events import Event, PromptFailed, PromptFinished
 from ..secrets import redact
 from ..session import Prepared, Session
-from .ensembles import Ensemble
+from .served import Ensemble
 from .errors import ApiError
-from .requests import TEMPERATURE_KEY, Plan, explain, request_name
+from .requests import Plan, explain, request_name, request_path
 
 NUDGE = 0.37
 """Added to a requested value to see whether it reaches any member (a value no config is likely to hold)."""
@@ -62,6 +63,7 @@ class Job:
         self.on_finished = on_finished
         self.running = running if running is not None else set()
         """The server's runs in flight (so that a shutdown can cancel them and see them end)."""
+        self.spec = catalog.spec(ensemble.strategy)
         self.session, self.prepared = self._prepare(plan.overrides)
         self._check_honoured()
         self.events: asyncio.Queue[Event | Finished] = asyncio.Queue()
@@ -69,31 +71,28 @@ class Job:
         self._loop_thread = threading.get_ident()
 
     def _prepare(self, overrides: dict[str, Any]) -> tuple[Session, Prepared]:
-        strategy = self.ensemble.strategy
         try:
             config = self.ensemble.config_with(overrides)
         except ValidationError as exc:
-            raise explain(exc, strategy) from None
+            raise explain(exc, self.spec) from None
         session = Session(config, registry=self.ensemble.registry)
         try:
-            return session, session.prepare(strategy)
+            return session, session.prepare(self.spec.name)
         except (ConfigError, CapabilityError) as exc:
             raise ApiError(400, f"ensemble '{self.ensemble.name}': {exc.text(request_name)}") from None
 
     def _check_honoured(self) -> None:
-        """A requested temperature or length that no member would use is refused, not dropped."""
-        strategy = self.ensemble.strategy
-        checks = [("temperature", TEMPERATURE_KEY.get(strategy, ("temperature",)))]
-        if strategy in ("vote", "verbalize"):
-            checks.append(("max_tokens", ("max_tokens",)))
-        for field, path in checks:
+        """A requested parameter that no member would use (the spec's ``checked``) is refused, not dropped."""
+        for field in self.spec.checked:
+            path = request_path(self.spec, field)
             current: Any = self.plan.overrides
             for part in path:
                 current = current.get(part) if isinstance(current, dict) else None
             if not isinstance(current, (int, float)):
                 continue
             nudged = deep_merge(self.plan.overrides, _nested(path, current + (NUDGE if field == "temperature" else 1)))
-            _, other = self._prepare(nudged)
+            trial, other = self._prepare(nudged)
+            trial.close()
             if [m.get(field) for m in self.prepared.info.members] == [m.get(field) for m in other.info.members]:
                 raise ApiError(400, f"{field}: ensemble '{self.ensemble.name}' sets every member's {field} itself, "
                                f"so the request's {field} would change nothing; leave it out", param=field)

@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ..formatting import count
 from ..session import Session
 from .app import Limits, create_app
-from .ensembles import Ensemble, load_ensembles
+from .served import Ensemble, load_ensembles
 from .ports import check_port_free
 
 

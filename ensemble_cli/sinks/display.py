@@ -18,7 +18,7 @@ from rich.text import Text
 
 from ..errors import Namer, config_key, render
 from ..events import (
-    CallFinished, Event, Note, PromptFailed, PromptFinished, PromptStarted, ReplyReceived, RoundFinished,
+    Event, Note, PromptFailed, PromptFinished, PromptStarted, ReplyReceived, RoundFinished,
     RunStarted, StreamDelta, TokenChosen, VoteTally,
 )
 from ..formatting import count, usd
@@ -191,10 +191,6 @@ class Display:
         if unshown is not None and self.mode == "plain":
             stage, counted = unshown
             self.console.print(f"  {stage} {event.round}: {count(counted, 'reply', 'replies')}", highlight=False)
-
-    def _on_CallFinished(self, event: CallFinished) -> None:
-        if self.mode == "plain" and not event.ok:
-            self.console.print(f"  {event.member} failed: {event.detail}", highlight=False)
 
     def _on_Note(self, event: Note) -> None:
         where = f"{event.prompt_id}: " if event.prompt_id else ""

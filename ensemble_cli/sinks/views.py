@@ -13,17 +13,20 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..strategies.details import (
-    DETAILS, CommitteeDetails, CotDecodeDetails, MoaDetails, VerbalizeDetails, VoteDetails, VoteRow,
-)
+from ..strategies.committee import CommitteeDetails
+from ..strategies.cot_decode import CotDecodeDetails
+from ..strategies.moa import MoaDetails
+from ..strategies.verbalize import VerbalizeDetails
+from ..strategies.vote import VoteDetails, VoteRow
 
 View = Callable[..., RenderableType]
-_VIEWS: dict[str, View] = {}
+_VIEWS: dict[type, View] = {}
 
 
-def view(strategy: str) -> Callable[[View], View]:
+def view(details: type) -> Callable[[View], View]:
+    """Registers the Rich view of a strategy's details model."""
     def register(function: View) -> View:
-        _VIEWS[strategy] = function
+        _VIEWS[details] = function
         return function
 
     return register
@@ -42,21 +45,23 @@ def key_values(title: str, values: dict[str, Any]) -> Table:
 def detail_view(record: dict[str, Any], show_all: bool = False) -> RenderableType | None:
     """The strategy's view of an ok record; ``show_all`` is a display choice (the whole verbalized
     distribution)."""
-    strategy = record.get("strategy", "")
-    function = _VIEWS.get(strategy)
-    if function is None or record.get("status") != "ok":
+    from .. import catalog
+
+    spec = catalog.find(str(record.get("strategy", "")))
+    function = None if spec is None else _VIEWS.get(spec.details)
+    if spec is None or function is None or record.get("status") != "ok":
         return None
-    details = DETAILS[strategy].model_validate(record["details"])
+    details = spec.details.model_validate(record["details"])
     return function(details, record, show_all=show_all)
 
 
-@view("committee")
+@view(CommitteeDetails)
 def committee_view(details: CommitteeDetails, record: dict[str, Any], show_all: bool = False) -> RenderableType:
     members = ", ".join(g.members[0] if g.multiplicity == 1 else f"{g.members[0].split('#')[0]} x{g.multiplicity}"
                         for g in details.groups)
     summary = details.summary.model_dump(exclude_none=True)
     summary.update(members=members, merge=details.merge, finish=details.finish_reason)
-    return Group(Text("committee", style="bold cyan"), key_values("summary", summary))
+    return Group(Text(str(record.get("strategy")), style="bold cyan"), key_values("summary", summary))
 
 
 NAMES_SHOWN = 6
@@ -79,7 +84,7 @@ def vote_table(rows: list[VoteRow], winner: str | None, title: str) -> Table:
     return table
 
 
-@view("vote")
+@view(VoteDetails)
 def vote_view(details: VoteDetails, record: dict[str, Any], show_all: bool = False) -> RenderableType:
     parts: list[RenderableType] = [vote_table(details.table, details.winner, f"vote ({details.method})")]
     if len(details.rounds) > 1:
@@ -96,7 +101,7 @@ def vote_view(details: VoteDetails, record: dict[str, Any], show_all: bool = Fal
     return Group(*parts)
 
 
-@view("moa")
+@view(MoaDetails)
 def moa_view(details: MoaDetails, record: dict[str, Any], show_all: bool = False) -> RenderableType:
     table = Table(title="layers", title_justify="left")
     for column in ("layer", "member", "chars", "answer"):
@@ -111,7 +116,7 @@ def moa_view(details: MoaDetails, record: dict[str, Any], show_all: bool = False
     return Group(table, final)
 
 
-@view("cot-decode")
+@view(CotDecodeDetails)
 def cot_view(details: CotDecodeDetails, record: dict[str, Any], show_all: bool = False) -> RenderableType:
     table = Table(title=f"paths ({details.selection}), k={details.k}", title_justify="left")
     for column in ("#", "first token", "answer", "confidence", "length", "text"):
@@ -124,7 +129,7 @@ def cot_view(details: CotDecodeDetails, record: dict[str, Any], show_all: bool =
     return table
 
 
-@view("verbalize")
+@view(VerbalizeDetails)
 def verbalize_view(details: VerbalizeDetails, record: dict[str, Any], show_all: bool = False) -> RenderableType:
     parts: list[RenderableType] = []
     if show_all:

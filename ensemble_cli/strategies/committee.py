@@ -1,7 +1,7 @@
 """Consensus decoding: members continue one shared answer token by token, merging their distributions.
 
 Every step asks each distinct member (a *group*) for its next-token top-k on the same assistant text,
-merges them (``aggregation.merge``), and appends the winner. ``draft`` lets remote groups propose up
+merges them (``committee_merge.merge``), and appends the winner. ``draft`` lets remote groups propose up
 to K greedy tokens per call; positions are accepted while every group's drafted token equals the
 committee's winner there, plus the winner where they part, which gives exactly the stepwise output.
 ``gate`` lets the first member decode alone while its top-1 probability is at least P.
@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Mapping
 
-from ..aggregation import Distribution, MergeResult, build_distribution, merge
-from ..config import CommitteeSettings
+from pydantic import Field
+
 from ..errors import CapabilityError, EnsembleError, ProviderError, attach, setting
 from ..events import Emit, Note, TokenChosen, ignore
 from ..inputs import PromptItem
@@ -24,8 +24,73 @@ from ..calls import END, Request
 from ..decoding import Decoder, Position
 from ..usage import Tally
 from .base import Member, StrategyResult, require
-from .details import CommitteeDetails
 from .committee_groups import Group, ProbeReport, group_members, needs_probe, probe
+from .committee_merge import Distribution, MergeResult, build_distribution, merge
+from .details import Model, Settings
+from .spec import Build, Chosen, StrategySpec
+
+
+class CommitteeSettings(Settings):
+    merge: Literal["mean", "product", "vote"] = Field(
+        default="mean", description="How to merge distributions: mean (log-mean-exp), product or vote.")
+    top_k: int = Field(default=10, ge=1, le=100, description="Top alternatives asked of each member per token.")
+    draft: int = Field(default=0, ge=0, le=64,
+                       description="Remote members propose up to K greedy tokens per call (lossless).")
+    gate: float | None = Field(default=None, gt=0.0, le=1.0,
+                               description="The first member decodes alone while its top-1 probability is at least P.")
+    trace: bool = Field(default=False, description="Record every member's top-k at each step.")
+    stop: list[str] = Field(default=[], description="Stop when this text appears (repeatable).")
+
+
+class CommitteeGroup(Model):
+    members: list[str]
+    multiplicity: int
+    weight: float
+
+
+class CommitteeSummary(Model):
+    tokens: int
+    calls: int
+    calls_per_token: float
+    tokens_per_s: float | None = None
+    mean_agreement: float | None = None
+    mean_accepted_draft: float | None = None
+    ensembled_share: float | None = None
+
+
+class CommitteeStep(Model):
+    token: str | None
+    """The chosen token; ``None`` is the end of the reply."""
+    p: float
+    logprob: float | None = None
+    """The chosen token's merged log-probability (``p`` is its probability, rounded)."""
+    agreement: float
+    members: dict[str, tuple[str | None, float]]
+    """Each group's own top token there and its probability."""
+    ensembled: bool | None = None
+    merged: list[tuple[str | None, float]] | None = None
+    """``trace``: the merged distribution's top-k (token, log-probability), best first."""
+    top: dict[str, list[tuple[str | None, float]]] | None = None
+
+
+class Probe(Model):
+    member: str
+    ok: bool
+    reason: str | None = None
+    top_alternatives: int
+
+
+class CommitteeDetails(Model):
+    merge: str
+    top_k: int
+    draft: int
+    gate: float | None = None
+    groups: list[CommitteeGroup]
+    finish_reason: str
+    summary: CommitteeSummary
+    steps: list[CommitteeStep]
+    probes: list[Probe] = []
+    excluded: list[str] = []
 
 
 LOGPROB_DIGITS = 8
@@ -130,6 +195,7 @@ class _CommitteeRun:
         self.tally = tally
         self.emit = emit
         self.transcript = Transcript()
+        self.held = HeldBack(self.settings.stop, emit)
         self.proposals = 0
         by_provider: dict[str, list[Group]] = {}
         for group in groups:
@@ -194,13 +260,17 @@ class _CommitteeRun:
         if result.is_end:
             self.transcript.finish_reason = "stop"
             self.transcript.done = True
+            self.held.flush()
             self.emit(TokenChosen(self.item.id, "", result.probability, result.agreement, dissenters, logprob))
             return
         for decoder, seq in self.seat.values():
             decoder.extend(seq, result.winner)
         self.transcript.texts.append(result.winner)
-        self.emit(TokenChosen(self.item.id, result.winner, result.probability, result.agreement, dissenters, logprob))
+        self.held.push(TokenChosen(self.item.id, result.winner, result.probability, result.agreement, dissenters,
+                                   logprob))
         self._check_end()
+        if self.transcript.done:
+            self.held.flush()
 
     def _check_end(self) -> None:
         text = self.transcript.text
@@ -293,3 +363,81 @@ class _CommitteeRun:
             "steps": steps,
         }
         return details
+
+
+class HeldBack:
+    """Chosen tokens on their way out: text that may begin a stop string waits until it is clear, and a stop
+    string is never emitted, so no front end (the server's stream, the llm plugin) can show one."""
+
+    def __init__(self, stops: list[str], emit: Emit) -> None:
+        self.stops = [stop for stop in stops if stop]
+        self.emit = emit
+        self.pending: list[TokenChosen] = []
+        self.stopped = False
+
+    def push(self, event: TokenChosen) -> None:
+        if self.stopped:
+            return
+        self.pending.append(event)
+        text = "".join(e.text for e in self.pending)
+        for stop in self.stops:
+            if stop in text:
+                self._emit_up_to(text.index(stop))
+                self.stopped = True
+                return
+        keep = max((k for stop in self.stops for k in range(1, len(stop)) if text.endswith(stop[:k])), default=0)
+        while self.pending and len(text) - len(self.pending[0].text) >= keep:
+            first = self.pending.pop(0)
+            text = text[len(first.text):]
+            self.emit(first)
+
+    def _emit_up_to(self, cut: int) -> None:
+        """Emit the pending text before ``cut`` (the last token's part before the stop string)."""
+        for event in self.pending:
+            if cut <= 0:
+                break
+            self.emit(event if len(event.text) <= cut else replace(event, text=event.text[:cut]))
+            cut -= len(event.text)
+        self.pending = []
+
+    def flush(self) -> None:
+        """The answer ended without a stop string: what was held is the answer's end."""
+        if not self.stopped:
+            for event in self.pending:
+                self.emit(event)
+        self.pending = []
+
+
+def distribution(details: Mapping[str, Any], top: int) -> list[Chosen]:
+    """Each chosen token with its merged log-probability and (``top``, traced) the merged top-k, exactly as the
+    record holds them: what the server's ``logprobs`` show."""
+    chosen = []
+    for step in details.get("steps") or []:
+        token = step.get("token")
+        if token is None:
+            continue
+        logprob = step.get("logprob")
+        if logprob is None:
+            logprob = math.log(step["p"]) if step.get("p") else -math.inf
+        merged = [(t, float(lp)) for t, lp in step.get("merged") or [] if t is not None][:top]
+        chosen.append((token, float(logprob), merged))
+    return chosen
+
+
+def build(made: Build) -> Committee:
+    return Committee(made.members, made.settings, made.config.max_tokens)
+
+
+SPEC = StrategySpec(
+    name="committee",
+    summary="Consensus decoding: members continue one shared answer token by token, merging their next-token "
+            "distributions.",
+    settings=CommitteeSettings,
+    details=CommitteeDetails,
+    build=build,
+    streams=TokenChosen,
+    measure=lambda details: {"agreement": (details.get("summary") or {}).get("mean_agreement")},
+    distribution=distribution,
+    stop_key="stop",
+    trace_key="trace",
+)

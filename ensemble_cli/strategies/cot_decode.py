@@ -11,19 +11,81 @@ extractable answer may get one follow-up (``answer_prompt``, e.g. " So the answe
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal, Mapping
 
-from ..config import CotDecodeSettings
+from pydantic import Field, field_validator
+
 from ..errors import CapabilityError, ConfigError, EnsembleError, NoAnswerError, StrategyError, attach, setting
 from ..events import Emit, ReplyReceived, ignore
-from ..extraction import get_extractor, in_own_words, token_span
+from ..extraction import checked_extractor, get_extractor, in_own_words, token_span
 from ..inputs import PromptItem
 from ..calls import END, Request
 from ..decoding import Decoder
 from ..usage import Tally
-from .details import CotDecodeDetails
+from .details import Model, Settings
+from .spec import Build, StrategySpec
 from .base import Member, StrategyResult, require
 from .cot_paths import Path, decode_paths, first_tokens, follow_up
+
+class CotDecodeSettings(Settings):
+    k: int | Literal["auto"] = Field(
+        default=10, description="Branches: a number, or 'auto' (fewest first tokens covering 90%, up to k_max).")
+    k_max: int = Field(default=10, ge=1, le=20, description="Most branches with k auto.")
+    extract: str = Field(default="number", description="number, choice, boxed, line, text, json:FIELD or regex:PATTERN.")
+    aggregate: bool = Field(default=False, description="Sum confidences of paths with the same answer.")
+    template: str = Field(default="Q: {question}\nA:", description="Question-answer template with {question}.")
+    raw: bool = Field(default=False, description="Send the template as a raw prompt (no chat template), as for base "
+                                                 "models.")
+    answer_prompt: str | None = Field(default=" So the answer is",
+                                      description="Appended to a path with no answer, then continued once.")
+
+    @field_validator("k")
+    @classmethod
+    def _k_range(cls, k: int | str) -> int | str:
+        if isinstance(k, int) and not 1 <= k <= 20:
+            raise ValueError("k must be 'auto' or a number of branches from 1 to 20")
+        return k
+
+    @field_validator("extract")
+    @classmethod
+    def _known_extractor(cls, spec: str) -> str:
+        return checked_extractor(spec)
+
+    @field_validator("template")
+    @classmethod
+    def _has_question(cls, template: str) -> str:
+        if "{question}" not in template:
+            raise ValueError("the template must contain {question}")
+        return template
+
+
+class CotPath(Model):
+    rank_first: int
+    first_token: str
+    first_probability: float
+    text: str
+    follow_up: str | None = None
+    answer: str | None = None
+    answer_words: str | None = None
+    confidence: float
+    margins: list[float]
+    length: int
+    finish_reason: str
+
+
+class CotDecodeDetails(Model):
+    k: int
+    k_setting: int | Literal["auto"]
+    selection: Literal["max", "aggregate"]
+    extract: str
+    winner: int
+    answer: str
+    answer_totals: dict[str, float] | None = None
+    first_token_candidates: list[tuple[str, float]]
+    paths: list[CotPath]
+    finish_reason: str = "stop"
+    """The winning path's finish reason."""
+
 
 AUTO_MASS = 0.9
 FOLLOW_UP_TOKENS = 16
@@ -157,3 +219,25 @@ class CotDecode:
         output = winner["answer_words"] if in_own_words(self.settings.extract) else winner["answer"]
         return StrategyResult(output=output, details=CotDecodeDetails.model_validate(details), tally=tally)
 
+
+def confidence(details: Mapping[str, Any]) -> dict[str, Any]:
+    """The winning path's confidence."""
+    winner = details.get("winner")
+    path = next((p for p in details.get("paths") or [] if p.get("rank_first") == winner), None)
+    return {"confidence": None if path is None else path.get("confidence")}
+
+
+def build(made: Build) -> CotDecode:
+    return CotDecode(made.members, made.settings, made.config.max_tokens)
+
+
+SPEC = StrategySpec(
+    name="cot-decode",
+    summary="CoT-decoding: branch on the top-k first tokens, decode each greedily, pick the most confident answer.",
+    settings=CotDecodeSettings,
+    details=CotDecodeDetails,
+    build=build,
+    one_member=True,
+    measure=confidence,
+    greedy_only=True,
+)

@@ -11,19 +11,121 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
-from ..config import MoaSettings
-from ..errors import AuthError, ConfigError, EnsembleError, ProviderError, StrategyError, attach, render
+from pydantic import Field
+
+from ..config import MemberConfig
+from ..errors import AuthError, ConfigError, EnsembleError, ProviderError, StrategyError, attach, render, setting
 from ..events import Emit, Note, ReplyReceived, RoundFinished, StreamDelta, ignore
 from ..extraction import normalise_text
 from ..inputs import PromptItem
 from ..calls import Completion, Message, Request
 from ..usage import Tally
-from .details import MoaDetails
+from .details import Model, Settings
+from .spec import Build, StrategySpec, role_member
 from .base import Member, Reply, StrategyResult, ask_all, check_quorum, identical_calls
 from .moa_prompts import AGGREGATE_INSTRUCTION, REFERENCE_INSTRUCTION, with_references
 
+
+if TYPE_CHECKING:
+    from ..config import RunConfig
+    from ..members import Roster
+
+
+class MoaSettings(Settings):
+    layers: int = Field(default=3, ge=1, description="Proposer layers (the aggregator step not counted).")
+    aggregator: MemberConfig | None = Field(default=None,
+                                            description="The aggregator member (default: the first member's model).")
+    self_moa: int | None = Field(default=None, ge=1,
+                                 description="Self-MoA: the first member sampled N times as the proposers.")
+    shuffle_references: bool = Field(default=False, description="Shuffle reference order per call (seeded by seed).")
+    max_reference_chars: int | None = Field(default=None, ge=1,
+                                            description="Truncate each reference to this many characters.")
+    quorum: float = Field(default=0.5, gt=0.0, le=1.0,
+                          description="Share of proposers that must answer for a layer to go on.")
+    proposer_temperature: float | None = Field(default=None, ge=0.0, description="Temperature of the proposers.")
+    proposer_max_tokens: int | None = Field(default=None, ge=1, description="Max tokens of each proposer reply.")
+    aggregator_temperature: float | None = Field(default=None, ge=0.0, description="Temperature of the aggregator.")
+    aggregator_max_tokens: int | None = Field(default=None, ge=1, description="Max tokens of the final answer.")
+    reference_instruction: str | None = Field(default=None,
+                                              description="Replaces our instruction to proposers about references.")
+    aggregate_instruction: str | None = Field(default=None, description="Replaces our instruction to the aggregator.")
+    fallback: Literal["vote"] | MemberConfig | None = Field(
+        default=None, description="Who answers when the aggregator fails: 'vote' (the last layer's answers voted) "
+                                  "or a second aggregator member; the answer is marked degraded.")
+
+
+class MoaAnswer(Model):
+    member: str
+    copy_of: str | None = None
+    """The proposer whose call this answer shares: an identical call, made once."""
+    text: str
+    temperature: float
+    seed: int | None = None
+    usage: dict[str, int]
+    latency_s: float
+
+
+class MoaFailure(Model):
+    member: str
+    error: str
+
+
+class MoaReferences(Model):
+    member: str
+    references: list[str]
+
+
+class MoaLayerTotals(Model):
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    wall_s: float
+
+
+class MoaLayer(Model):
+    layer: int
+    answers: list[MoaAnswer]
+    failed: list[MoaFailure]
+    references: list[MoaReferences]
+    totals: MoaLayerTotals
+
+
+class MoaCut(Model):
+    layer: int
+    to: str
+    reference: int
+    from_member: str
+    chars: int
+    kept: int
+
+
+class MoaProposer(Model):
+    name: str
+    temperature: float
+    max_tokens: int
+
+
+class MoaDegraded(Model):
+    reason: str
+    """Why the aggregator did not answer."""
+    fallback: str
+    """Who answered instead: ``aggregator 'NAME'`` (``moa.fallback``) or the vote of the last layer's answers."""
+
+
+class MoaDetails(Model):
+    layers: list[MoaLayer]
+    aggregator: MoaReferences
+    truncated: list[MoaCut]
+    self_moa: int | None = None
+    shuffle_references: bool
+    proposers: list[MoaProposer]
+    finish_reason: str = "stop"
+    """The final answer's: the aggregator's finish reason (``length``: cut at aggregator_max_tokens)."""
+    aggregator_error: str | None = None
+    degraded: MoaDegraded | None = None
+    """Set when the answer is the fallback's (``moa.fallback``), not the aggregator's."""
 
 
 @dataclass(frozen=True)
@@ -227,3 +329,76 @@ class _State:
         if self.degraded is not None:
             details["degraded"] = self.degraded
         return details
+
+
+def roster(run: "RunConfig", settings: MoaSettings, roster: "Roster") -> None:
+    """The proposers (Self-MoA copies; their temperatures spread where they would answer alike; their role
+    settings), the aggregator (``moa.aggregator``, else the first member's model) and the fallback member."""
+    from ..members import base_name, copies, fill, free_name, spread
+
+    members = roster.members
+    proposers = copies(members[0].model_copy(update={"name": base_name(members[0])}), settings.self_moa) \
+        if settings.self_moa else members
+    if settings.proposer_temperature is not None:
+        proposers = [p.model_copy(update={"temperature": settings.proposer_temperature}) for p in proposers]
+    else:
+        varied = spread(proposers)
+        if varied is not proposers:
+            temps = ", ".join(f"{t:g}" for t in sorted({m.temperature or 0.0 for m in varied}))
+            roster.notes.append(f"moa: {len(varied)} copies of member '{base_name(proposers[0])}' would "
+                                f"answer alike; their temperatures are spread over {temps} "
+                                f"(set {setting('moa.proposer_temperature')} to fix one)")
+        proposers = varied
+    if settings.proposer_max_tokens:
+        proposers = [p.model_copy(update={"max_tokens": settings.proposer_max_tokens}) for p in proposers]
+    default = free_name("aggregator", {m.name or "" for m in proposers})
+    if settings.aggregator is not None:
+        aggregator = fill(run, settings.aggregator, default)
+    else:
+        aggregator = members[0].model_copy(update={"name": default, "system": None})
+    updates: dict = {}
+    if settings.aggregator_temperature is not None:
+        updates["temperature"] = settings.aggregator_temperature
+    if settings.aggregator_max_tokens:
+        updates["max_tokens"] = settings.aggregator_max_tokens
+    if settings.self_moa:
+        roster.origins = [f"copy {i + 1} of the first member (moa.self_moa: {settings.self_moa})"
+                          for i in range(len(proposers))]
+    roster.members = proposers
+    roster.add_role("aggregator", aggregator.model_copy(update=updates) if updates else aggregator,
+                    "moa.aggregator" if settings.aggregator else "the aggregator")
+    second = role_member(settings.fallback)
+    if second is not None:
+        fallback = fill(run, second, free_name("fallback", roster.taken()))
+        roster.add_role("fallback", fallback.model_copy(update=updates) if updates else fallback, "moa.fallback")
+
+
+def build(made: Build) -> MixtureOfAgents:
+    return MixtureOfAgents(made.members, made.roles["aggregator"], made.settings, made.config.seed,
+                           made.roles.get("fallback"))
+
+
+def member_usage(details: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """Token usage per proposer, summed over the layers."""
+    found: dict[str, dict[str, int]] = {}
+    for layer in details.get("layers") or []:
+        for answer in layer.get("answers") or []:
+            mine = found.setdefault(str(answer.get("member")), {"prompt_tokens": 0, "completion_tokens": 0})
+            for key in mine:
+                mine[key] += int((answer.get("usage") or {}).get(key) or 0)
+    return found
+
+
+SPEC = StrategySpec(
+    name="moa",
+    summary="Mixture-of-Agents: layers of proposers refine each other's answers; an aggregator writes the final "
+            "one.",
+    settings=MoaSettings,
+    details=MoaDetails,
+    build=build,
+    roles=("aggregator", "fallback"),
+    roster=roster,
+    streams=StreamDelta,
+    member_usage=member_usage,
+    request_keys={"max_tokens": "aggregator_max_tokens", "temperature": "aggregator_temperature"},
+)

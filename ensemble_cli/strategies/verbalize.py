@@ -10,11 +10,10 @@ parsed candidates below P afterwards (keeping at least ``min_keep``) and renorma
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal, Mapping
 
-import numpy as np
+from pydantic import Field, model_validator
 
-from ..config import VerbalizeSettings
 from ..diversity import report
 from ..errors import ConfigError, EnsembleError, ProviderError, StrategyError, attach
 from ..events import Emit, Note, ReplyReceived, ignore
@@ -23,9 +22,73 @@ from ..inputs import PromptItem
 from ..calls import Message, Request
 from . import verbalize_prompts as prompts
 from ..usage import Tally
-from .details import VerbalizeDetails
+from .details import Model, Settings
+from .spec import Build, StrategySpec
 from .base import Member, StrategyResult, ask_all, call
 from .verbalize_parse import Candidate, filter_min_prob, merge_duplicates, normalise, parse_reply
+
+class VerbalizeSettings(Settings):
+    k: int = Field(default=5, ge=1, description="Responses asked for per turn.")
+    variant: Literal["standard", "cot", "multi"] = Field(
+        default="standard", description="standard, cot (reason first) or multi (several turns).")
+    total: int | None = Field(default=None, ge=1, description="multi: keep asking until this many responses.")
+    tail: float | None = Field(default=None, gt=0.0, le=1.0,
+                               description="Ask for tail responses, each with probability below T.")
+    min_prob: float | None = Field(default=None, ge=0.0, le=1.0,
+                                   description="Drop parsed responses below P, then renormalise.")
+    min_keep: int = Field(default=1, ge=1, description="Keep at least this many with min_prob.")
+    sample: int = Field(default=1, ge=0, description="Draws from the distribution (same seed, same draws).")
+    compare: Literal["direct"] | None = Field(
+        default=None, description="'direct': also sample the prompt plainly and compare diversity.")
+    embedding_model: str | None = Field(default=None,
+                                        description="The embeddings model for compare's cosine similarity.")
+    instruction: str | None = Field(default=None, description="Replaces our instruction text ({k}, {request}, {tail}).")
+
+    @model_validator(mode="after")
+    def _multi_needs_total(self) -> "VerbalizeSettings":
+        if self.variant == "multi" and (self.total or 0) < self.k:
+            raise ValueError("the multi variant needs a total of at least k")
+        return self
+
+
+class VerbalizedCandidate(Model):
+    text: str
+    raw_probability: str | None = None
+    parsed_probability: float | None = None
+    probability: float
+    final_probability: float
+    kept: bool
+    note: str | None = None
+
+
+class VerbalizeTurn(Model):
+    reply: str
+    parse: str
+    finish_reason: str = "stop"
+    repair_reply: str | None = None
+    candidates: int | None = None
+
+
+class Draw(Model):
+    index: int
+    text: str
+
+
+class VerbalizeDetails(Model):
+    variant: str
+    k: int
+    parse: list[str]
+    probability_source: str
+    candidates: list[VerbalizedCandidate]
+    shortfall: int = 0
+    """How many fewer distinct responses came back than were asked for."""
+    draws: list[Draw]
+    seed: int | None = None
+    turns: list[VerbalizeTurn]
+    compare: dict[str, Any] | None = None
+    finish_reason: str = "stop"
+    """``length`` where a reply listing the responses was cut at max_tokens."""
+
 
 MAX_EXTRA_TURNS = 2
 
@@ -122,6 +185,8 @@ class Verbalize:
         kept = filter_min_prob(probabilities, settings.min_prob, settings.min_keep)
         kept_total = sum(probabilities[i] for i in kept)
         final = {i: probabilities[i] / kept_total for i in kept}
+        import numpy as np  # loaded on first use: the console script starts without numpy
+
         rng = np.random.default_rng(self.seed)
         order = list(final)
         draws = [order[int(i)] for i in rng.choice(len(order), size=settings.sample, p=[final[i] for i in order])] if settings.sample else []
@@ -173,3 +238,30 @@ class Verbalize:
             return await provider.embed(texts, self.settings.embedding_model), "embedding cosine and word-level Jaccard"
         except ProviderError as exc:
             return None, f"word-level Jaccard (embeddings failed: {exc})"
+
+
+def confidence(details: Mapping[str, Any]) -> dict[str, Any]:
+    """The probability of the one draw, where there is one."""
+    draws = details.get("draws") or []
+    table = details.get("candidates") or []
+    if len(draws) == 1 and 0 <= draws[0].get("index", -1) < len(table):
+        return {"confidence": table[draws[0]["index"]].get("final_probability")}
+    return {}
+
+
+def build(made: Build) -> Verbalize:
+    return Verbalize(made.members, made.settings, made.config.seed, made.config.max_tokens)
+
+
+SPEC = StrategySpec(
+    name="verbalize",
+    summary="Verbalized Sampling: ask for k responses with probabilities, normalise them, and sample from that "
+            "distribution.",
+    settings=VerbalizeSettings,
+    details=VerbalizeDetails,
+    build=build,
+    one_member=True,
+    measure=confidence,
+    checked=("temperature", "max_tokens"),
+    display=("show_all",),
+)

@@ -12,20 +12,108 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
-from ..config import VoteSettings
+from pydantic import Field, field_validator
+
+from ..config import MemberConfig
 from ..errors import ConfigError, EnsembleError, NoAnswerError, StrategyError, attach, render, setting
 from ..formatting import count
 from ..events import Emit, ReplyReceived, RoundFinished, VoteTally, ignore
-from ..extraction import Answer, get_extractor, in_own_words, normalise_text, token_span
+from ..extraction import Answer, checked_extractor, get_extractor, in_own_words, normalise_text, token_span
 from ..inputs import PromptItem
 from ..calls import Completion, Message, Request
-from ..voting import Ballot, VoteTable, borda, instant_runoff, tally
+from .vote_counting import Ballot, VoteTable, borda, instant_runoff, tally
 from . import vote_prompts
 from ..usage import Tally
-from .details import VoteDetails
+from .details import Model, Settings
+from .spec import Build, StrategySpec, role_member
 from .base import Member, Reply, StrategyResult, ask_all, call, check_quorum, identical_calls
+
+if TYPE_CHECKING:
+    from ..config import RunConfig
+    from ..members import Roster
+
+
+class VoteSettings(Settings):
+    samples: int = Field(default=1, ge=1, description="Replies per member per round.")
+    extract: str = Field(default="text", description="number, choice, boxed, line, text, json:FIELD, regex:PATTERN "
+                                                     "or judge.")
+    method: Literal["majority", "weighted", "confidence", "borda", "irv", "usc"] = Field(
+        default="majority", description="majority, weighted, confidence, borda, irv or usc.")
+    rounds: int = Field(default=1, ge=1, description="Debate rounds; from round 2 members see the others' answers.")
+    consensus: float = Field(default=1.0, gt=0.0, le=1.0,
+                             description="Stop early when the leader has this share of the votes.")
+    quorum: float = Field(default=0.5, gt=0.0, le=1.0,
+                          description="Share of members that must answer for the vote to go on.")
+    judge: MemberConfig | None = Field(default=None, description="The judge member (extract judge, method usc).")
+
+    @field_validator("extract")
+    @classmethod
+    def _known_extractor(cls, spec: str) -> str:
+        return checked_extractor(spec, judge=True)
+
+
+class VoteRow(Model):
+    answer: str
+    votes: int
+    weight: float
+    members: list[str]
+
+
+class VoteReply(Model):
+    member: str
+    round: int
+    sample: int
+    temperature: float
+    seed: int | None = None
+    text: str
+    answer: str | None = None
+    confidence: float | None = None
+    finish_reason: str = "stop"
+    copy_of: int | None = None
+    """The index, in this round's replies, of the reply whose call this one shares: an identical call (the same
+    member settings at temperature 0) is made once and counted with its multiplicity."""
+
+
+class VoteFailure(Model):
+    member: str
+    round: int
+    error: str
+
+
+class VoteRound(Model):
+    round: int
+    method: str
+    winner: str | None = None
+    agreement: float
+    margin: float
+    table: list[VoteRow]
+    abstentions: list[str]
+    replies: list[VoteReply]
+    rankings: list[dict[str, Any]] | None = None
+    irv_rounds: list[dict[str, int]] | None = None
+    usc_choice: int | None = None
+    judge_reply: str | None = None
+
+
+class VoteDetails(Model):
+    extract: str
+    method: str
+    samples: int
+    winner: str
+    """The key the answers were counted by (normalised)."""
+    winner_reply: str | None = None
+    """The winning reply in its own words, where the key is normalised text."""
+    agreement: float
+    margin: float
+    table: list[VoteRow]
+    abstentions: list[str]
+    failed: list[VoteFailure]
+    rounds: list[VoteRound]
+    agreement_per_round: list[float]
+    finish_reason: str = "stop"
+    """The finish reason of the winning reply the output comes from (``length``: it was cut at max_tokens)."""
 
 
 GROUPING_TOKENS = 256
@@ -308,3 +396,29 @@ class Vote:
         return VoteTable(rows, table.abstentions, "usc"), {"usc_choice": picked[0], "judge_reply": reply.text}
 
 
+
+
+def roster(run: "RunConfig", settings: VoteSettings, members: "Roster") -> None:
+    """The judge (``vote.judge``), filled from the run's values."""
+    from ..members import fill, free_name
+
+    judge = role_member(settings.judge)
+    if judge is not None:
+        members.add_role("judge", fill(run, judge, free_name("judge", members.taken())), "vote.judge")
+
+
+def build(made: Build) -> Vote:
+    return Vote(made.members, made.settings, made.roles.get("judge"), made.config.seed)
+
+
+SPEC = StrategySpec(
+    name="vote",
+    summary="Members answer independently; answers are extracted and voted, optionally over debate rounds.",
+    settings=VoteSettings,
+    details=VoteDetails,
+    build=build,
+    roles=("judge",),
+    roster=roster,
+    measure=lambda details: {"agreement": details.get("agreement"), "margin": details.get("margin")},
+    checked=("temperature", "max_tokens"),
+)

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from .calls import END
+from ..calls import END
 
 MergeMode = Literal["mean", "product", "vote"]
 

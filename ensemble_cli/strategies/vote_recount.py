@@ -12,10 +12,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .errors import InputError
-from .extraction import in_own_words
-from .records import fingerprint
-from .voting import Ballot, borda, instant_runoff, tally
+from ..errors import InputError
+from ..extraction import in_own_words
+from ..records import fingerprint
+from .vote_counting import Ballot, borda, instant_runoff, tally
 
 METHODS = ("majority", "weighted", "confidence", "borda", "irv")
 

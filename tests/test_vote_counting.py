@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ensemble_cli.voting import Ballot, borda, instant_runoff, tally
+from ensemble_cli.strategies.vote_counting import Ballot, borda, instant_runoff, tally
 
 
 def ballots(*pairs, weights=None, confidences=None):

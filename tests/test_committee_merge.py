@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from ensemble_cli.aggregation import END, build_distribution, merge
+from ensemble_cli.calls import END
+from ensemble_cli.strategies.committee_merge import build_distribution, merge
 
 
 def dist(weight=1.0, **probs):

@@ -1,4 +1,4 @@
-"""The JSONL sink: every finished or failed prompt's record, appended to the output as it comes."""
+"""The JSONL sink: every finished or failed prompt's record, appended to the output file as it comes."""
 
 from __future__ import annotations
 
@@ -28,14 +28,3 @@ class RecordSink:
     def shape(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record as written (subclasses add fields, e.g. the bench's gold answer and score)."""
         return record
-
-
-class Collector:
-    """Keeps every record in memory (library calls that return results)."""
-
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, (PromptFinished, PromptFailed)) and event.record:
-            self.records.append(event.record)

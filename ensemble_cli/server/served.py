@@ -1,7 +1,7 @@
 """The ensembles a server offers: run config YAML files, each one a model named after its file stem.
 
 ``--ensembles PATH`` is one YAML file or a directory of them; without it the named ensembles are
-served: the example configs shipped in the package and the user's own (``ensemble_cli.ensembles``).
+served: the example configs shipped in the package and the user's own (``ensemble_cli.ensemble_files``).
 """
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from pydantic import ValidationError
-
-from ..config import RunConfig, deep_merge, format_validation_error, read_yaml
-from ..ensembles import ensemble_files
+from .. import catalog
+from ..config import RunConfig, build_config, config_data, deep_merge
+from ..ensemble_files import ensemble_files
 from ..errors import ConfigError
 from ..providers.registry import ProviderRegistry
 
@@ -55,24 +54,18 @@ def _files(path: Path | None) -> dict[str, Path]:
 
 
 def load_one(path: Path, environ: Mapping[str, str] | None = None) -> Ensemble:
-    data = read_yaml(path)
-    if "cot_decode" in data and "cot-decode" not in data:
-        data["cot-decode"] = data.pop("cot_decode")
-    for key in SERVER_KEYS:
-        data.pop(key, None)
-    try:
-        config = RunConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(str(path), exc)) from None
+    """One ensemble file, loaded as every front end loads a config (the environment's defaults under it)."""
+    data = config_data(path, environ, owned=SERVER_KEYS)
+    config = build_config(data, source=str(path))
     if config.strategy is None:
         raise ConfigError(f"{path}: strategy: a served ensemble must name its strategy "
-                          "(committee, vote, moa, cot-decode or verbalize)")
+                          f"({', '.join(catalog.names())})")
     return Ensemble(path.stem, path, data, config, ProviderRegistry(config, environ=environ))
 
 
 def load_ensembles(path: Path | None, environ: Mapping[str, str] | None = None,
                    warn: Callable[[str], None] | None = None) -> dict[str, Ensemble]:
-    """Every ensemble under ``path`` (default: the named ensembles of ``ensemble_cli.ensembles``), by name.
+    """Every ensemble under ``path`` (default: the named ensembles of ``ensemble_cli.ensemble_files``), by name.
 
     A file given with ``--ensembles`` must be valid; among the default ones, an invalid file of the user's
     is skipped with a ``warn``ing (as the ``llm`` plugin lists it and explains it when run), so that one

@@ -1,0 +1,110 @@
+"""What a strategy declares about itself, in one object: every front end derives what it needs from it.
+
+A strategy module (``strategies/<name>.py``) defines its settings model, its typed details model, the
+strategy class, and one ``StrategySpec`` that says: how it is built from resolved members, which roles
+beside its members it calls and how its roster is resolved, which event carries its answer as it is
+written, and what a front end reads from a result (finish reason, confidence, token distribution, the
+request parameters it maps). The catalog (``catalog.py``) is a registry of specs; the config's strategy
+sections, the record schema, the library functions, the CLI commands and flags, the server's request
+keys and the llm plugin's options are all derived from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from ..config import MemberConfig, RunConfig
+    from ..events import Event
+    from ..members import Roster
+    from .base import Member, Strategy
+
+FINISH_REASONS = ("stop", "length", "content_filter")
+Chosen = tuple[str, float, list[tuple[str, float]]]
+"""One chosen token of an answer: its text, its log-probability, the top alternatives (text, log-probability)."""
+
+
+@dataclass
+class Build:
+    """What a strategy is built from: the run config, its own settings, and its members bound to providers."""
+
+    config: "RunConfig"
+    settings: Any
+    """The strategy's own settings (an instance of its spec's ``settings`` model)."""
+    members: list["Member"]
+    roles: dict[str, "Member"] = field(default_factory=dict)
+    """Members beside the members, by role (``judge``, ``aggregator``, ``fallback``)."""
+
+
+RosterRule = Callable[["RunConfig", Any, "Roster"], None]
+"""Applies a strategy's own member rules to a resolved roster (its settings given): role members filled
+from the settings, copies varied, notes added. Every default is applied here or in ``members.py``, once."""
+
+
+def no_measure(details: Mapping[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """One strategy, as every front end sees it."""
+
+    name: str
+    """The command, the YAML section and the ``strategy:`` value (``cot-decode``)."""
+    summary: str
+    """One line: the CLI command's help, the plugin's and the server's description."""
+    settings: type[BaseModel]
+    details: type[BaseModel]
+    build: Callable[[Build], "Strategy"]
+    roles: tuple[str, ...] = ()
+    """Roles it may call beside its members, for records and binding."""
+    roster: RosterRule | None = None
+    one_member: bool = False
+    """It asks one member; others are ignored with a note."""
+    streams: type["Event"] | None = None
+    """The event that carries its answer as it is written (committee: each token; moa: the aggregator's text)."""
+    measure: Callable[[Mapping[str, Any]], dict[str, Any]] = no_measure
+    """How sure it is, from a record's details: ``agreement`` or ``confidence`` (the server's ensemble object)."""
+    distribution: Callable[[Mapping[str, Any], int], list[Chosen]] | None = None
+    """Its token distribution, from a record's details, where it has one: each chosen token with its
+    log-probability and (up to ``top``) the alternatives; the server formats it as OpenAI ``logprobs``."""
+    member_usage: Callable[[Mapping[str, Any]], dict[str, dict[str, int]]] | None = None
+    request_keys: Mapping[str, str] = field(default_factory=dict)
+    """Its own settings that a request's ``max_tokens`` or ``temperature`` set, where the top-level keys would
+    not say the same (moa: the aggregator's)."""
+    stop_key: str | None = None
+    """Its setting that takes stop strings (a request's ``stop``), if it has one."""
+    trace_key: str | None = None
+    """Its setting that records what ``top_logprobs`` needs."""
+    greedy_only: bool = False
+    """It decodes greedily whatever the temperature: a request may only ask for temperature 0."""
+    checked: tuple[str, ...] = ("temperature",)
+    """Request parameters refused when no member would use them (the ensemble fixes them itself)."""
+    display: tuple[str, ...] = ()
+    """Display settings its command offers (``show_all``)."""
+
+    @property
+    def section(self) -> str:
+        """The Python spelling of its section, also accepted in YAML (``cot_decode``)."""
+        return self.name.replace("-", "_")
+
+    def finish_reason(self, details: Mapping[str, Any] | None) -> str:
+        """Its own finish reason (every details model carries one): ``length`` where the answer was cut."""
+        reason = (details or {}).get("finish_reason")
+        return reason if reason in FINISH_REASONS else "stop"
+
+    def member_settings(self) -> tuple[str, ...]:
+        """Its settings that hold a whole member (a judge, an aggregator): set in config files, not per request."""
+        from ..config import holds_member
+
+        return tuple(name for name, info in self.settings.model_fields.items() if holds_member(info.annotation))
+
+
+def role_member(value: Any) -> "MemberConfig | None":
+    """A setting's value as a member, where it is one (``fallback: vote`` is a word, not a member)."""
+    from ..config import MemberConfig
+
+    return value if isinstance(value, MemberConfig) else None
