@@ -428,6 +428,11 @@ def build(made: Build) -> Committee:
     return Committee(made.members, made.settings, made.config.max_tokens)
 
 
+def mean_agreement(details: Mapping[str, Any]) -> float | None:
+    """The members' mean agreement with the chosen tokens: how sure the committee is of its answer."""
+    return (details.get("summary") or {}).get("mean_agreement")
+
+
 SPEC = StrategySpec(
     name="committee",
     summary="Consensus decoding: members continue one shared answer token by token, merging their next-token "
@@ -436,7 +441,8 @@ SPEC = StrategySpec(
     details=CommitteeDetails,
     build=build,
     streams=TokenChosen,
-    measure=lambda details: {"agreement": (details.get("summary") or {}).get("mean_agreement")},
+    measure=lambda details: {"agreement": mean_agreement(details)},
+    confidence=mean_agreement,
     distribution=distribution,
     stop_key="stop",
     trace_key="trace",

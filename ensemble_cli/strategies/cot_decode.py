@@ -227,6 +227,10 @@ def confidence(details: Mapping[str, Any]) -> dict[str, Any]:
     return {"confidence": None if path is None else path.get("confidence")}
 
 
+def winning_confidence(details: Mapping[str, Any]) -> float | None:
+    return confidence(details)["confidence"]
+
+
 def build(made: Build) -> CotDecode:
     return CotDecode(made.members, made.settings, made.config.max_tokens)
 
@@ -239,5 +243,6 @@ SPEC = StrategySpec(
     build=build,
     one_member=True,
     measure=confidence,
+    confidence=winning_confidence,
     greedy_only=True,
 )

@@ -68,6 +68,11 @@ class StrategySpec:
     """The event that carries its answer as it is written (committee: each token; moa: the aggregator's text)."""
     measure: Callable[[Mapping[str, Any]], dict[str, Any]] = no_measure
     """How sure it is, from a record's details: ``agreement`` or ``confidence`` (the server's ensemble object)."""
+    confidence: Callable[[Mapping[str, Any]], float | None] | None = None
+    """How sure it is of its answer, 0..1, from a record's details: what a cascade accepts a tier's answer
+    at. None where it has no such measure (it may then only be a cascade's last tier)."""
+    unmeasured: Callable[["Strategy"], str | None] | None = None
+    """Why a built instance would return no confidence (one call, no log-probabilities), said before any call."""
     distribution: Callable[[Mapping[str, Any], int], list[Chosen]] | None = None
     """Its token distribution, from a record's details, where it has one: each chosen token with its
     log-probability and (up to ``top``) the alternatives; the server formats it as OpenAI ``logprobs``."""

@@ -5,6 +5,12 @@ calls where not). Round 2..R: each member sees the other members' previous answe
 answers again, until the leader's share of the votes reaches ``consensus``. Methods: majority,
 weighted (member weights), confidence (mean token probability over the answer span), borda and irv
 (every member ranks the distinct answers in one more call), usc (a judge picks the most consistent reply).
+
+Adaptive (``adaptive: true``): ``samples`` becomes the cap per member. Each round draws its samples in
+steps, round-robin over members (``min_samples`` first, then ``step`` more), and stops once the leader is
+settled by the Beta rule of ``vote_stopping.py``; the round's ``stopping`` says how many were drawn, why
+it stopped and the posterior after each step. Sample j of a member always has the same seed, so an
+adaptive run draws exactly the first samples a fixed-budget run with the same seed would.
 """
 
 from __future__ import annotations
@@ -12,19 +18,19 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 from pydantic import Field, field_validator
 
 from ..config import MemberConfig
-from ..errors import ConfigError, EnsembleError, NoAnswerError, StrategyError, attach, render, setting
+from ..errors import ConfigError, EnsembleError, NoAnswerError, ProviderError, StrategyError, attach, render, setting
 from ..formatting import count
 from ..events import Emit, ReplyReceived, RoundFinished, VoteTally, ignore
 from ..extraction import Answer, checked_extractor, get_extractor, in_own_words, normalise_text, token_span
 from ..inputs import PromptItem
 from ..calls import Completion, Message, Request
 from .vote_counting import Ballot, VoteTable, borda, instant_runoff, tally
-from . import vote_prompts
+from . import vote_prompts, vote_stopping
 from ..usage import Tally
 from .details import Model, Settings
 from .spec import Build, StrategySpec, role_member
@@ -47,6 +53,14 @@ class VoteSettings(Settings):
     quorum: float = Field(default=0.5, gt=0.0, le=1.0,
                           description="Share of members that must answer for the vote to go on.")
     judge: MemberConfig | None = Field(default=None, description="The judge member (extract judge, method usc).")
+    adaptive: bool = Field(default=False, description="Draw samples in steps and stop once the leading answer is "
+                                                      "settled; samples is then the cap per member.")
+    min_samples: int = Field(default=2, ge=1, description="Adaptive: samples drawn (over all members) before the "
+                                                          "first check.")
+    step: int = Field(default=2, ge=1, description="Adaptive: samples drawn per step after the first.")
+    stop_confidence: float = Field(default=0.95, gt=0.5, lt=1.0,
+                                   description="Adaptive: stop once the posterior probability that the leader is "
+                                               "the most likely answer reaches this.")
 
     @field_validator("extract")
     @classmethod
@@ -82,6 +96,23 @@ class VoteFailure(Model):
     error: str
 
 
+class StopCheck(Model):
+    samples: int
+    leader: str | None = None
+    posterior: float
+
+
+class Stopping(Model):
+    """How an adaptive round drew its samples: how many, why it stopped, the posterior after each step."""
+
+    drawn: int
+    cap: int
+    reason: Literal["settled", "cap"]
+    """``settled``: the leader's posterior reached vote.stop_confidence; ``cap``: every sample was drawn."""
+    posterior: float
+    steps: list[StopCheck]
+
+
 class VoteRound(Model):
     round: int
     method: str
@@ -95,6 +126,7 @@ class VoteRound(Model):
     irv_rounds: list[dict[str, int]] | None = None
     usc_choice: int | None = None
     judge_reply: str | None = None
+    stopping: Stopping | None = None
 
 
 class VoteDetails(Model):
@@ -114,8 +146,13 @@ class VoteDetails(Model):
     agreement_per_round: list[float]
     finish_reason: str = "stop"
     """The finish reason of the winning reply the output comes from (``length``: it was cut at max_tokens)."""
+    stopping: Stopping | None = None
+    """Adaptive votes: how the last round's samples were drawn."""
+    samples_drawn: int | None = None
+    """Adaptive votes: the samples drawn in all rounds together."""
 
 
+ADAPTIVE_METHODS = ("majority", "weighted", "confidence")
 GROUPING_TOKENS = 256
 RANKING_TOKENS = 64
 CHOICE_TOKENS = 16
@@ -187,6 +224,13 @@ class Vote:
         if not members:
             raise ConfigError("vote: no members")
         self.judge = None if judge is None else replace(judge, role="judge")
+        if self.settings.adaptive and (self.by_judge or self.settings.method not in ADAPTIVE_METHODS):
+            what = (f"{setting('vote.extract')} judge" if self.by_judge
+                    else f"{setting('vote.method')} {self.settings.method}")
+            raise ConfigError(f"vote: {setting('vote.adaptive')} counts the votes after every step, which {what} "
+                              f"cannot do without a call per step; use {setting('vote.method')} "
+                              f"{', '.join(ADAPTIVE_METHODS)}")
+        self.one_call = self.settings.samples * len(members) == 1
         self.notes: list[str] = identical_calls("vote", self.members, self.settings.samples,
                                                 lambda m: self._seed(m, 0, 1))
 
@@ -202,11 +246,11 @@ class Vote:
         samples: list[Sample] = []
         try:
             for round_number in range(1, self.settings.rounds + 1):
-                samples = await self._round(item, round_number, previous, tally_, failures, emit)
-                await self._extract(item, samples, tally_)
+                samples, stopping = await self._round(item, round_number, previous, tally_, failures, emit)
                 table, extra = await self._count(item, samples, tally_)
                 rounds.append({"round": round_number, **table.as_dict(), **extra,
-                               "replies": [s.as_dict() for s in samples]})
+                               "replies": [s.as_dict() for s in samples],
+                               **({"stopping": stopping} if stopping is not None else {})})
                 emit(RoundFinished(item.id, round_number, {"agreement": table.agreement, "leader": table.winner}))
                 previous = samples
                 if table.winner is not None and table.agreement >= self.settings.consensus:
@@ -231,6 +275,9 @@ class Vote:
             "rounds": rounds,
             "agreement_per_round": [r["agreement"] for r in rounds],
         }
+        if self.settings.adaptive:
+            details["stopping"] = rounds[-1]["stopping"]
+            details["samples_drawn"] = sum(r["stopping"]["drawn"] for r in rounds)
         output = table.winner
         first = next(s for s in samples if s.answer == table.winner)
         if first.completion is not None:
@@ -272,46 +319,94 @@ class Vote:
         return member.messages(item.asking(vote_prompts.debate(item.text, others)))
 
     async def _round(self, item: PromptItem, round_number: int, previous: list[Sample], tally_: Tally,
-                     failures: list[dict[str, Any]], emit: Emit) -> list[Sample]:
-        wants_logprobs = 1 if self.settings.method == "confidence" else 0
-        jobs: list[tuple[Member, Request]] = []
-        for member in self.members:
+                     failures: list[dict[str, Any]], emit: Emit) -> tuple[list[Sample], dict[str, Any] | None]:
+        """One round's samples, answers extracted: all at once, or (adaptive) in steps until the leader is settled."""
+        on_reply = self._live_tally(item, round_number, emit)
+        causes: list[ProviderError | None] = []
+        order = [(member, index) for index in range(self.settings.samples) for member in self.members]
+        if not self.settings.adaptive:
+            order.sort(key=lambda slot: self.members.index(slot[0]))
+            samples = await self._draw(item, round_number, previous, order, [], tally_, failures, causes, on_reply)
+            await self._extract(item, samples, tally_)
+            self._check_quorum(round_number, samples, failures, causes, self.members)
+            return samples, None
+        samples = []
+        checks: list[vote_stopping.Check] = []
+        failed: set[str] = set()
+        reason, drawn = "cap", 0
+        for upto in vote_stopping.schedule(len(order), self.settings.min_samples, self.settings.step):
+            slots = [slot for slot in order[drawn:upto] if slot[0].name not in failed]
+            drawn = upto
+            new = await self._draw(item, round_number, previous, slots, samples, tally_, failures, causes, on_reply)
+            await self._extract(item, new, tally_)
+            samples += new
+            failed.update(f["member"] for f in failures if f["round"] == round_number)
+            table = tally(self._ballots(samples), self.settings.method)  # type: ignore[arg-type]
+            checks.append(vote_stopping.Check(len(samples), table.winner, vote_stopping.settled(table)))
+            if checks[-1].posterior >= self.settings.stop_confidence:
+                reason = "settled"
+                break
+        asked = [m for m in self.members if any(slot[0] is m for slot in order[:drawn])]
+        self._check_quorum(round_number, samples, failures, causes, asked)
+        stopping = {"drawn": len(samples), "cap": len(order), "reason": reason,
+                    "posterior": round(checks[-1].posterior, 6), "steps": [c.as_dict() for c in checks]}
+        return samples, stopping
+
+    async def _draw(self, item: PromptItem, round_number: int, previous: list[Sample], slots: list[tuple[Member, int]],
+                    earlier: list[Sample], tally_: Tally, failures: list[dict[str, Any]],
+                    causes: list[ProviderError | None], on_reply: Callable[[Reply], None]) -> list[Sample]:
+        """The samples at ``slots`` (member, sample index), in slot order: each member's consecutive samples in
+        one call with n choices where its provider honours n (choice j has the seed of sample j), else one call each."""
+        wants_logprobs = 1 if self.settings.method == "confidence" or self.one_call else 0
+        jobs: list[tuple[Member, Request, list[int]]] = []
+        for member in dict.fromkeys(m for m, _ in slots):
+            indices = [index for m, index in slots if m is member]
             request = Request(self._messages(member, item, previous), max_tokens=member.max_tokens,
                               temperature=member.temperature, seed=self.seed, top_logprobs=wants_logprobs)
-            count = self.settings.samples
-            if count > 1 and member.provider.capabilities.honours_n:
-                jobs.append((member, request.but(n=count, seed=self._seed(member, 0, round_number))))
+            if len(indices) > 1 and member.provider.capabilities.honours_n:
+                jobs.append((member, request.but(n=len(indices), seed=self._seed(member, indices[0], round_number)),
+                             indices))
             else:
-                for index in range(count):
-                    jobs.append((member, request.but(seed=self._seed(member, index, round_number))))
-        replies = await ask_all(jobs, tally_, self._live_tally(item, round_number, emit))
-        samples: list[Sample] = []
-        counters: dict[str, int] = {}
-        failed_members: set[str] = set()
-        positions: dict[int, list[int]] = {}  # job -> where its replies are among the samples
-        for job, ((_, asked), reply) in enumerate(zip(jobs, replies)):
-            positions[job] = []
+                jobs += [(member, request.but(seed=self._seed(member, i, round_number)), [i]) for i in indices]
+        replies = await ask_all([(member, request) for member, request, _ in jobs], tally_, on_reply)
+        found: dict[tuple[str, int], Sample] = {}
+        shares: dict[tuple[str, int], tuple[str, int]] = {}  # slot -> the slot whose reply it shares
+        where: dict[int, list[tuple[str, int]]] = {}  # job -> the slots its choices filled
+        for job, ((member, asked, indices), reply) in enumerate(zip(jobs, replies)):
+            where[job] = []
             if not reply.ok:
-                failures.append({"member": reply.member.name, "round": round_number, "error": render(reply.error or "")})
-                failed_members.add(reply.member.name)
+                failures.append({"member": member.name, "round": round_number, "error": render(reply.error or "")})
+                causes.append(reply.cause)
                 continue
-            for choice, completion in enumerate(reply.completions):
-                index = counters.get(reply.member.name, 0)
-                counters[reply.member.name] = index + 1
-                copy_of = None if reply.same_as is None else positions[reply.same_as][choice]
+            for choice, (index, completion) in enumerate(zip(indices, reply.completions)):
+                copy_of = None if reply.same_as is None else where[reply.same_as][choice]
                 if reply.same_as is None and choice and asked.temperature == 0:
-                    copy_of = positions[job][0]  # the n choices of one greedy call are one choice, repeated
-                positions[job].append(len(samples))
-                samples.append(Sample(reply.member, round_number, index, completion.text, completion=completion,
-                                      seed=asked.seed, copy_of=copy_of))
+                    copy_of = where[job][0]  # the n choices of one greedy call are one choice, repeated
+                where[job].append((member.name, index))
+                if copy_of is not None:
+                    shares[(member.name, index)] = copy_of
+                found[(member.name, index)] = Sample(member, round_number, index, completion.text,
+                                                     completion=completion, seed=asked.seed)
+        ordered = [found[(m.name, i)] for m, i in slots if (m.name, i) in found]
+        position = {(s.member.name, s.index): len(earlier) + p for p, s in enumerate(ordered)}
+        for sample in ordered:  # copy_of: the position of the shared reply among the round's replies
+            shared = shares.get((sample.member.name, sample.index))
+            if shared is not None:
+                sample.copy_of = position[shared]
+        return ordered
+
+    def _check_quorum(self, round_number: int, samples: list[Sample], failures: list[dict[str, Any]],
+                      causes: list[ProviderError | None], asked: list[Member]) -> None:
         answered = len({s.member.name for s in samples})
+        errors = [f"member '{f['member']}': {f['error']}" for f in failures if f["round"] == round_number]
         try:
-            check_quorum(answered, len(self.members), self.settings.quorum, f"vote round {round_number}",
-                         [f"member '{r.member.name}': {r.error}" for r in replies if not r.ok],
-                         "vote.quorum", [r.cause for r in replies if not r.ok])
+            check_quorum(answered, len(asked), self.settings.quorum, f"vote round {round_number}", errors,
+                         "vote.quorum", causes)
         except EnsembleError as exc:  # the replies of this round that did come are kept in the record
             raise attach(exc, {"round": round_number, "replies": [s.as_dict() for s in samples]}) from None
-        return samples
+
+    def _ballots(self, samples: list[Sample]) -> list[Ballot]:
+        return [Ballot(s.member.name, s.answer, s.member.weight, s.confidence, order) for order, s in enumerate(samples)]
 
     async def _extract(self, item: PromptItem, samples: list[Sample], tally_: Tally) -> None:
         if self.by_judge:
@@ -324,7 +419,7 @@ class Vote:
                 continue
             sample.answer = answer.value
             sample.words = answer.words(sample.text)
-            if self.settings.method == "confidence" and sample.completion is not None:
+            if (self.settings.method == "confidence" or self.one_call) and sample.completion is not None:
                 sample.confidence = span_confidence(sample.completion, answer)
 
     async def _judge_groups(self, item: PromptItem, samples: list[Sample], tally_: Tally) -> None:
@@ -347,8 +442,7 @@ class Vote:
             sample.answer = f"#{representative}: {label[:60]}" if label else None
 
     async def _count(self, item: PromptItem, samples: list[Sample], tally_: Tally) -> tuple[VoteTable, dict[str, Any]]:
-        ballots = [Ballot(s.member.name, s.answer, s.member.weight, s.confidence, order)
-                   for order, s in enumerate(samples)]
+        ballots = self._ballots(samples)
         method = self.settings.method
         if method in ("majority", "weighted", "confidence"):
             return tally(ballots, method), {}
@@ -407,6 +501,29 @@ def roster(run: "RunConfig", settings: VoteSettings, members: "Roster") -> None:
         members.add_role("judge", fill(run, judge, free_name("judge", members.taken())), "vote.judge")
 
 
+def winning_confidence(details: Mapping[str, Any]) -> float | None:
+    """How sure the vote is: the leader's posterior (adaptive), the leader's share of every reply of the last
+    round (abstentions count against it), or, for one reply, its answer span's mean token probability."""
+    stopping = details.get("stopping")
+    if stopping:
+        return stopping.get("posterior")
+    rounds = details.get("rounds") or []
+    replies = (rounds[-1].get("replies") or []) if rounds else []
+    if len(replies) == 1:
+        return replies[0].get("confidence") if replies[0].get("answer") is not None else 0.0
+    winner = details.get("winner")
+    return sum(1 for r in replies if r.get("answer") == winner) / len(replies) if replies else None
+
+
+def unmeasured(strategy: Any) -> str | None:
+    """A one-call vote on a backend that returns no log-probabilities has no confidence in its answer."""
+    if not strategy.one_call or strategy.members[0].provider.capabilities.max_top_logprobs > 0:
+        return None
+    member = strategy.members[0]
+    return (f"its one call (member '{member.name}', {member.provider.label}) returns no log-probabilities, so "
+            f"its answer has no confidence; give it {setting('vote.samples')} 2 or more")
+
+
 def build(made: Build) -> Vote:
     return Vote(made.members, made.settings, made.roles.get("judge"), made.config.seed)
 
@@ -419,6 +536,9 @@ SPEC = StrategySpec(
     build=build,
     roles=("judge",),
     roster=roster,
-    measure=lambda details: {"agreement": details.get("agreement"), "margin": details.get("margin")},
+    measure=lambda details: {"agreement": details.get("agreement"), "margin": details.get("margin"),
+                             **({"confidence": winning_confidence(details)} if details.get("stopping") else {})},
+    confidence=winning_confidence,
+    unmeasured=unmeasured,
     checked=("temperature", "max_tokens"),
 )
