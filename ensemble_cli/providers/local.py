@@ -67,6 +67,8 @@ def choose_token(logprobs: np.ndarray, temperature: float, top_p: float, rng: np
 
 
 CAPABILITIES = LOCAL
+MAX_BATCH = 16
+"""The most choices of one request decoded in one batch."""
 
 
 class LocalProvider:
@@ -155,9 +157,22 @@ class LocalProvider:
             await asyncio.gather(worker, return_exceptions=True)
 
     def _complete_sync(self, request: Request, stop: threading.Event | None = None) -> list[Completion]:
-        rng = np.random.default_rng(request.seed)
-        choices = [self._generate(request, rng, stop=stop) for _ in range(max(request.n, 1))]
+        """One choice on the cached sequence; ``n`` choices decoded together in one batch, choice j sampled
+        from a generator seeded with ``seed + j`` (as a call with that seed would be)."""
+        if request.n <= 1:
+            return [self._generate(request, np.random.default_rng(request.seed), stop=stop)]
+        choices: list[Completion] = []
+        for chunk in self._chunks(request):
+            choices += self._generate_together(request, chunk, stop)
         return [choices[0]] + [replace(c, usage=Usage(0, c.usage.completion_tokens)) for c in choices[1:]]
+
+    def _chunks(self, request: Request) -> list[range]:
+        """The choices split so that each batch's sequences fit one context of the model."""
+        engine = self.engine
+        prompt = len(engine.prompt_tokens(request.messages, request.prefix, request.prompt))
+        per_choice = prompt + request.max_tokens + 8
+        fit = max(1, min(MAX_BATCH, engine.n_ctx_train // per_choice))
+        return [range(start, min(start + fit, request.n)) for start in range(0, request.n, fit)]
 
     def _prefill(self, prompt: list[int], max_tokens: int) -> tuple[SequenceBatch, np.ndarray]:
         """Evaluate ``prompt`` on the cached sequence, reusing the longest prefix already evaluated."""
@@ -186,47 +201,100 @@ class LocalProvider:
             cpu_started = time.process_time()  # the whole process: llama.cpp decodes on its own threads
             prompt = engine.prompt_tokens(request.messages, request.prefix, request.prompt)
             cache, logits = self._prefill(prompt, request.max_tokens)
-            generated: list[int] = []
-            tokens: list[TokenLogprob] = []
-            end_top: tuple[TopToken, ...] = ()
-            finish = "length"
-            text = ""
-            pending = b""
-            for _ in range(request.max_tokens):
+            draft = Draft(engine, request, rng, on_text)
+            while (token := draft.take(logits)) is not None:
                 if stop is not None and stop.is_set():
                     raise Cancelled("the caller went away")
-                logprobs = log_softmax(logits)
-                token = choose_token(logprobs, request.temperature, request.top_p, rng)
-                top = top_tokens(engine, top_k(logprobs, request.top_logprobs)) if request.wants_logprobs else ()
-                if engine.is_end(token):
-                    finish, end_top = "stop", top
-                    break
-                generated.append(token)
-                tokens.append(TokenLogprob(engine.piece(token), float(logprobs[token]), top))
-                if on_text is not None or request.stop:
-                    pending += engine.piece_bytes(token)
-                    new_text = pending.decode("utf-8", errors="ignore")
-                    if on_text is not None and new_text != text and not _incomplete(pending):
-                        on_text(new_text[len(text):])
-                        text = new_text
-                    if request.stop and _cut_at_stop(new_text, request.stop) is not None:
-                        finish = "stop"
-                        break
                 logits = cache.feed({0: [token]})[0]
-            full = engine.detokenize(generated)
-            if request.stop:
-                cut = _cut_at_stop(full, request.stop)
-                full = full if cut is None else cut
             cpu_s = time.process_time() - cpu_started
+        return draft.completion(self, len(prompt), time.perf_counter() - started, cpu_s)
+
+    def _generate_together(self, request: Request, choices: range, stop: threading.Event | None) -> list[Completion]:
+        """The ``choices`` of ``request`` as sequences of one batch: the prompt evaluated once and forked,
+        then every unfinished sequence advanced by one batched decode per token."""
+        engine = self.engine
+        started = time.perf_counter()
+        with engine.lock:
+            cpu_started = time.process_time()
+            prompt = engine.prompt_tokens(request.messages, request.prefix, request.prompt)
+            size = len(choices)
+            batch = SequenceBatch(engine, size, size * (len(prompt) + request.max_tokens + 8))
+            try:
+                first = batch.feed({0: prompt})[0]
+                for seq in range(1, size):
+                    batch.copy_sequence(0, seq)
+                drafts = [Draft(engine, request, np.random.default_rng(None if request.seed is None
+                                                                       else request.seed + j))
+                          for j in choices]
+                logits = {seq: first for seq in range(size)}
+                while logits:
+                    if stop is not None and stop.is_set():
+                        raise Cancelled("the caller went away")
+                    chosen = {seq: drafts[seq].take(row) for seq, row in logits.items()}
+                    logits = batch.feed({seq: [token] for seq, token in chosen.items() if token is not None})
+            finally:
+                batch.close()
+            cpu_s = (time.process_time() - cpu_started) / size
+        latency = time.perf_counter() - started
+        return [draft.completion(self, len(prompt), latency, cpu_s) for draft in drafts]
+
+
+class Draft:
+    """One sequence being generated: chooses each next token from the logits, and says when it is done
+    (an end token, a stop string, or max_tokens)."""
+
+    def __init__(self, engine: LlamaEngine, request: Request, rng: np.random.Generator,
+                 on_text: Callable[[str], object] | None = None) -> None:
+        self.engine, self.request, self.rng, self.on_text = engine, request, rng, on_text
+        self.generated: list[int] = []
+        self.tokens: list[TokenLogprob] = []
+        self.end_top: tuple[TopToken, ...] = ()
+        self.finish = "length"
+        self.text = ""
+        self.pending = b""
+        self.done = request.max_tokens <= 0
+
+    def take(self, logits: np.ndarray) -> int | None:
+        """The token to feed next, or None once the sequence is finished."""
+        if self.done:
+            return None
+        request, engine = self.request, self.engine
+        logprobs = log_softmax(logits)
+        token = choose_token(logprobs, request.temperature, request.top_p, self.rng)
+        top = top_tokens(engine, top_k(logprobs, request.top_logprobs)) if request.wants_logprobs else ()
+        if engine.is_end(token):
+            self.finish, self.end_top, self.done = "stop", top, True
+            return None
+        self.generated.append(token)
+        self.tokens.append(TokenLogprob(engine.piece(token), float(logprobs[token]), top))
+        if self.on_text is not None or request.stop:
+            self.pending += engine.piece_bytes(token)
+            new_text = self.pending.decode("utf-8", errors="ignore")
+            if self.on_text is not None and new_text != self.text and not _incomplete(self.pending):
+                self.on_text(new_text[len(self.text):])
+                self.text = new_text
+            if request.stop and _cut_at_stop(new_text, request.stop) is not None:
+                self.finish, self.done = "stop", True
+                return None
+        if len(self.generated) >= request.max_tokens:
+            self.done = True
+            return None
+        return token
+
+    def completion(self, provider: "LocalProvider", prompt_tokens: int, latency_s: float, cpu_s: float) -> Completion:
+        full = self.engine.detokenize(self.generated)
+        if self.request.stop:
+            cut = _cut_at_stop(full, self.request.stop)
+            full = full if cut is None else cut
         return Completion(
             text=full,
-            tokens=tuple(tokens),
-            finish_reason=finish,
-            usage=Usage(len(prompt), len(generated)),
-            latency_s=time.perf_counter() - started,
-            provider=self.name,
-            model=self.model,
-            end_logprobs=end_top,
+            tokens=tuple(self.tokens),
+            finish_reason=self.finish,
+            usage=Usage(prompt_tokens, len(self.generated)),
+            latency_s=latency_s,
+            provider=provider.name,
+            model=provider.model,
+            end_logprobs=self.end_top,
             cpu_s=cpu_s,
         )
 
