@@ -130,6 +130,9 @@ def test_each_backend_says_what_makes_its_calls_reproducible(registry_for, provi
     assert built.reproducible(ask.but(temperature=0.0)) is greedy
     assert built.reproducible(ask.but(temperature=0.8, seed=3)) is seeded
     assert built.reproducible(ask.but(temperature=0.8)) is False
+    other = registry.provider_for(MemberConfig(name="other", provider=provider, model=model,
+                                               base_url="http://127.0.0.1:9/v1"))
+    assert other.identity() == built.identity()  # two members on one endpoint and model make the same calls
 
 
 @pytest.mark.embedded
