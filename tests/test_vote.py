@@ -1,8 +1,8 @@
-"""`vote`'s logic on the scripted in-process provider (replies with known winners), its CLI settings, and
-the embedded model."""
+"""`vote`'s logic on the scripted in-process provider (replies with known winners), its CLI flags, embedded runs."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 
@@ -205,3 +205,18 @@ def test_replies_and_running_tally_are_emitted_as_they_arrive():
     assert [sum(row[1] for row in t.rows) for t in tallies] == [1, 2, 3]
     assert tallies[-1].leader == "42" and isinstance(events[-1], RoundFinished)
     assert {e.answer for e in events if isinstance(e, ReplyReceived)} == {"42", "7"}
+
+
+@pytest.mark.parametrize(("extract", "replies", "words", "key"), [
+    ("text", ["The Answer Is FOUR.", "the answer is four", "It is five."], "The Answer Is FOUR.", "the answer is four"),
+    ("line", ["Thinking...\nParis, France!", "Hmm\nparis, france", "Lyon"], "Paris, France!", "paris, france"),
+    ("json:city", ['{"city": "New York"}', 'ok {"city": "new york "}', '{"city": "Boston"}'], '{"city": "New York"}',
+     "new york"),  # the object as the winning reply wrote it
+    ("regex:ANSWER: (.+)", ["ANSWER: Blue Sky.", "ANSWER: blue sky", "ANSWER: red"], "Blue Sky.", "blue sky"),
+])
+def test_vote_output_is_the_winning_reply_in_its_own_words(extract, replies, words, key):
+    members = [Member(f"m{i}", ScriptedProvider(reply)) for i, reply in enumerate(replies)]
+    result = asyncio.run(Vote(members, VoteSettings(extract=extract)).run(from_prompt("q")))
+    details = result.details.model_dump(mode="json") if hasattr(result.details, "model_dump") else result.details
+    assert result.output == words
+    assert details["winner"] == key and details["winner"] != result.output
