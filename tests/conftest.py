@@ -1,8 +1,11 @@
-"""Shared fixtures: the embedded model (loaded once), fake servers, a fixed terminal width."""
+"""Shared fixtures and helpers: the embedded model (loaded once), fake servers, a fixed terminal width, and
+what the command-line tests share (flags for a fake server, a batch of prompts, records read back)."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -12,12 +15,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 os.environ["COLUMNS"] = "120"
 os.environ.setdefault("NO_COLOR", "1")
 
-from fake_server import FakeOpenAIServer  # noqa: E402
+from fake_server import FakeOpenAIServer, ScriptedModel  # noqa: E402
 
 from ensemble_cli.config import RunConfig  # noqa: E402
 from ensemble_cli.providers.registry import ProviderRegistry  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+COMMANDS = ["committee", "vote", "moa", "cot-decode", "verbalize"]
+"""Every strategy's command."""
 
 
 @pytest.fixture(autouse=True)
@@ -61,6 +66,47 @@ def registry_for():
         return registry
 
     yield make
+
+
+@pytest.fixture
+def cat_server(fake_server):
+    """A fake vllm server saying 'The cat sat', and the flags that point a run at it."""
+    server = fake_server({"a": ScriptedModel("The cat sat")})
+    return server, ["--provider", "vllm", "--model", "a", "--base-url", server.base_url, "--max-retries", "0"]
+
+
+def remote_flags(url: str, *extra: str) -> list[str]:
+    """Flags for a run against a fake vllm server's model 'a': no retries, 8 tokens."""
+    return ["--provider", "vllm", "--model", "a", "--base-url", url, "--max-retries", "0", "--max-tokens", "8", *extra]
+
+
+def batch(tmp_path, count: int = 5, question: str = "what is 2 + 2?") -> Path:
+    """An input file of ``count`` prompts, ids ``id0``..., each marked ``PROMPT-i`` (for a server's ``fail_when``)."""
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"id{i}", "prompt": f"PROMPT-{i}: {question}"}) + "\n"
+                               for i in range(count)))
+    return prompts
+
+
+def records(text: str) -> list[dict]:
+    """The JSONL records in ``text``."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def echo(ctx) -> str:
+    """A reply (for ``ReplyModel``) that shows the settings it was made with, so that outputs differ when settings do."""
+    return f"t={ctx.temperature:g} seed={ctx.seed} sys={ctx.system[:12]!r} q={ctx.user[-24:]!r}"
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def no_traceback(result) -> None:
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
 
 
 def run_strategy(strategy, item, emit=None):

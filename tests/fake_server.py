@@ -96,6 +96,24 @@ class ReplyModel:
         return steps, "stop" if len(words) <= max_tokens else "length"
 
 
+VERBALIZED = ("<response><text>Joke 4 one.</text><probability>0.6</probability></response>\n"
+              "<response><text>Joke 4 two.</text><probability>0.4</probability></response>")
+
+
+class AnyStrategy:
+    """A toy model every strategy can use: tagged candidates when asked to verbalize (continuing the
+    reply's prefix), else 'The answer is 4' piece by piece (so committee's probe and cot-decode's
+    branches continue exactly)."""
+
+    scripted = ScriptedModel("The answer is 4")
+
+    def generate(self, ctx: Context, max_tokens: int) -> tuple[list[Step], str]:
+        if "<probability>" in ctx.user or "<response>" in ctx.user:
+            rest = VERBALIZED[len(ctx.prefix):] if VERBALIZED.startswith(ctx.prefix) else VERBALIZED
+            return ReplyModel(lambda _: rest, confidence=0.9).generate(ctx, max_tokens)
+        return self.scripted.generate(ctx, max_tokens)
+
+
 @dataclass
 class Fault:
     kind: str  # "status", "hang", "malformed", "dribble" (one byte every `seconds`), "cut" (stream stops early)

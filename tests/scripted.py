@@ -1,7 +1,8 @@
 """A scripted in-process provider for strategy logic (as simonw/llm's ``MockModel.enqueue``).
 
-Replies are queued texts, exceptions to raise, or a function of the request; every request is kept
-for assertions. No HTTP, no SDK, no retry loop: strategy tests test strategies.
+Replies are queued texts, exceptions to raise, or a function of the request; ``default`` (one of the
+same) answers every request once the queue is empty; every request is kept for assertions. No HTTP,
+no SDK, no retry loop: strategy tests test strategies.
 """
 
 from __future__ import annotations
@@ -9,19 +10,20 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
-from typing import Any, AsyncIterator, Callable, Sequence
+from typing import Any, AsyncIterator, Callable, Sequence, Union
 
 from ensemble_cli.calls import Completion, Request, TokenLogprob, TopToken, Usage
 from ensemble_cli.providers.base import Capabilities
 from ensemble_cli.decoding import PrefixDecoder
 
-Reply = "str | BaseException | Callable[[Request], str]"
+Reply = Union[str, BaseException, Callable[[Request], str]]
+"""A scripted reply: a text, an exception to raise, or a function of the request."""
 
 
 class ScriptedProvider:
     name = "scripted"
 
-    def __init__(self, *replies: Any, model: str = "scripted", default: Callable[[Request], str] | None = None,
+    def __init__(self, *replies: Reply, model: str = "scripted", default: Reply | None = None,
                  capabilities: Capabilities | None = None, confidence: float = 0.9) -> None:
         self.model = model
         self.queue: deque[Any] = deque(replies)
@@ -30,7 +32,7 @@ class ScriptedProvider:
         self.capabilities = capabilities or Capabilities(max_top_logprobs=5, prefix_continuation=True, honours_n=True)
         self.confidence = confidence
 
-    def enqueue(self, *replies: Any) -> "ScriptedProvider":
+    def enqueue(self, *replies: Reply) -> "ScriptedProvider":
         self.queue.extend(replies)
         return self
 

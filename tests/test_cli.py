@@ -1,15 +1,21 @@
-"""The command line: exit codes, stdout as data, stderr messages, overrides, records and --resume."""
+"""The command line: exit codes, stdout as data (id<TAB>output for a batch), stderr messages (never wrapped,
+naming the member that failed), flags overriding the config (--no- forms included), records and --resume,
+and `python -m ensemble_cli`."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
-from fake_server import ScriptedModel
+from fake_server import AnyStrategy, Fault, ReplyModel, ScriptedModel
 from typer.testing import CliRunner
 
 from ensemble_cli.cli import app
-from conftest import REPO
+from ensemble_cli.cli.providers_cmd import providers
+from conftest import REPO, batch, remote_flags
 
 runner = CliRunner()
 
@@ -217,3 +223,116 @@ def test_resume_needs_an_output_file():
     for extra in ([], ["-o", "-"]):
         result = invoke("committee", "--prompt", "hi", "--resume", *extra)
         assert result.exit_code == 2 and "--resume reads the records already written" in result.stderr
+
+
+def test_errors_name_the_member_that_failed_once(fake_server, tmp_path):
+    server = fake_server({"a": ReplyModel(lambda ctx: "4"), "bad": ReplyModel(lambda ctx: "never")})
+    server.fail_when = lambda body: body.get("temperature") == 0.7
+    out = tmp_path / "out.jsonl"
+    result = invoke("moa", "-p", "q", "--n", "3", "--layers", "1", "--quorum", "1.0", "-o", str(out),
+                    *remote_flags(server.base_url))
+    (record,) = records(out.read_text())
+    text = result.stderr + json.dumps(record)
+    assert "member 'm#2'" in text, text
+    assert "member 'm#1'" not in text and "member 'm#3'" not in text
+    assert not any("member 'm#2': member" in e for e in record["errors"])
+    assert "'m#2': member 'm#" not in text
+
+
+def test_timeout_retries_and_parallel_prompts_flags_reach_the_run(fake_server, tmp_path):
+    server = fake_server({"a": AnyStrategy()})
+    out = tmp_path / "out.jsonl"
+    server.faults.extend([Fault("status", 503), Fault("status", 503)])
+    result = invoke("moa", "--input", str(batch(tmp_path, 1)), "--layers", "1", "-o", str(out),
+                    "--provider", "vllm", "--model", "a", "--base-url", server.base_url,
+                    "--max-retries", "1", "--timeout", "5", "--parallel-prompts", "2")
+    assert result.exit_code == 4, result.stderr
+    assert server.calls == 2  # one call and the one retry --max-retries 1 allows
+    assert "--max-retries" in result.stderr
+
+
+@pytest.mark.parametrize(("command", "key", "flag"), [
+    ("committee", "resume", "--no-resume"),
+    ("committee", "quiet", "--no-quiet"),
+    ("committee", "committee.trace", "--no-trace"),
+    ("moa", "moa.shuffle_references", "--no-shuffle-references"),
+    ("cot-decode", "cot-decode.aggregate", "--no-aggregate"),
+    ("cot-decode", "cot-decode.raw", "--no-raw"),
+    ("verbalize", "display.show_all", "--no-all"),
+])
+def test_no_flags_switch_off_a_yaml_true(command, key, flag, tmp_path, monkeypatch):
+    seen = {}
+
+    def capture(strategy, path, common, settings, display=None):
+        from ensemble_cli.cli.common import flag_overrides
+        from ensemble_cli.config import deep_merge, load_config
+
+        overrides = deep_merge(flag_overrides(common), {strategy: settings})
+        if display:
+            overrides = deep_merge(overrides, {"display": display})
+        seen["config"] = load_config(path, overrides)
+
+    import ensemble_cli.cli.strategy_commands as commands
+
+    monkeypatch.setattr(commands, "execute", capture)
+    section, _, name = key.rpartition(".")
+    yaml_text = f"{section}:\n  {name}: true\n" if section else f"{name}: true\n"
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml_text + "output: out.jsonl\n")
+
+    def value(*extra: str) -> bool:
+        result = invoke(command, "--config", str(config), "-p", "x", *extra)
+        assert result.exit_code == 0, result.stderr
+        part, _, name = key.rpartition(".")
+        loaded = seen["config"]
+        target = loaded.display if part == "display" else loaded.settings_for(part) if part else loaded
+        return bool(getattr(target, name))
+
+    assert value() is True
+    assert value(flag) is False
+
+
+def test_batch_without_output_prints_id_tab_output(tmp_path, cat_server):
+    _, args = cat_server
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"id": i, "prompt": f"q{i}"}) + "\n" for i in ("a", "b", "c")))
+    result = invoke("committee", "--input", str(prompts), "-q", *args)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert sorted(line.split("\t") for line in lines) == [["a", "The cat sat"], ["b", "The cat sat"],
+                                                           ["c", "The cat sat"]]
+    single = invoke("committee", "-p", "one", "-q", *args)
+    assert single.stdout == "The cat sat\n"
+    one_line_input = tmp_path / "one.jsonl"
+    one_line_input.write_text(json.dumps({"id": "only", "prompt": "q"}) + "\n")
+    shaped = invoke("committee", "--input", str(one_line_input), "-q", *args)
+    assert shaped.stdout == "only\tThe cat sat\n"  # -i always gives id<TAB>output, whatever its size
+
+
+def test_every_draw_of_a_batch_is_one_line_with_its_id(tmp_path):
+    from ensemble_cli.sinks.stdout import OutputPrinter
+    import io
+
+    stream = io.StringIO()
+    OutputPrinter(stream, batch=True).write("p1", ["first\ndraw", "second"])
+    OutputPrinter(stream, batch=False).write("p1", ["first", "second"])
+    assert stream.getvalue() == "p1\tfirst draw\np1\tsecond\nfirst\nsecond\n"
+
+
+def test_stderr_is_not_wrapped_when_not_a_terminal():
+    unreachable = ["--provider", "vllm", "--model", "a", "--base-url", "http://127.0.0.1:9/v1", "--max-retries", "0"]
+    result = subprocess.run([sys.executable, "-m", "ensemble_cli", "committee", "-p", "hi", *unreachable],
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "80"})
+    assert result.returncode == 4, result.stderr
+    lines = result.stderr.splitlines()
+    failed = next(line for line in lines if "could not connect" in line and line.startswith("ensemble: error:"))
+    assert len(failed) > 80 and failed.endswith("raise --timeout or --max-retries")  # one line, however long
+    assert all(line == line.rstrip() for line in lines), [line for line in lines if line != line.rstrip()]
+
+
+def test_module_entry_point_and_providers_listing(capsys):
+    """`python -m ensemble_cli` runs ensemble_cli/__main__.py."""
+    result = subprocess.run([sys.executable, "-m", "ensemble_cli", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("ensemble ")
+    providers()
+    assert "llamacpp" in capsys.readouterr().out

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from fake_server import ScriptedModel
+from typer.testing import CliRunner
 
 from conftest import run_strategy
+from ensemble_cli.cli import app
 from ensemble_cli.config import MemberConfig
 from ensemble_cli.strategies.committee import CommitteeSettings
 from ensemble_cli.errors import CapabilityError
@@ -177,3 +180,39 @@ def test_gate_with_draft_equals_gate_stepwise(fake_server, registry_for):
     assert drafted.output == stepwise.output
     assert [s["ensembled"] for s in drafted.details["steps"]] == [s["ensembled"] for s in stepwise.details["steps"]]
     assert drafted.tally.calls < stepwise.tally.calls
+
+
+def test_committee_probe_catches_a_server_without_logprobs(fake_server):
+    server = fake_server({"a": ScriptedModel("The cat sat")})
+    chat = server._chat
+
+    def without_logprobs(body, call_index):
+        reply = chat(body, call_index)
+        for choice in reply["choices"]:
+            choice.pop("logprobs", None)
+        return reply
+
+    server._chat = without_logprobs
+    result = CliRunner().invoke(app, ["committee", "-p", "hi", "--provider", "vllm", "--model", "a", "--base-url",
+                                      server.base_url])
+    assert result.exit_code == 2, result.stderr
+    assert "no log-probabilities came back" in result.stderr
+    assert "no token and no stop" not in result.stderr
+    assert server.calls == 1  # the probe's first call, nothing after it
+
+
+@pytest.mark.embedded
+def test_gate_never_costs_more_calls_and_is_noted_once(tmp_path):
+    def run(*extra: str):
+        out = tmp_path / f"out{'-'.join(extra)}.jsonl"
+        result = CliRunner().invoke(app, ["committee", "-p", "Name a colour.", "--n", "2", "-t", "0.5",
+                                          "--max-tokens", "8", "-o", str(out), *extra])
+        assert result.exit_code == 0, result.stderr
+        return json.loads(out.read_text())["usage"]["calls"], result.stderr
+
+    plain_calls, _ = run()
+    gated_calls, gated_err = run("--gate", "0.5")
+    drafted_calls, drafted_err = run("--draft", "4")
+    assert gated_calls <= plain_calls and drafted_calls <= plain_calls
+    assert gated_err.count("--gate does nothing here") == 1
+    assert drafted_err.count("--draft") == 1 and "does nothing" in drafted_err

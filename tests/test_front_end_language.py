@@ -6,11 +6,12 @@ from __future__ import annotations
 import httpx
 import llm
 import pytest
-from fake_server import Fault, ReplyModel
+from fake_server import AnyStrategy, Fault, ReplyModel
 from serve_helpers import serve
 from typer.testing import CliRunner
 
 import ensemble_cli
+from conftest import remote_flags
 from ensemble_cli.cli import app
 from ensemble_cli.errors import AuthError, ContextLengthError, NoAnswerError
 from ensemble_cli.llm_plugin import options_for
@@ -90,3 +91,11 @@ def test_the_llm_plugin_names_its_options_and_points_to_no_readme():
     with pytest.raises(ValueError) as bad:  # llm checks -o values when the prompt is made
         llm.get_model("ensemble-vote").prompt("What is 2 + 2?", rounds=0)
     assert "-o rounds: " in str(bad.value) and "vote.rounds" not in str(bad.value)
+
+
+def test_timeout_error_names_the_flag(fake_server):
+    server = fake_server({"a": AnyStrategy()})
+    server.faults.append(Fault("hang", seconds=2.0))
+    result = runner.invoke(app, ["moa", "-p", "q", "--layers", "1", *remote_flags(server.base_url), "--timeout", "0.3"])
+    assert result.exit_code == 4, result.stderr
+    assert "--timeout" in result.stderr and "timeout or max_retries" not in result.stderr.replace("(--timeout)", "")

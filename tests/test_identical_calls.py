@@ -1,6 +1,7 @@
 """Calls identical by construction are made once and counted with their multiplicity, in every strategy;
 a call is reproducible (cached, shared) only where its backend applies what makes it so; a huge batch of
-distinct calls prints a line of progress a second, not a line a call."""
+distinct calls prints a line of progress a second, not a line a call; identical copies are reported once on
+stderr, and vote's judge is listed among the members called."""
 
 from __future__ import annotations
 
@@ -130,6 +131,9 @@ def test_each_backend_says_what_makes_its_calls_reproducible(registry_for, provi
     assert built.reproducible(ask.but(temperature=0.0)) is greedy
     assert built.reproducible(ask.but(temperature=0.8, seed=3)) is seeded
     assert built.reproducible(ask.but(temperature=0.8)) is False
+    other = registry.provider_for(MemberConfig(name="other", provider=provider, model=model,
+                                               base_url="http://127.0.0.1:9/v1"))
+    assert other.identity() == built.identity()  # two members on one endpoint and model make the same calls
 
 
 @pytest.mark.embedded
@@ -139,3 +143,18 @@ def test_the_embedded_model_is_reproducible_greedy_or_seeded(local_provider):
     ask = Request((Message("user", "hi"),))
     assert local_provider.reproducible(ask) and local_provider.reproducible(ask.but(temperature=0.9, seed=1))
     assert not local_provider.reproducible(ask.but(temperature=0.9))
+
+
+@pytest.mark.embedded
+def test_vote_copies_at_temperature_0_are_reported_and_judge_is_listed(tmp_path):
+    config = tmp_path / "vote.yaml"
+    config.write_text("n: 3\nmax_tokens: 6\nvote:\n  method: usc\n  judge: {name: referee, temperature: 0.1}\n")
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["vote", "--config", str(config), "-p", "What is 2 + 2?", "-o", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("at temperature 0 are the same call, made once") == 1
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert record["usage"]["calls"] == 2  # the three greedy copies once, then the judge
+    roles = {(m["name"], m["role"], m["temperature"]) for m in record["members"]}
+    assert ("referee", "judge", 0.1) in roles
+    assert {("m#1", "member", 0.0), ("m#2", "member", 0.0), ("m#3", "member", 0.0)} <= roles

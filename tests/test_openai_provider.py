@@ -82,6 +82,12 @@ def test_gives_up_after_retries_with_clear_error(fake_server, registry_for):
     with pytest.raises(RetriesExhaustedError, match=r"provider 'vllm' .*HTTP 500.*after 2 retries"):
         complete(provider(registry_for, server, max_retries=2), max_tokens=1)
     assert server.calls == 3
+    server.faults.clear()
+    server.reset_counters()
+    server.fail_when = lambda body: True
+    with pytest.raises(ProviderError, match=r"provider 'vllm' .*HTTP 500"):
+        complete(provider(registry_for, server, max_retries=0), max_tokens=1)
+    assert server.calls == 1  # no retries: the first 500 is the error
 
 
 def test_client_errors_are_not_retried(fake_server, registry_for):
@@ -142,11 +148,20 @@ def test_concurrency_stays_within_bound(fake_server, registry_for):
 
 
 def test_n_choices_and_usage_counted_once(fake_server, registry_for):
-    replies = iter(["one", "two", "three"])
+    replies = iter(["one", "two", "three", "four", "five", "six", "seven"])
     server = fake_server({"toy": ReplyModel(lambda ctx: next(replies))})
     completions = complete(provider(registry_for, server), n=3, max_tokens=5)
     assert [c.text for c in completions] == ["one", "two", "three"]
     assert completions[0].usage.prompt_tokens == 10 and completions[1].usage.prompt_tokens == 0
+    assert server.calls == 1 and server.requests[0]["body"]["n"] == 3  # vLLM honours n: one request
+    server.reset_counters()
+    assert [c.text for c in complete(provider(registry_for, server), max_tokens=5)] == ["four"]
+    assert "n" not in server.requests[0]["body"]  # one choice: no n sent
+    server.reset_counters()
+    llamacpp = provider(registry_for, server, "llamacpp")
+    assert llamacpp.capabilities.honours_n is False
+    assert len(complete(llamacpp, n=3, temperature=0.5, max_tokens=5)) == 3
+    assert server.calls == 3 and all("n" not in r["body"] for r in server.requests)  # one request a choice
 
 
 def test_parse_legacy_logprobs_sorted():

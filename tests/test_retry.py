@@ -1,5 +1,6 @@
 """Retries through the openai SDK's loop, with its wait calculation patched (as openai's own tests do):
-what is retried, how long it would wait, what gives up at once, and the retries counted either way."""
+what is retried, how long it would wait, what gives up at once (through the CLI too), and the retries counted
+either way."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import asyncio
 
 import openai
 import pytest
-from fake_server import Fault, ScriptedModel
+from fake_server import AnyStrategy, Fault, ScriptedModel
+from typer.testing import CliRunner
 
+from ensemble_cli.cli import app
 from ensemble_cli.config import MemberConfig
 from ensemble_cli.errors import AuthError, ProviderError, RetriesExhaustedError
 from ensemble_cli.providers import retry
@@ -107,3 +110,14 @@ def test_permanent_reasons():
     from ensemble_cli.config import DEFAULT_MAX_RETRIES, RunConfig
 
     assert DEFAULT_MAX_RETRIES == 4 == RunConfig().max_retries  # one default, in the config
+
+
+def test_non_transient_500_is_not_retried(fake_server):
+    server = fake_server({"a": AnyStrategy()})
+    body = {"error": {"message": "Llama model must be created with embedding=True to call this method"}}
+    server.faults.extend(Fault("status", 500, body=body) for _ in range(6))
+    result = CliRunner().invoke(app, ["moa", "-p", "q", "--layers", "1", "--provider", "vllm", "--model", "a",
+                                      "--base-url", server.base_url, "--max-retries", "4", "--n", "1"])
+    assert result.exit_code == 4, result.stderr
+    assert server.calls == 1 and "embedding=True" in result.stderr
+    assert "retries" not in result.stderr.split("embedding=True")[0]

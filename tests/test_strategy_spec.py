@@ -28,7 +28,9 @@ from ensemble_cli.calls import Request
 from ensemble_cli.cli import app, strategy_command
 from ensemble_cli.cli.strategy_commands import common_flags, strategy_flags
 from ensemble_cli.config import load_config
+from ensemble_cli.errors import ConfigError
 from ensemble_cli.schema import record_model
+from ensemble_cli.session import Session
 from ensemble_cli.strategies.base import Member, StrategyResult, call
 from ensemble_cli.strategies.details import Model, Settings
 from ensemble_cli.strategies.spec import Build, StrategySpec
@@ -169,3 +171,14 @@ def test_a_spec_builds_its_strategy_from_bound_members():
     from ensemble_cli.inputs import from_prompt
 
     assert asyncio.run(made.run(from_prompt("q"))).output == "hi hi"
+
+
+def test_catalog_builds_every_strategy_and_refuses_an_unknown_one():
+    from ensemble_cli import catalog
+
+    assert catalog.names() == ("committee", "vote", "moa", "cot-decode", "verbalize")
+    session = Session(load_config(None, {"provider": "vllm", "model": "toy", "base_url": "http://127.0.0.1:9/v1"}))
+    for name in catalog.names():
+        assert session.prepare(name).info.strategy == name  # built and validated, nothing called
+    with pytest.raises(ConfigError, match="unknown strategy 'debate'"):
+        session.prepare("debate")

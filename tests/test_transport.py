@@ -1,5 +1,6 @@
 """The endpoint transport: concurrency bound per HTTP request, slots held by open streams and not by
-retry waits, the per-attempt deadline, streams that end early, and the redaction of keys in errors."""
+retry waits, the per-attempt deadline, streams that end early, and the redaction of keys in errors; a whole
+moa run holding --max-concurrency with streams in flight."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import time
 
 import pytest
 from fake_server import Fault, ReplyModel, ScriptedModel
+from typer.testing import CliRunner
 
+from conftest import batch, echo, records
+from ensemble_cli.cli import app
 from ensemble_cli.config import MemberConfig
 from ensemble_cli.members import fill
 from ensemble_cli.errors import AuthError, ProviderError, RetriesExhaustedError
@@ -141,3 +145,17 @@ def test_connection_refused_names_the_settings(registry_for):
     with pytest.raises(RetriesExhaustedError, match=r"could not connect after 1 retry.*max_retries"):
         run_with(registry_for, None, lambda p: p.complete(Request(user_prompt("q"), max_tokens=1)),
                  base_url="http://127.0.0.1:9/v1", max_retries=1)
+
+
+def test_moa_holds_max_concurrency_with_streams_in_flight(fake_server, tmp_path):
+    server = fake_server({"a": ReplyModel(echo)}, latency=0.03, stream_delay=0.01)
+    out = tmp_path / "out.jsonl"
+    prompts = batch(tmp_path, 3, "name a colour")
+    result = CliRunner().invoke(app, ["moa", "--input", str(prompts), "--n", "5", "--layers", "3", "--parallel-prompts",
+                                      "3", "--max-concurrency", "4", "--provider", "vllm", "--model", "a", "--base-url",
+                                      server.base_url, "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.stderr
+    assert server.calls == 3 * (5 * 3 + 1)
+    assert any(r["body"].get("stream") for r in server.requests)  # the aggregators streamed
+    assert 2 <= server.max_in_flight <= 4
+    assert all(r["status"] == "ok" and r["output"] for r in records(out.read_text()))

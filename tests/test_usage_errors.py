@@ -1,11 +1,13 @@
 """Mistakes on the command line and in config keys: one ``ensemble: error:`` line naming the flag or key and
-the fix (the parser's "did you mean" included), exit 2, never a box or a traceback; for every command."""
+the fix (the parser's "did you mean" included), exit 2, never a box or a traceback; for every command, and
+every setting checked before the embedded model loads."""
 
 from __future__ import annotations
 
 import pytest
 from typer.testing import CliRunner
 
+from conftest import no_traceback
 from ensemble_cli.cli import app
 
 runner = CliRunner()
@@ -68,3 +70,28 @@ def test_help_and_version_still_exit_0():
 def test_no_arguments_shows_the_help_and_exits_2():
     result = runner.invoke(app, [])
     assert result.exit_code == 2 and "committee" in result.stdout and not result.stderr.strip()
+
+
+@pytest.mark.parametrize(("command", "flags", "message"), [
+    ("vote", ["--extract", "nonsense"], "extract"),
+    ("vote", ["--extract", "regex:("], "regex"),
+    ("cot-decode", ["--extract", "json:"], "extract"),
+    ("cot-decode", ["--k", "0"], "k must be 'auto' or a number of branches from 1 to 20"),
+    ("cot-decode", ["--k", "many"], "k"),
+    ("cot-decode", ["--template", "no question here"], "{question}"),
+    ("verbalize", ["--variant", "multi", "--total", "2", "--k", "5"], "total"),
+    ("committee", ["--gate", "1.5"], "gate"),
+    ("moa", ["--quorum", "0"], "quorum"),
+])
+def test_bad_settings_fail_before_the_model_loads(command, flags, message, monkeypatch):
+    import ensemble_cli.providers.local as local
+
+    def no_loading(*_a, **_k):
+        raise AssertionError("the model was loaded before the settings were checked")
+
+    monkeypatch.setattr(local, "engine_at", no_loading)
+    monkeypatch.setattr(local, "engine_for", no_loading)
+    result = runner.invoke(app, [command, "-p", "x", *flags])
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr and result.stderr.startswith("ensemble: error: ")
+    no_traceback(result)

@@ -1,18 +1,20 @@
-"""`vote` on the fake server (hand-built replies with known winners) and on the embedded model."""
+"""`vote`'s logic on the scripted in-process provider (replies with known winners), its CLI flags, embedded runs."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 
 import pytest
-from fake_server import ReplyModel
+from scripted import ScriptedProvider
 from typer.testing import CliRunner
 
 from conftest import REPO, run_strategy
 from ensemble_cli.cli import app
-from ensemble_cli.config import MemberConfig, load_config
+from ensemble_cli.config import load_config
 from ensemble_cli.strategies.vote import VoteSettings
-from ensemble_cli.errors import ConfigError, StrategyError
+from ensemble_cli.errors import ConfigError, ProviderError, StrategyError
 from ensemble_cli.inputs import from_prompt
 from ensemble_cli.strategies.base import Member
 from ensemble_cli.strategies.vote import Vote
@@ -20,32 +22,36 @@ from ensemble_cli.strategies.vote import Vote
 ITEM = from_prompt("What is six times seven?")
 
 
-def says(answer: str, confidence: float = 0.8) -> ReplyModel:
-    return ReplyModel(lambda ctx: f"I worked it out. The answer is {answer}.", confidence)
+def user(request) -> str:
+    """The last user message of a request: what the member is asked."""
+    return next(m.content for m in reversed(request.messages) if m.role == "user")
 
 
-def ranker(ctx) -> str:
-    if "Candidate answers" in ctx.user:
-        return "1 > 2 > 3"
-    return "The answer is 42."
+def replying(reply, confidence: float = 0.8, honours_n: bool = True) -> ScriptedProvider:
+    """A model that answers every request with ``reply`` (a text, an exception, or a function of the request)."""
+    provider = ScriptedProvider(default=reply, confidence=confidence)
+    provider.capabilities = dataclasses.replace(provider.capabilities, honours_n=honours_n)
+    return provider
 
 
-def members_for(registry_for, server, names, provider="vllm", weights=None, temperature=0.0, **run):
-    registry = registry_for(max_retries=0, **run)
+def says(answer: str, confidence: float = 0.8, honours_n: bool = True) -> ScriptedProvider:
+    return replying(f"I worked it out. The answer is {answer}.", confidence, honours_n)
+
+
+def members(*pairs, weights=None, temperature=0.0):
+    """Members named and bound to providers; members given one provider are on one model (their calls can be
+    the same call)."""
     weights = weights or {}
-    return [Member(name, registry.provider_for(MemberConfig(name=name, provider=provider, model=model,
-                                                            base_url=server.base_url)), weight=weights.get(name, 1.0),
-                   temperature=temperature)
-            for name, model in names]
+    return [Member(name, provider, weight=weights.get(name, 1.0), temperature=temperature) for name, provider in pairs]
 
 
 def run_vote(members, judge=None, **settings):
     return run_strategy(Vote(members, VoteSettings(**settings), judge), ITEM)
 
 
-def test_majority_with_abstention(fake_server, registry_for):
-    server = fake_server({"42": says("42"), "7": says("7"), "none": ReplyModel(lambda ctx: "No idea, sorry!")})
-    result = run_vote(members_for(registry_for, server, [("a", "42"), ("b", "42"), ("c", "7"), ("d", "none")]),
+def test_majority_with_abstention():
+    fortytwo = says("42")
+    result = run_vote(members(("a", fortytwo), ("b", fortytwo), ("c", says("7")), ("d", replying("No idea, sorry!"))),
                       extract="number")
     details = result.details
     assert result.output == "42" and details["abstentions"] == ["d"]
@@ -54,118 +60,114 @@ def test_majority_with_abstention(fake_server, registry_for):
     assert [r["answer"] for r in details["rounds"][0]["replies"]] == ["42", "42", "7", None]
 
 
-def test_ranges_phone_numbers_and_scores_abstain_instead_of_voting_a_negative(fake_server, registry_for):
-    replies = {"42": says("42"), "range": ReplyModel(lambda ctx: "Somewhere between 40-44, I think."),
-               "phone": ReplyModel(lambda ctx: "Call 555-1234 and ask."),
-               "code": ReplyModel(lambda ctx: 'It follows the "4-3-3" rule.')}
-    server = fake_server(replies)
-    members = members_for(registry_for, server, [("a", "42"), ("b", "range"), ("c", "phone"), ("d", "code")])
-    details = run_vote(members, extract="number").details
+def test_ranges_phone_numbers_and_scores_abstain_instead_of_voting_a_negative():
+    voters = members(("a", says("42")), ("b", replying("Somewhere between 40-44, I think.")),
+                     ("c", replying("Call 555-1234 and ask.")), ("d", replying('It follows the "4-3-3" rule.')))
+    details = run_vote(voters, extract="number").details
     assert details["table"] == [{"answer": "42", "votes": 1, "weight": 1.0, "members": ["a"]}]
     assert details["abstentions"] == ["b", "c", "d"]
 
 
-def test_weighted_and_confidence(fake_server, registry_for):
-    server = fake_server({"42": says("42", 0.2), "7": says("7", 0.95)})
-    names = [("a", "42"), ("b", "42"), ("c", "7")]
-    assert run_vote(members_for(registry_for, server, names), extract="number").output == "42"
-    heavy = members_for(registry_for, server, names, weights={"c": 3.0})
+def test_weighted_and_confidence():
+    unsure, sure = says("42", 0.2), says("7", 0.95)
+    names = [("a", unsure), ("b", unsure), ("c", sure)]
+    assert run_vote(members(*names), extract="number").output == "42"
+    heavy = members(*names, weights={"c": 3.0})
     assert run_vote(heavy, extract="number", method="weighted").output == "7"
-    confident = run_vote(members_for(registry_for, server, names), extract="number", method="confidence")
+    confident = run_vote(members(*names), extract="number", method="confidence")
     assert confident.output == "7"
     replies = confident.details["rounds"][0]["replies"]
     assert replies[0]["confidence"] == pytest.approx(0.2) and replies[2]["confidence"] == pytest.approx(0.95)
+    assert unsure.requests[-1].top_logprobs == 1 and sure.requests[-1].top_logprobs == 1  # it asked for logprobs
+    assert unsure.requests[0].top_logprobs == 0  # majority did not
 
 
-def test_tie_goes_to_the_answer_given_first(fake_server, registry_for):
-    server = fake_server({"42": says("42"), "7": says("7")})
-    assert run_vote(members_for(registry_for, server, [("a", "7"), ("b", "42")]), extract="number").output == "7"
-    assert run_vote(members_for(registry_for, server, [("a", "42"), ("b", "7")]), extract="number").output == "42"
+def test_tie_goes_to_the_answer_given_first():
+    assert run_vote(members(("a", says("7")), ("b", says("42"))), extract="number").output == "7"
+    assert run_vote(members(("a", says("42")), ("b", says("7"))), extract="number").output == "42"
 
 
-def test_samples_use_n_where_honoured(fake_server, registry_for):
-    server = fake_server({"42": says("42")})
-    sampled = {"temperature": 0.5}
-    result = run_vote(members_for(registry_for, server, [("a", "42")], **sampled), extract="number", samples=3)
-    assert server.calls == 1 and result.details["table"][0]["votes"] == 3
-    assert server.requests[0]["body"]["n"] == 3
-    server.reset_counters()
-    result = run_vote(members_for(registry_for, server, [("a", "42")], provider="llamacpp", **sampled),
-                      extract="number", samples=3)
-    assert server.calls == 3 and result.details["table"][0]["votes"] == 3
+def test_samples_use_n_where_honoured():
+    honours = says("42")
+    result = run_vote(members(("a", honours), temperature=0.5), extract="number", samples=3)
+    assert [r.n for r in honours.requests] == [3] and result.details["table"][0]["votes"] == 3
+    ignores = says("42", honours_n=False)
+    result = run_vote(members(("a", ignores), temperature=0.5), extract="number", samples=3)
+    assert [r.n for r in ignores.requests] == [1, 1, 1] and result.details["table"][0]["votes"] == 3
 
 
-@pytest.mark.parametrize("provider", ["vllm", "llamacpp"])
-def test_greedy_samples_are_one_call_counted_with_their_multiplicity(fake_server, registry_for, provider):
-    server = fake_server({"42": says("42")})
-    result = run_vote(members_for(registry_for, server, [("a", "42")], provider=provider), extract="number", samples=3)
-    assert server.calls == 1 and "n" not in server.requests[0]["body"]
+@pytest.mark.parametrize("honours_n", [True, False], ids=["honours-n", "ignores-n"])
+def test_greedy_samples_are_one_call_counted_with_their_multiplicity(honours_n):
+    provider = says("42", honours_n=honours_n)
+    result = run_vote(members(("a", provider)), extract="number", samples=3)
+    assert [r.n for r in provider.requests] == [1]
     assert result.details["table"][0]["votes"] == 3 and result.tally.calls == 1
     assert [r.get("copy_of") for r in result.details["rounds"][0]["replies"]] == [None, 0, 0]
 
 
-def test_quorum(fake_server, registry_for):
-    server = fake_server({"42": says("42"), "bad": says("1")})
-    server.fail_when = lambda body: body["model"] == "bad"
-    names = [("a", "42"), ("b", "42"), ("c", "bad")]
-    result = run_vote(members_for(registry_for, server, names), extract="number")
-    assert result.output == "42" and result.details["failed"][0]["member"] == "c"
-    assert "HTTP 500" in result.errors[0]
+def test_quorum():
+    failure = "member 'c': HTTP 500: injected 500"
+    fortytwo, bad = says("42"), replying(ProviderError(failure))
+    names = [("a", fortytwo), ("b", fortytwo), ("c", bad)]
+    result = run_vote(members(*names), extract="number")
+    assert result.output == "42" and result.details["failed"] == [{"member": "c", "round": 1, "error": failure}]
+    assert result.errors == [failure] and len(bad.requests) == 1  # the failure, as the provider raised it
     with pytest.raises(StrategyError, match=r"only 2 of 3 members answered, 3 needed"):
-        run_vote(members_for(registry_for, server, names), extract="number", quorum=1.0)
+        run_vote(members(*names), extract="number", quorum=1.0)
 
 
-def test_two_round_negotiation_reaches_consensus(fake_server, registry_for):
-    persuadable = ReplyModel(lambda ctx: "The answer is 42." if "Other agents" in ctx.user else "The answer is 7.")
-    server = fake_server({"42": says("42"), "p": persuadable})
-    members = members_for(registry_for, server, [("a", "42"), ("b", "p"), ("c", "42")])
-    result = run_vote(members, extract="number", rounds=3)
+def test_two_round_negotiation_reaches_consensus():
+    fortytwo = says("42")
+    persuadable = replying(lambda request: "The answer is 42." if "Other agents" in user(request) else "The answer is 7.")
+    result = run_vote(members(("a", fortytwo), ("b", persuadable), ("c", fortytwo)), extract="number", rounds=3)
     assert result.details["agreement_per_round"] == [pytest.approx(2 / 3), 1.0]  # stopped after round 2
     assert result.output == "42"
     # round 1: a and c are the same call (same model, temperature 0), made once; round 2: three calls
-    assert len(server.requests) == 5
-    second = {r["body"]["model"] + str(i): r["body"]["messages"][-1]["content"] for i, r in enumerate(server.requests[2:])}
+    assert len(fortytwo.requests) == 3 and len(persuadable.requests) == 2
+    second = [user(r) for r in (*fortytwo.requests[1:], *persuadable.requests[1:])]
     assert len(second) == 3
-    assert all("Other agents answered" in text and "What is six times seven?" in text for text in second.values())
-    persuaded = next(text for key, text in second.items() if key.startswith("p"))
+    assert all("Other agents answered" in text and "What is six times seven?" in text for text in second)
+    persuaded = user(persuadable.requests[1])
     assert "Agent 1: answer: 42." in persuaded and "Agent 2: answer: 42." in persuaded  # b sees a and c
     assert "answer: 7" not in persuaded  # not its own earlier answer
-    assert all("'a'" not in text and "member" not in text for text in second.values())
+    assert all("answer: 7." in text and "answer: 42." in text for text in second[:2])  # a, c: b's 7, the other's 42
+    assert all("'a'" not in text and "member" not in text for text in second)
 
 
-def test_borda_and_irv_use_rankings(fake_server, registry_for):
-    server = fake_server({"r": ReplyModel(ranker), "x": ReplyModel(lambda c: "1 > 2 > 3" if "Candidate" in c.user else "The answer is 9."),
-                          "y": ReplyModel(lambda c: "2 > 1 > 3" if "Candidate" in c.user else "The answer is 7.")})
-    members = members_for(registry_for, server, [("a", "r"), ("b", "x"), ("c", "y")])
-    result = run_vote(members, extract="number", method="borda")
+def test_borda_and_irv_use_rankings():
+    def ranks(ranking: str, answer: str):
+        return replying(lambda request: ranking if "Candidate" in user(request) else answer)
+
+    voters = members(("a", ranks("1 > 2 > 3", "The answer is 42.")), ("b", ranks("1 > 2 > 3", "The answer is 9.")),
+                     ("c", ranks("2 > 1 > 3", "The answer is 7.")))
+    result = run_vote(voters, extract="number", method="borda")
     # candidates in reply order: 42, 9, 7; rankings 42>9>7, 42>9>7, 9>42>7
     assert result.output == "42" and result.details["rounds"][0]["rankings"][2]["ranking"] == ["9", "42", "7"]
-    assert run_vote(members, extract="number", method="irv").output == "42"
+    assert run_vote(voters, extract="number", method="irv").output == "42"
 
 
-def test_usc_and_judge_extraction(fake_server, registry_for):
-    judge_model = ReplyModel(lambda c: "1, 3\n2" if "Group the responses" in c.user else "Response 3")
-    server = fake_server({"42": says("42"), "7": says("7"), "j": judge_model,
-                          "forty-two": ReplyModel(lambda c: "It is forty-two.")})
-    members = members_for(registry_for, server, [("a", "42"), ("b", "7"), ("c", "forty-two")])
-    (judge,) = members_for(registry_for, server, [("judge", "j")])
-    usc = run_vote(members, judge, extract="text", method="usc")
+def test_usc_and_judge_extraction():
+    judge_model = replying(lambda request: "1, 3\n2" if "Group the responses" in user(request) else "Response 3")
+    voters = members(("a", says("42")), ("b", says("7")), ("c", replying("It is forty-two.")))
+    (judge,) = members(("judge", judge_model))
+    usc = run_vote(voters, judge, extract="text", method="usc")
     assert usc.output == "It is forty-two." and usc.details["rounds"][0]["usc_choice"] == 3  # in its own words
     assert usc.details["winner"] == "it is forty-two"  # the key it was counted by
-    grouped = run_vote(members, judge, extract="judge")
+    grouped = run_vote(voters, judge, extract="judge")
     assert grouped.details["winner"].startswith("#1:") and grouped.details["table"][0]["members"] == ["a", "c"]
     assert grouped.output == "I worked it out. The answer is 42."  # the winning group's first reply
 
 
-def test_bad_settings_are_config_errors(fake_server, registry_for):
-    server = fake_server({"42": says("42")})
-    members = members_for(registry_for, server, [("a", "42")])
+def test_bad_settings_are_config_errors():
+    provider = says("42")
+    voters = members(("a", provider))
     with pytest.raises(ConfigError, match="vote.extract: .*unknown extractor 'digits'"):
         load_config(None, {"vote": {"extract": "digits"}})
     with pytest.raises(ConfigError, match="needs a judge member"):
-        Vote(members, VoteSettings(method="usc"))
+        Vote(voters, VoteSettings(method="usc"))
     with pytest.raises(ConfigError, match="vote.extract: .*does not compile"):
         load_config(None, {"vote": {"extract": "regex:(["}})
+    assert provider.requests == []  # refused before any call
 
 
 def test_cli_bad_method_and_extractor_exit_2():
@@ -190,12 +192,12 @@ def test_vote_config_on_the_embedded_model():
     assert len({r["text"] for r in replies}) > 1  # sampled, seeded per member and sample
 
 
-def test_replies_and_running_tally_are_emitted_as_they_arrive(fake_server, registry_for):
+def test_replies_and_running_tally_are_emitted_as_they_arrive():
     from ensemble_cli.events import ReplyReceived, RoundFinished, VoteTally
 
-    server = fake_server({"42": says("42"), "7": says("7")})
+    fortytwo = says("42")
     events = []
-    vote = Vote(members_for(registry_for, server, [("a", "42"), ("b", "7"), ("c", "42")]), VoteSettings(extract="number"))
+    vote = Vote(members(("a", fortytwo), ("b", says("7")), ("c", fortytwo)), VoteSettings(extract="number"))
     run_strategy(vote, ITEM, events.append)
     kinds = [type(e).__name__ for e in events]
     assert kinds == ["ReplyReceived", "VoteTally"] * 3 + ["RoundFinished"]
@@ -203,3 +205,18 @@ def test_replies_and_running_tally_are_emitted_as_they_arrive(fake_server, regis
     assert [sum(row[1] for row in t.rows) for t in tallies] == [1, 2, 3]
     assert tallies[-1].leader == "42" and isinstance(events[-1], RoundFinished)
     assert {e.answer for e in events if isinstance(e, ReplyReceived)} == {"42", "7"}
+
+
+@pytest.mark.parametrize(("extract", "replies", "words", "key"), [
+    ("text", ["The Answer Is FOUR.", "the answer is four", "It is five."], "The Answer Is FOUR.", "the answer is four"),
+    ("line", ["Thinking...\nParis, France!", "Hmm\nparis, france", "Lyon"], "Paris, France!", "paris, france"),
+    ("json:city", ['{"city": "New York"}', 'ok {"city": "new york "}', '{"city": "Boston"}'], '{"city": "New York"}',
+     "new york"),  # the object as the winning reply wrote it
+    ("regex:ANSWER: (.+)", ["ANSWER: Blue Sky.", "ANSWER: blue sky", "ANSWER: red"], "Blue Sky.", "blue sky"),
+])
+def test_vote_output_is_the_winning_reply_in_its_own_words(extract, replies, words, key):
+    members = [Member(f"m{i}", ScriptedProvider(reply)) for i, reply in enumerate(replies)]
+    result = asyncio.run(Vote(members, VoteSettings(extract=extract)).run(from_prompt("q")))
+    details = result.details.model_dump(mode="json") if hasattr(result.details, "model_dump") else result.details
+    assert result.output == words
+    assert details["winner"] == key and details["winner"] != result.output

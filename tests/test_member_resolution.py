@@ -1,22 +1,13 @@
-"""Member resolution (every default applied once), prompt texts, and the CLI's error boundary."""
+"""Member resolution: run settings inherited, copies made, their temperatures spread or their same calls noted."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from ensemble_cli import secrets
-from ensemble_cli.cli.boundary import Terminated, guarded
-from ensemble_cli.cli.providers_cmd import providers
 from ensemble_cli.config import load_config
-from ensemble_cli.errors import AuthError, ConfigError, ProviderError, StrategyError
 from ensemble_cli.members import resolve
 from ensemble_cli.session import Session
-from ensemble_cli.strategies import verbalize_prompts, vote_prompts
 from ensemble_cli.strategies.committee_groups import group_members
-
 
 REMOTE = {"provider": "vllm", "model": "toy", "base_url": "http://127.0.0.1:9/v1"}
 
@@ -61,58 +52,3 @@ def test_moa_record_lists_every_called_member_with_its_real_settings():
     info = Session(config).prepare("moa").info  # nothing is called: preparing a run makes no call
     assert [(m["name"], m["role"], m["temperature"]) for m in info.members] == [
         ("m#1", "proposer", 0.4), ("m#2", "proposer", 0.7), ("m#3", "proposer", 1.0), ("aggregator", "aggregator", 0.2)]
-
-
-def test_prompt_texts():
-    debate = vote_prompts.debate("Q?", [("42", "long reasoning " * 50), (None, "no idea")])
-    assert debate.startswith("Q?") and "Agent 1: answer: 42." in debate and "Agent 2: answer: (none given)" in debate
-    assert len(debate) < 1000  # reasoning is cut to its end
-    assert "1 > 2" not in vote_prompts.ranking("Q?", ["a", "b"]) and "2 > 1" in vote_prompts.ranking("Q?", ["a", "b"])
-    first = verbalize_prompts.first_request("standard", "Tell a joke.", 4, 0.1, None)
-    assert "Write 4 different responses" in first and "below 0.1" in first and first.endswith("Tell a joke.")
-    assert "<thinking>" in verbalize_prompts.first_request("cot", "x", 2, None, None)
-
-
-@pytest.mark.parametrize(("error", "code", "shown"), [
-    (ConfigError("bad"), 2, "error: bad"), (AuthError("key"), 3, "error: key"), (ProviderError("down"), 4, "down"),
-    (StrategyError("no"), 1, "error: no"), (KeyboardInterrupt(), 130, "interrupted"),
-    (Terminated(), 143, "terminated"), (ZeroDivisionError("boom"), 1, "internal error: ZeroDivisionError: boom"),
-])
-def test_error_boundary_maps_errors_to_exit_codes(error, code, shown, capsys):
-    def fail() -> None:
-        raise error
-
-    assert guarded(fail) == code
-    err = capsys.readouterr().err
-    assert err.startswith("ensemble: ") and shown in err and "Traceback" not in err
-
-
-def test_traceback_flag_prints_a_redacted_traceback(monkeypatch, capsys):
-    monkeypatch.setenv("ENSEMBLE_TRACEBACK", "1")
-    secrets.register("sk-test-boundary-secret-0001")
-    def fail() -> None:
-        raise AuthError("rejected: Bearer sk-test-boundary-secret-0001")
-
-    status = guarded(fail)
-    err = capsys.readouterr().err
-    assert status == 3 and "Traceback" in err
-    assert "sk-test-boundary-secret-0001" not in err and secrets.MASK in err
-
-
-def test_module_entry_point_and_providers_listing(capsys):
-    """`python -m ensemble_cli` runs ensemble_cli/__main__.py."""
-    result = subprocess.run([sys.executable, "-m", "ensemble_cli", "--version"], capture_output=True, text=True)
-    assert result.returncode == 0 and result.stdout.startswith("ensemble ")
-    providers()
-    assert "llamacpp" in capsys.readouterr().out
-
-
-def test_catalog_builds_every_strategy_and_refuses_an_unknown_one():
-    from ensemble_cli import catalog
-
-    assert catalog.names() == ("committee", "vote", "moa", "cot-decode", "verbalize")
-    session = Session(load_config(None, REMOTE))
-    for name in catalog.names():
-        assert session.prepare(name).info.strategy == name  # built and validated, nothing called
-    with pytest.raises(ConfigError, match="unknown strategy 'debate'"):
-        session.prepare("debate")
