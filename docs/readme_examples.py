@@ -553,9 +553,16 @@ def write_budget_run(scene: Scene, workspace: Workspace) -> None:
     (scene.cwd / "prompts.jsonl").write_text("".join(json.dumps(p) + "\n" for p in prompts))
 
 
+def copy_bench_config(scene: Scene, workspace: Workspace) -> None:
+    """docs/bench-tune.yaml where the bench-tune example's command reads it, in its scratch directory."""
+    (scene.cwd / "docs").mkdir(exist_ok=True)
+    shutil.copy(REPO / "docs" / "bench-tune.yaml", scene.cwd / "docs" / "bench-tune.yaml")
+
+
 EXAMPLES: dict[str, Example] = {
     "committee": Example(),
     "vote": Example(),
+    "vote-adaptive": Example(),
     "moa": Example(),
     "cot-decode": Example(),
     "verbalize": Example(),
@@ -570,6 +577,7 @@ EXAMPLES: dict[str, Example] = {
     "llm-plugin": Example(),
     "usage-line": Example("abridged: only the usage line", abridge=usage_only),
     "budget": Example(BUDGET_NOTE, embedded=False, prepare=write_budget_run, scratch_cwd=True),
+    "bench-tune": Example(prepare=copy_bench_config, scratch_cwd=True),
 }
 
 

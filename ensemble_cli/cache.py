@@ -96,6 +96,11 @@ def warn_stderr(message: str) -> None:
     print(f"ensemble: warning: {message}", file=sys.stderr, flush=True)
 
 
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Another connection holds the lock this step needs (it will let go)."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 def _damaged(exc: sqlite3.DatabaseError) -> bool:
     name = getattr(exc, "sqlite_errorname", "")
     if name:
@@ -119,10 +124,23 @@ class CallCache:
     # Opening and repair
 
     def _connect(self) -> sqlite3.Connection:
+        """A connection in WAL mode on the created table. Switching a file to WAL takes a lock that SQLite's
+        busy timeout does not wait for, so processes opening a new cache together retry that step."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                return self._connect_once()
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _connect_once(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, completions TEXT NOT NULL, "
                          "created REAL NOT NULL)")

@@ -45,7 +45,7 @@ def test_unanimous_samples_settle_early_and_make_only_those_calls():
     stopping = result.details["stopping"]
     assert result.output == "42"
     assert stopping["reason"] == "settled" and stopping["drawn"] == 4 and stopping["cap"] == 16
-    assert [s["samples"] for s in stopping["steps"]] == [2, 4]
+    assert [s["samples"] for s in stopping["steps"]] == [2, 3, 4]
     assert stopping["posterior"] == pytest.approx(1 - 0.5 ** 5, abs=1e-6) and stopping["posterior"] >= 0.95
     assert len(provider.requests) == 4 and result.usage["calls"] == 4
     assert result.details["samples_drawn"] == 4 and len(result.details["rounds"][0]["replies"]) == 4
@@ -61,7 +61,8 @@ def test_a_split_runs_to_the_cap():
 
 def test_a_step_of_a_provider_that_honours_n_is_one_call_per_member():
     provider = ScriptedProvider(default=answering(lambda seed: 7))
-    result = ensemble_cli.vote("q?", provider, samples=16, extract="number", adaptive=True, temperature=0.7, seed=3)
+    result = ensemble_cli.vote("q?", provider, samples=16, extract="number", adaptive=True, step=2, temperature=0.7,
+                               seed=3)
     assert result.details["stopping"]["drawn"] == 4
     assert [request.n for request in provider.requests] == [2, 2]
     assert provider.requests[1].seed == provider.requests[0].seed + 2  # choice j has the seed of sample j

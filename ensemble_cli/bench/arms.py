@@ -113,7 +113,7 @@ def default_arms(base: dict[str, Any], extract: str) -> list[tuple[str, dict[str
     return arms
 
 
-def _extract_for(scoring: str) -> str:
+def extract_for(scoring: str) -> str:
     """The extractor vote and cot-decode arms vote with: the scoring's own, the last \\boxed{} for math
     (math answers are boxed by convention; the vote groups box contents, math-verify scores them), else text."""
     if scoring == "math":
@@ -155,7 +155,7 @@ def load_plan(path: Path | None, scoring_default: str, overrides: dict[str, Any]
         _validate({**data, "members": [judge]}, f"{source}: judge")
     base = deep_merge(data, overrides or {})
     _validate(base, source)
-    extract = _extract_for(scoring)
+    extract = extract_for(scoring)
     arms = [Arm(BASELINE, "vote", _validate(baseline(base), f"{source}: the baseline arm"), raw=baseline(base))]
     if arms_raw is None:
         listed = default_arms(base, extract)

@@ -84,9 +84,10 @@ def _meta(plan: BenchPlan, dataset: Dataset, items: Sequence[BenchItem], previou
         "scoring": plan.scoring,
         "baseline": BASELINE,
         "items": [item.id for item in items],
+        "base": plan.base,
         "arms": [{"name": a.name, "strategy": a.strategy, "method": a.method, "skipped": a.skipped,
                   "recount_of": a.recount_of, "notes": a.notes, "file": f"{RECORDS}/{a.name}.jsonl",
-                  "wall_s": walls.get(a.name, 0.0)} for a in plan.arms],
+                  "wall_s": walls.get(a.name, 0.0), "config": a.raw} for a in plan.arms],
     }
 
 

@@ -74,3 +74,40 @@ def report(
         console = stderr_console()
         console.print(rich_table(summary))
         console.print(f"report: {run_dir / REPORT}, chart: {run_dir / CHART}", highlight=False)
+
+
+@bench_app.command("tune")
+def tune(
+    run_dir: Annotated[Path, typer.Argument(help="A bench run directory.")],
+    holdout: Annotated[float, typer.Option("--holdout", min=0.0, max=0.9, help="Share of the items held out: tuned on the rest, reported on these.")] = 0.3,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the split into tuning and held-out items.")] = 0,
+    tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, help="Accuracy points below the reference a setting may lose and still be chosen.")] = 0.0,
+    target: Annotated[Optional[str], typer.Option("--target", help="The arm whose accuracy to keep (default: the most accurate on the tuning items).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the chosen setting's run config here (default RUN_DIR/tuned.yaml).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet/--no-quiet", "-q", help="No table on stderr.")] = False,
+) -> None:
+    """Choose the cheapest setting that keeps the accuracy, replayed from RUN_DIR's records (adaptive stopping,
+    cascades of its arms, fitted member weights), tuned on some items and reported on the others; no call."""
+    from rich.table import Table
+
+    from ..bench.tune import HELD_OUT_COLUMNS, TUNE_CHART, TUNE_REPORT, held_out_rows
+    from ..bench.tune import tune as tune_run
+    from ..bench.tune import write_tuning
+
+    result = tune_run(run_dir, holdout, seed, tolerance, target)
+    config_path = output or run_dir / "tuned.yaml"
+    write_tuning(run_dir, result, config_path)
+    if quiet:
+        return
+    console = stderr_console()
+    held = len(result["held_out_items"])
+    shown_on = f"shown on {held} held out" if held else "shown on the tuning items (--holdout 0)"
+    table = Table(title=f"bench tune: {result['dataset']}, chosen on {len(result['tune_items'])} items, {shown_on}")
+    for column in HELD_OUT_COLUMNS:
+        table.add_column(column, overflow="fold")
+    for row in held_out_rows(result):
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"chosen: {result['chosen']['name']} (keeps the accuracy of {result['reference']} on the tuning "
+                  f"items); config: {config_path}; report: {run_dir / TUNE_REPORT}, chart: {run_dir / TUNE_CHART}",
+                  highlight=False)

@@ -22,7 +22,7 @@ def revote(
     method: Annotated[Optional[str], typer.Option("--method", help=f"{', '.join(METHODS)} (borda and irv need records that hold rankings).")] = None,
     stop_confidence: Annotated[Optional[float], typer.Option("--stop-confidence", help="Stop each one-round vote where an adaptive vote would have (the Beta rule at this posterior); usage and cost are scaled by the replies kept.")] = None,
     min_samples: Annotated[int, typer.Option("--min-samples", min=1, help="With --stop-confidence: replies before the first check.")] = 2,
-    step: Annotated[int, typer.Option("--step", min=1, help="With --stop-confidence: replies per step after the first.")] = 2,
+    step: Annotated[int, typer.Option("--step", min=1, help="With --stop-confidence: replies per step after the first.")] = 1,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write the new records to FILE (default: stdout).")] = None,
 ) -> None:
     if stop_confidence is not None and not 0.5 < stop_confidence < 1.0:

@@ -97,6 +97,11 @@ def vote_view(details: VoteDetails, record: dict[str, Any], show_all: bool = Fal
     facts = {"winner": details.winner_reply or details.winner, "agreement": f"{details.agreement:.2f}",
              "margin": f"{details.margin:.2f}", "abstentions": names(details.abstentions) or "none",
              "failed": names([f.member for f in details.failed]) or "none"}
+    if details.stopping is not None:
+        stop = details.stopping
+        why = f"settled at {stop.posterior:.3f}" if stop.reason == "settled" else f"cap reached, at {stop.posterior:.3f}"
+        facts["samples"] = f"{details.samples_drawn} drawn of {stop.cap} ({why})" if len(details.rounds) == 1 else \
+            f"{details.samples_drawn} drawn in {len(details.rounds)} rounds (last round: {why})"
     parts.append(key_values("summary", facts))
     return Group(*parts)
 

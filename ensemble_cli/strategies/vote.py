@@ -57,7 +57,8 @@ class VoteSettings(Settings):
                                                       "settled; samples is then the cap per member.")
     min_samples: int = Field(default=2, ge=1, description="Adaptive: samples drawn (over all members) before the "
                                                           "first check.")
-    step: int = Field(default=2, ge=1, description="Adaptive: samples drawn per step after the first.")
+    step: int = Field(default=1, ge=1, description="Adaptive: samples drawn per step after the first (2 halves the "
+                                                   "round trips for a few more samples).")
     stop_confidence: float = Field(default=0.95, gt=0.5, lt=1.0,
                                    description="Adaptive: stop once the posterior probability that the leader is "
                                                "the most likely answer reaches this.")

@@ -96,7 +96,7 @@ def revote_record(record: dict[str, Any], method: str, where: str = "record") ->
     return new
 
 
-def restop_record(record: dict[str, Any], stop_confidence: float, min_samples: int = 2, step: int = 2,
+def restop_record(record: dict[str, Any], stop_confidence: float, min_samples: int = 2, step: int = 1,
                   where: str = "record") -> dict[str, Any]:
     """A one-round fixed-budget vote ``record`` stopped as an adaptive vote with these settings would have."""
     if record.get("strategy") != "vote":
