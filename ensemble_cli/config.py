@@ -47,6 +47,16 @@ class MemberConfig(Strict):
     thinking: bool = False
     """DeepSeek: let the model think on calls that need neither logprobs nor greedy determinism (vote, moa)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_spec(cls, data: Any) -> Any:
+        """A member written as one word, ``[NAME=]PROVIDER/MODEL`` (``member_specs.py``)."""
+        if isinstance(data, str):
+            from .member_specs import parse
+
+            return parse(data, copies=False)[0]
+        return data
+
 
 class PriceConfig(Strict):
     """A model's price in dollars per million tokens."""
@@ -99,7 +109,9 @@ class RunConfig(Strict):
                                   "$ENSEMBLE_CACHE_DIR, $XDG_CACHE_HOME/ensemble or ~/.cache/ensemble).")
     prices: dict[str, PriceConfig] = Field(default={}, description="provider/model (or provider/*) -> price in "
                                            "dollars per million tokens, over the shipped price table.")
-    members: list[MemberConfig] = []
+    members: list[MemberConfig] = Field(default=[], description="A member: [NAME=]PROVIDER/MODEL[*COUNT], e.g. "
+                                        "openai/gpt-4o-mini or fast=ollama/llama3:8b*3; replaces the config's "
+                                        "members.", json_schema_extra={"flag": "--member"})
     display: DisplaySettings = DisplaySettings()
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
@@ -112,6 +124,14 @@ class RunConfig(Strict):
         if isinstance(value, bool):
             raise ValueError("must be a whole number, not true/false")
         return value
+
+    @field_validator("members", mode="before")
+    @classmethod
+    def _member_specs(cls, value: object) -> object:
+        """Members written as ``[NAME=]PROVIDER/MODEL[*COUNT]``, copies expanded."""
+        from .member_specs import expand
+
+        return expand(value)
 
     @field_validator("strategy")
     @classmethod

@@ -214,8 +214,9 @@ def held_out_rows(result: dict[str, Any]) -> list[list[str]]:
     table = []
     for entry in result["held_out"]:
         vs = entry.get("vs_reference")
-        name = entry["name"] + (" (chosen)" if entry["name"] == result["chosen"]["name"] else "") + \
-            (" (reference)" if entry["name"] == result["reference"] else "")
+        roles = [role for role, named in (("chosen", result["chosen"]["name"]), ("reference", result["reference"]))
+                 if entry["name"] == named]
+        name = entry["name"] + (f" ({', '.join(roles)})" if roles else "")
         table.append([name, entry["kind"], f"{_pct(entry['accuracy'])} ({entry['correct']}/{entry['items']})",
                       "reference" if vs is None else
                       f"{100 * vs['difference']:+.1f} [{100 * vs['low']:+.1f}, {100 * vs['high']:+.1f}]",

@@ -93,6 +93,7 @@ def tune(
     from ..bench.tune import HELD_OUT_COLUMNS, TUNE_CHART, TUNE_REPORT, held_out_rows
     from ..bench.tune import tune as tune_run
     from ..bench.tune import write_tuning
+    from ..formatting import count
 
     result = tune_run(run_dir, holdout, seed, tolerance, target)
     config_path = output or run_dir / "tuned.yaml"
@@ -108,6 +109,8 @@ def tune(
     for row in held_out_rows(result):
         table.add_row(*row)
     console.print(table)
-    console.print(f"chosen: {result['chosen']['name']} (keeps the accuracy of {result['reference']} on the tuning "
+    replayed = sum(1 for s in result["settings"] if s["kind"] != "arm")
+    console.print(f"{count(replayed, 'setting')} replayed from the records, 0 calls; "
+                  f"chosen: {result['chosen']['name']} (keeps the accuracy of {result['reference']} on the tuning "
                   f"items); config: {config_path}; report: {run_dir / TUNE_REPORT}, chart: {run_dir / TUNE_CHART}",
                   highlight=False)

@@ -5,8 +5,9 @@ derived from a model's ``Options``).
 - ``bool`` fields get ``--x/--no-x`` (a YAML ``true`` can be switched off); ``int`` and ``float`` fields their
   ``ge``/``le`` bounds; a ``Literal`` its choices in the help (the model checks the value);
 - an optional text field takes ``''`` for none; a list of texts is a repeatable flag;
-- a field that holds a member (``judge``) gets ``--judge-provider`` and ``--judge-model``; one that also takes a
-  word (``fallback: vote``) gets ``--fallback WORD`` too;
+- a field that holds a member (``judge``) gets ``--judge SPEC`` (``member_specs.py``), ``--judge-provider`` and
+  ``--judge-model``; one that also takes a word (``fallback: vote``) gets ``--fallback WORD|SPEC``;
+- a list field (``members``) is a repeatable flag (``--member``);
 - a field's ``json_schema_extra`` may name its flag (``{"flag": "--all"}``) and a short form (``{"short": "-p"}``).
 
 A flag left out never overrides the YAML.
@@ -25,6 +26,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from ..config import MemberConfig, holds_member
+from ..errors import ConfigError, setting
+from ..member_specs import SYNTAX
 
 
 @dataclass(frozen=True)
@@ -91,10 +94,18 @@ def flags_for(model: type[BaseModel], helps: dict[str, str] | None = None,
         flag = _extra(info, "flag") or "--" + name.replace("_", "-")
         short = [_extra(info, "short")] if _extra(info, "short") else []
         note = (helps or {}).get(name, "")
+        if typing.get_origin(bare) in (list, List):
+            option = typer.Option(flag, *short, help=_help(info, [], f"{note} Repeatable."))
+            made.append((Flag(name, Optional[List[str]], (name,)), Annotated[Optional[List[str]], option]))
+            continue
         if holds_member(info.annotation):
+            spec_help = f"as {SYNTAX} (e.g. openai/gpt-4o-mini)"
             if words:  # a word or a member (moa.fallback: vote | {provider, model})
                 made.append((Flag(name, Optional[str], (name,)), Annotated[Optional[str], typer.Option(
-                    flag, help=_help(info, words, note))]))
+                    flag, help=_help(info, words, f"{note} Or a member, {spec_help}."))]))
+            else:
+                made.append((Flag(name, Optional[str], (name,)), Annotated[Optional[str], typer.Option(
+                    flag, help=f"{(info.description or name).rstrip('.')}, {spec_help}.")]))
             for part in ("provider", "model"):
                 what = MemberConfig.model_fields[part].description or part
                 made.append((Flag(f"{name}_{part}", Optional[str], (name, part)), Annotated[Optional[str], typer.Option(
@@ -107,9 +118,6 @@ def flags_for(model: type[BaseModel], helps: dict[str, str] | None = None,
             kind = Optional[bare]  # type: ignore[valid-type]
             option = typer.Option(flag, *short, help=_help(info, [], note), **_bounds(info))
             made.append((Flag(name, kind, (name,)), Annotated[kind, option]))
-        elif typing.get_origin(bare) in (list, List):
-            option = typer.Option(flag, *short, help=_help(info, [], f"{note} Repeatable."))
-            made.append((Flag(name, Optional[List[str]], (name,)), Annotated[Optional[List[str]], option]))
         else:  # text, words, or a number-or-word (cot-decode's k): the model reads the text
             hint = "'' for none." if optional and bare is str and empty_is_none else ""
             option = typer.Option(flag, *short, help=_help(info, words, f"{note} {hint}".strip()))
@@ -128,6 +136,10 @@ def values(flags: list[Flag], given: dict[str, Any]) -> dict[str, Any]:
         target = chosen
         for part in flag.path[:-1]:
             target = target.setdefault(part, {})
+            if not isinstance(target, dict):  # --judge SPEC beside --judge-model
+                raise ConfigError(f"{setting(part)}: give the member as one spec or by its parts, not both")
+        if isinstance(target.get(flag.path[-1]), dict):
+            raise ConfigError(f"{setting(flag.path[-1])}: give the member as one spec or by its parts, not both")
         target[flag.path[-1]] = flag.value(value)
     return chosen
 

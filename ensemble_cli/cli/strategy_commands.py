@@ -17,7 +17,8 @@ from ..strategies.spec import StrategySpec
 from .common import execute
 from .flags import Flag, command_with, flags_for, values
 
-COMMON = ("prompt", "input", "output", "resume", "provider", "model", "base_url", "api_key_env", "n", "max_tokens",
+COMMON = ("prompt", "input", "output", "resume", "members", "provider", "model", "base_url", "api_key_env", "n",
+          "max_tokens",
           "temperature", "seed", "max_concurrency", "parallel_prompts", "timeout", "max_retries", "quiet", "budget",
           "cache", "cache_dir")
 """The run settings every strategy command has a flag for."""
