@@ -45,6 +45,9 @@ class ScriptedProvider:
     def identity(self) -> tuple:
         return (self.key(),)
 
+    def prompt_tokens(self, request: Request) -> int | None:
+        return None
+
     def reproducible(self, request: Request) -> bool:
         return request.temperature == 0 or request.seed is not None
 

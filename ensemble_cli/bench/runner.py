@@ -163,6 +163,32 @@ async def run_bench(plan: BenchPlan, dataset: Dataset, items: Sequence[BenchItem
     return meta
 
 
+def plan_bench(plan: BenchPlan, items: Sequence[BenchItem]) -> list[dict[str, Any]]:
+    """Each arm's dry-run plan over ``items`` (``dry_run.plan_run``), prepared as ``run_bench`` prepares it: no
+    call, nothing written. A recounting arm makes no call; a skipped arm says why."""
+    from ..dry_run import plan_run
+
+    shared = ProviderRegistry(plan.arms[0].config)  # type: ignore[arg-type]
+    prompts = [item.prompt_item() for item in items]
+    plans: list[dict[str, Any]] = []
+    for arm in plan.arms:
+        if arm.recount_of is not None or arm.skipped is not None:
+            plans.append({"arm": arm.name, "strategy": arm.strategy, "calls": 0, "cost_usd": 0.0,
+                          "recount_of": arm.recount_of, "skipped": arm.skipped})
+            continue
+        assert arm.config is not None
+        session = Session(arm.config.model_copy(update={"output": None, "strategy": None}), registry=shared)
+        try:
+            prepared = session.prepare(arm.strategy)
+            plans.append({"arm": arm.name, **plan_run(session, prepared, prompts)})
+        except CapabilityError as exc:
+            plans.append({"arm": arm.name, "strategy": arm.strategy, "calls": 0, "cost_usd": 0.0,
+                          "skipped": str(exc)})
+        finally:
+            session.close()
+    return plans
+
+
 async def judge_all(plan: BenchPlan, items: dict[str, BenchItem], run_dir: Path,
                     registry: ProviderRegistry | None) -> None:
     """The judge's verdicts on every arm's answers (``score: judge``)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -29,6 +29,7 @@ def bench(
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue a bench in RUN_DIR where it stopped.")] = False,
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", min=1, help="Most tokens per reply, for every arm.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet/--no-quiet", "-q", help="No progress or table on stderr.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every arm and print what each would call and cost at worst; make no call.")] = False,
 ) -> None:
     if ctx.invoked_subcommand is not None:
         return
@@ -45,6 +46,9 @@ def bench(
     items = data.items[:limit] if limit else data.items
     overrides = {"max_tokens": max_tokens} if max_tokens else {}
     plan = load_plan(config, data.default_scoring(), overrides)
+    if dry_run:
+        _dry_run(plan, items)
+        return
     run_dir = output or Path(f"bench-{data.name}")
     console = stderr_console()
     with BenchProgress(console, quiet) as shown:
@@ -59,6 +63,32 @@ def bench(
     if shown.failures:
         error(f"{count(shown.failures, 'item')} failed in some arm; they count as wrong; records are in {run_dir}")
         raise typer.Exit(int(ExitStatus.PARTIAL))
+
+
+def _dry_run(plan: Any, items: list) -> None:
+    """One row per arm: its calls, tokens and dollars at worst over the items, and what the cache holds."""
+    from rich.table import Table
+
+    from ..bench.runner import plan_bench
+    from ..formatting import count, usd
+    from ..sinks.console import stdout_console
+
+    plans = plan_bench(plan, items)
+    table = Table(title=f"bench dry run: {count(len(items), 'item')}, calls at worst", title_justify="left")
+    for column in ("arm", "strategy", "calls", "prompt tok", "completion tok", "cost", "cached", "note"):
+        table.add_column(column)
+    for arm in plans:
+        note = (f"recounts {arm['recount_of']}: no call" if arm.get("recount_of") else
+                f"skipped: {arm['skipped']}" if arm.get("skipped") else "")
+        table.add_row(arm["arm"], arm["strategy"], str(arm.get("calls", "-")), str(arm.get("prompt_tokens", "-")),
+                      str(arm.get("completion_tokens", "-")), usd(arm.get("cost_usd")),
+                      f"{arm.get('cached_calls', 0)}/{arm.get('known_calls', 0)}", note)
+    costs = [arm.get("cost_usd") for arm in plans]
+    total = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+    console = stdout_console()
+    console.print(table)
+    console.print(f"dry run: {sum(arm.get('calls') or 0 for arm in plans)} calls at most, {usd(total)} at worst; "
+                  "no call made", highlight=False)
 
 
 @bench_app.command("report")

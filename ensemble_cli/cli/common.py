@@ -29,7 +29,7 @@ def flag_overrides(common: dict[str, Any]) -> dict[str, Any]:
 
 
 def execute(strategy: str, config_path: Path | None, common: dict[str, Any], settings: dict[str, Any],
-            display: dict[str, Any] | None = None) -> None:
+            display: dict[str, Any] | None = None, dry_run: bool = False) -> None:
     """Run ``strategy`` as configured by the YAML file and the flags; exits with the README's codes."""
     # the library core loads here, not when the console script starts (`--help` stays fast)
     from ..config import deep_merge, load_config
@@ -53,6 +53,9 @@ def execute(strategy: str, config_path: Path | None, common: dict[str, Any], set
     session = Session(config)
     prepared = session.prepare(strategy)
     todo, notes = session.pending(prepared, items)
+    if dry_run:
+        _dry_run(session, prepared, todo, config)
+        return
     console = stderr_console()
     if not todo:
         if not config.quiet:
@@ -67,6 +70,23 @@ def execute(strategy: str, config_path: Path | None, common: dict[str, Any], set
         outcome = asyncio.run(_run(session, prepared, todo, [records, *sinks], notes))
     display_sink.summary()
     _finish(config, outcome)
+
+
+def _dry_run(session: Session, prepared: Any, todo: list, config: RunConfig) -> None:
+    """The plan on stdout (one JSON object with ``-o -``); nothing is called or written."""
+    import json
+
+    from ..dry_run import plan_run, render
+    from ..sinks.console import stdout_console
+
+    try:
+        plan = plan_run(session, prepared, todo)
+    finally:
+        session.close()
+    if config.output == "-":
+        print(json.dumps(plan))
+    else:
+        stdout_console().print(render(plan))
 
 
 async def _run(session: Session, prepared: Any, todo: list, sinks: list, notes: list[str]) -> Outcome:

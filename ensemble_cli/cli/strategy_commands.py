@@ -25,12 +25,17 @@ COMMON = ("prompt", "input", "output", "resume", "members", "provider", "model",
 HELPS = {"provider": f"One of: {', '.join(NAMES)} (default local; `ensemble providers` lists what each can do)."}
 CONFIG = Flag("config", Optional[Path], ("config",))
 CONFIG_OPTION = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML run config; flags override its keys.")]
+DRY_RUN = Flag("dry_run", Optional[bool], ("dry_run",))
+DRY_RUN_OPTION = Annotated[Optional[bool], typer.Option(
+    "--dry-run", help="Check everything and print what the run would call and cost at worst; make no call "
+                      "(-o - prints the plan as JSON).")]
 
 
 def common_flags() -> list[tuple[Flag, Any]]:
     """``--config`` and the flags of the run settings every strategy command shares."""
     made = [pair for pair in flags_for(RunConfig, HELPS, empty_is_none=False) if pair[0].param in COMMON]
-    return [(CONFIG, CONFIG_OPTION), *sorted(made, key=lambda pair: COMMON.index(pair[0].param))]
+    return [(CONFIG, CONFIG_OPTION), *sorted(made, key=lambda pair: COMMON.index(pair[0].param)),
+            (DRY_RUN, DRY_RUN_OPTION)]
 
 
 def strategy_flags(spec: StrategySpec) -> list[tuple[Flag, Any]]:
@@ -51,8 +56,8 @@ def command_for(spec: StrategySpec) -> typer.models.CommandInfo:
     display = [flag for flag, _ in own if flag.param in DisplaySettings.model_fields]
 
     def run(given: dict[str, Any]) -> None:
-        execute(spec.name, given.get("config"), values([f for f, _ in common if f is not CONFIG], given),
-                values(own_settings, given), values(display, given))
+        execute(spec.name, given.get("config"), values([f for f, _ in common if f not in (CONFIG, DRY_RUN)], given),
+                values(own_settings, given), values(display, given), dry_run=bool(given.get("dry_run")))
 
     function = command_with([*common, *own], run)
     return typer.models.CommandInfo(name=spec.name, callback=function, help=spec.summary)

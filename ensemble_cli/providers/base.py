@@ -82,6 +82,11 @@ class Provider(Protocol):
         that makes it so (temperature 0, or a seed it honours). Only such calls are cached or shared."""
         ...
 
+    def prompt_tokens(self, request: Request) -> int | None:
+        """The prompt tokens of ``request`` counted by the model's own tokenizer, where one is at hand (an
+        in-process model); None where only the server knows (a dry run then estimates)."""
+        ...
+
     def decoder(self, requests: Sequence[Request], top_k: int, tally: "Tally") -> Decoder:
         """A decoder over one sequence per request, asking ``top_k`` alternatives per position."""
         ...

@@ -128,6 +128,9 @@ class LlmProvider:
     def identity(self) -> tuple[Any, ...]:
         return (self.key(),)
 
+    def prompt_tokens(self, request: Request) -> int | None:
+        return None  # the server's tokenizer is not at hand
+
     def reproducible(self, request: Request) -> bool:
         """Only where the model's options take the setting that makes the call reproducible: a model whose
         options take no temperature samples with its own defaults, whatever temperature was asked for."""

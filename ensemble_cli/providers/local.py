@@ -105,6 +105,9 @@ class LocalProvider:
         """Greedy decoding, or sampling from a generator seeded with the request's seed: both in-process."""
         return request.temperature == 0 or request.seed is not None
 
+    def prompt_tokens(self, request: Request) -> int | None:
+        return len(self.engine.prompt_tokens(request.messages, request.prefix, request.prompt))
+
     def decoder(self, requests: Sequence[Request], top_k: int, tally: "Tally") -> "LocalDecoder":
         return LocalDecoder(self.engine, requests, top_k, tally, model=f"{self.name}/{self.model}")
 

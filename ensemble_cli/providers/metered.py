@@ -145,6 +145,14 @@ class MeteredProvider:
     def identity(self) -> tuple[Any, ...]:
         return self.inner.identity()
 
+    def prompt_tokens(self, request: Request) -> int | None:
+        return self.inner.prompt_tokens(request)
+
+    def cached(self, request: Request) -> bool:
+        """Whether the call cache already holds this exact call's reply (a run would not make it)."""
+        key = self._cache_key(request)
+        return key is not None and self.cache is not None and self.cache.get(key) is not None
+
     def reproducible(self, request: Request) -> bool:
         return self.inner.reproducible(request)
 

@@ -91,6 +91,9 @@ class OpenAICompatibleProvider:
     def identity(self) -> tuple[Any, ...]:
         return (self.key(), self.prefix_mode, self.template, repr(self.options))
 
+    def prompt_tokens(self, request: Request) -> int | None:
+        return None  # the server's tokenizer is not at hand
+
     def reproducible(self, request: Request) -> bool:
         """Temperature 0 where it is sent (reasoning models take none), or a seed where the server honours
         seeds exactly (``Preset.honours_seed``: OpenAI's is best effort, DeepSeek takes none)."""

@@ -24,6 +24,7 @@ from ..calls import END, Request
 from ..decoding import Decoder, Position
 from ..usage import Tally
 from .base import Member, StrategyResult, require
+from .planning import Planned, decoded
 from .committee_groups import Group, ProbeReport, group_members, needs_probe, probe
 from .committee_merge import Distribution, MergeResult, build_distribution, merge
 from .details import Model, Settings
@@ -428,6 +429,26 @@ def build(made: Build) -> Committee:
     return Committee(made.members, made.settings, made.config.max_tokens)
 
 
+def plan(committee: Committee, item: PromptItem) -> list[Planned]:
+    """At worst every member decodes ``max_tokens`` tokens: in-process members sharing a model advance in one
+    batched step per token; a remote member makes a call per token, resending the text so far."""
+    planned: list[Planned] = []
+    batched_done: set[str] = set()
+    for member in committee.members:
+        request = Request(member.messages(item.messages), max_tokens=committee.max_tokens, temperature=0.0)
+        key = member.provider.key()
+        if member.provider.capabilities.batched:
+            if key in batched_done:
+                continue  # its steps are those of the first member on that model
+            batched_done.add(key)
+            sharing = sum(1 for m in committee.members if m.provider.key() == key)
+            planned.append(decoded(member, f"decode steps ({sharing} member(s) in one batch)", request, sharing,
+                                   committee.max_tokens))
+        else:
+            planned.append(decoded(member, "token calls", request, 1, committee.max_tokens))
+    return planned
+
+
 def mean_agreement(details: Mapping[str, Any]) -> float | None:
     """The members' mean agreement with the chosen tokens: how sure the committee is of its answer."""
     return (details.get("summary") or {}).get("mean_agreement")
@@ -443,6 +464,7 @@ SPEC = StrategySpec(
     streams=TokenChosen,
     measure=lambda details: {"agreement": mean_agreement(details)},
     confidence=mean_agreement,
+    plan=plan,
     distribution=distribution,
     stop_key="stop",
     trace_key="trace",

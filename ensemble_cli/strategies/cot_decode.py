@@ -25,6 +25,7 @@ from ..usage import Tally
 from .details import Model, Settings
 from .spec import Build, StrategySpec
 from .base import Member, StrategyResult, require
+from .planning import Planned
 from .cot_paths import Path, decode_paths, first_tokens, follow_up
 
 class CotDecodeSettings(Settings):
@@ -231,6 +232,20 @@ def winning_confidence(details: Mapping[str, Any]) -> float | None:
     return confidence(details)["confidence"]
 
 
+def plan(cot: CotDecode, item: PromptItem) -> list[Planned]:
+    """At worst: the first token's distribution, then every branch decoded to max_tokens and followed up. In
+    process each batched step is a call; remotely each branch is a call and its follow-up another."""
+    room = cot.max_tokens + FOLLOW_UP_TOKENS
+    request = cot.base_request(item).but(max_tokens=room)
+    if cot.member.provider.capabilities.batched:
+        return [Planned(cot.member, f"decode steps ({cot.width} branches in one batch)", request, room + 1, 1,
+                        cot.width * room)]
+    follow = cot.width if cot.settings.answer_prompt else 0
+    calls = 1 + cot.width + follow
+    return [Planned(cot.member, f"first token, {cot.width} branches and their follow-ups", request, calls, calls,
+                    cot.width * room + 1, follow * cot.max_tokens)]
+
+
 def build(made: Build) -> CotDecode:
     return CotDecode(made.members, made.settings, made.config.max_tokens)
 
@@ -244,5 +259,6 @@ SPEC = StrategySpec(
     one_member=True,
     measure=confidence,
     confidence=winning_confidence,
+    plan=plan,
     greedy_only=True,
 )

@@ -25,6 +25,7 @@ from ..usage import Tally
 from .details import Model, Settings
 from .spec import Build, StrategySpec, role_member
 from .base import Member, Reply, StrategyResult, ask_all, check_quorum, identical_calls
+from .planning import Planned
 from .moa_prompts import AGGREGATE_INSTRUCTION, REFERENCE_INSTRUCTION, with_references
 
 
@@ -292,6 +293,25 @@ class MixtureOfAgents:
         return final, texts
 
 
+def plan(moa: MixtureOfAgents, item: PromptItem) -> list[Planned]:
+    """At worst: every proposer in every layer (layer 1's requests known exactly; later ones carry the
+    previous layer's answers as references), the aggregator, and the fallback aggregator where there is one."""
+    planned: list[Planned] = []
+    limit = moa.settings.max_reference_chars
+    references = sum(min(p.max_tokens, limit // 3 if limit else p.max_tokens) for p in moa.proposers)
+    for layer in range(1, moa.settings.layers + 1):
+        for index, member in enumerate(moa.proposers):
+            request = Request(member.messages(item.messages), max_tokens=member.max_tokens,
+                              temperature=member.temperature, seed=moa._seed(layer, index))
+            planned.append(Planned(member, f"layer {layer}", request, 1, 1, member.max_tokens,
+                                   references if layer > 1 else 0, (request,) if layer == 1 else ()))
+    finals = [(moa.aggregator, "aggregator"), *([(moa.fallback, "fallback aggregator")] if moa.fallback else [])]
+    for member, what in finals:
+        request = Request(member.messages(item.messages), max_tokens=member.max_tokens, temperature=member.temperature)
+        planned.append(Planned(member, what, request, 1, 1, member.max_tokens, references))
+    return planned
+
+
 def voted(references: list[Reference]) -> Completion:
     """The answer most of the last layer's proposers gave (case, spacing and end punctuation aside); ties go
     to the earliest proposer's. Its text is that proposer's own."""
@@ -400,5 +420,6 @@ SPEC = StrategySpec(
     roster=roster,
     streams=StreamDelta,
     member_usage=member_usage,
+    plan=plan,
     request_keys={"max_tokens": "aggregator_max_tokens", "temperature": "aggregator_temperature"},
 )

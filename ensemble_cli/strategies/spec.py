@@ -19,8 +19,10 @@ from pydantic import BaseModel
 if TYPE_CHECKING:
     from ..config import MemberConfig, RunConfig
     from ..events import Event
+    from ..inputs import PromptItem
     from ..members import Roster
     from .base import Member, Strategy
+    from .planning import Planned
 
 FINISH_REASONS = ("stop", "length", "content_filter")
 Chosen = tuple[str, float, list[tuple[str, float]]]
@@ -73,6 +75,8 @@ class StrategySpec:
     at. None where it has no such measure (it may then only be a cascade's last tier)."""
     unmeasured: Callable[["Strategy"], str | None] | None = None
     """Why a built instance would return no confidence (one call, no log-probabilities), said before any call."""
+    plan: Callable[[Any, "PromptItem"], list["Planned"]] | None = None
+    """What a built instance would ask of each member for one prompt, at worst (``--dry-run``; planning.py)."""
     distribution: Callable[[Mapping[str, Any], int], list[Chosen]] | None = None
     """Its token distribution, from a record's details, where it has one: each chosen token with its
     log-probability and (up to ``top``) the alternatives; the server formats it as OpenAI ``logprobs``."""

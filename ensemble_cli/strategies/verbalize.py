@@ -25,6 +25,7 @@ from ..usage import Tally
 from .details import Model, Settings
 from .spec import Build, StrategySpec
 from .base import Member, StrategyResult, ask_all, call
+from .planning import Planned, sampled
 from .verbalize_parse import Candidate, filter_min_prob, merge_duplicates, normalise, parse_reply
 
 class VerbalizeSettings(Settings):
@@ -249,6 +250,24 @@ def confidence(details: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def plan(verbalize: Verbalize, item: PromptItem) -> list[Planned]:
+    """At worst: each turn (one, or as many as ``multi`` may take) and a repair of each, every later call
+    resending the conversation so far; with ``compare: direct``, k plain samples beside."""
+    settings, member = verbalize.settings, verbalize.member
+    turns = 1 + (math.ceil((settings.total or settings.k) / settings.k) + MAX_EXTRA_TURNS - 1
+                 if settings.variant == "multi" else 1)
+    calls = 2 * turns  # a reply that does not parse is asked once more
+    request = Request(member.messages(item.messages), max_tokens=verbalize.max_tokens,
+                      temperature=member.temperature, seed=verbalize.seed, prefix=verbalize.prefill)
+    growing = verbalize.max_tokens * calls * (calls - 1) // 2
+    planned = [Planned(member, "turns (and repairs)", request, calls, calls, calls * verbalize.max_tokens, growing)]
+    if settings.compare == "direct":
+        direct = Request(member.messages(item.messages), max_tokens=verbalize.max_tokens,
+                         temperature=member.temperature, seed=verbalize.seed)
+        planned.append(sampled(member, "direct samples (compare)", direct, settings.k, exact=False))
+    return planned
+
+
 def build(made: Build) -> Verbalize:
     return Verbalize(made.members, made.settings, made.config.seed, made.config.max_tokens)
 
@@ -262,6 +281,7 @@ SPEC = StrategySpec(
     build=build,
     one_member=True,
     measure=confidence,
+    plan=plan,
     checked=("temperature", "max_tokens"),
     display=("show_all",),
 )

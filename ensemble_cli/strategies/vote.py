@@ -33,6 +33,7 @@ from .vote_counting import Ballot, VoteTable, borda, instant_runoff, tally
 from . import vote_prompts, vote_stopping
 from ..usage import Tally
 from .details import Model, Settings
+from .planning import Planned, sampled
 from .spec import Build, StrategySpec, role_member
 from .base import Member, Reply, StrategyResult, ask_all, call, check_quorum, identical_calls
 
@@ -516,6 +517,39 @@ def winning_confidence(details: Mapping[str, Any]) -> float | None:
     return sum(1 for r in replies if r.get("answer") == winner) / len(replies) if replies else None
 
 
+def plan(vote: Vote, item: PromptItem) -> list[Planned]:
+    """At worst: every sample of every member in every round (an adaptive vote's cap), and the judge's or the
+    rankers' calls of each round; round 1's requests are known exactly, later rounds carry the others' answers."""
+    planned: list[Planned] = []
+    settings = vote.settings
+    wants_logprobs = 1 if settings.method == "confidence" or vote.one_call else 0
+    for round_number in range(1, settings.rounds + 1):
+        for member in vote.members:
+            request = Request(member.messages(item.messages), max_tokens=member.max_tokens,
+                              temperature=member.temperature, seed=vote._seed(member, 0, round_number),
+                              top_logprobs=wants_logprobs)
+            debate = (len(vote.members) - 1) * member.max_tokens if round_number > 1 else 0
+            if settings.adaptive:  # a step may hold one sample of a member: a call each, at worst
+                planned.append(Planned(member, f"round {round_number} samples (cap)", request, settings.samples,
+                                       settings.samples, settings.samples * member.max_tokens,
+                                       settings.samples * debate))
+            else:
+                planned.append(sampled(member, f"round {round_number} samples", request, settings.samples,
+                                       exact=round_number == 1, extra_prompt_tokens=debate))
+        replies = settings.samples * sum(m.max_tokens for m in vote.members)
+        if vote.by_judge or settings.method == "usc":
+            assert vote.judge is not None
+            tokens = GROUPING_TOKENS if vote.by_judge else CHOICE_TOKENS
+            planned.append(Planned(vote.judge, f"round {round_number} judge", Request(
+                vote.judge.messages((Message("user", item.text),)), max_tokens=tokens), 1, 1, tokens, replies))
+        elif settings.method in ("borda", "irv"):
+            for member in vote.members:
+                planned.append(Planned(member, f"round {round_number} ranking", Request(
+                    member.messages((Message("user", item.text),)), max_tokens=RANKING_TOKENS), 1, 1,
+                    RANKING_TOKENS, replies))
+    return planned
+
+
 def unmeasured(strategy: Any) -> str | None:
     """A one-call vote on a backend that returns no log-probabilities has no confidence in its answer."""
     if not strategy.one_call or strategy.members[0].provider.capabilities.max_top_logprobs > 0:
@@ -541,5 +575,6 @@ SPEC = StrategySpec(
                              **({"confidence": winning_confidence(details)} if details.get("stopping") else {})},
     confidence=winning_confidence,
     unmeasured=unmeasured,
+    plan=plan,
     checked=("temperature", "max_tokens"),
 )
