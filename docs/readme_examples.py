@@ -553,6 +553,11 @@ def write_budget_run(scene: Scene, workspace: Workspace) -> None:
     (scene.cwd / "prompts.jsonl").write_text("".join(json.dumps(p) + "\n" for p in prompts))
 
 
+def set_api_keys(scene: Scene, workspace: Workspace) -> None:
+    """Keys in the environment, as a user who priced a run would have them: a dry run checks them, calls none."""
+    scene.env.update(OPENAI_API_KEY="sk-your-key", DEEPSEEK_API_KEY="sk-your-key")
+
+
 def copy_bench_config(scene: Scene, workspace: Workspace) -> None:
     """docs/bench-tune.yaml where the bench-tune example's command reads it, in its scratch directory."""
     (scene.cwd / "docs").mkdir(exist_ok=True)
@@ -578,6 +583,8 @@ EXAMPLES: dict[str, Example] = {
     "usage-line": Example("abridged: only the usage line", abridge=usage_only),
     "budget": Example(BUDGET_NOTE, embedded=False, prepare=write_budget_run, scratch_cwd=True),
     "bench-tune": Example(prepare=copy_bench_config, scratch_cwd=True),
+    "member-dry-run": Example("OPENAI_API_KEY and DEEPSEEK_API_KEY set in the environment", embedded=False,
+                              prepare=set_api_keys),
 }
 
 
