@@ -26,8 +26,9 @@ from typing import Any
 from _bench import Size, Targets, parse_args, print_table
 
 SIZES = {
-    "items": Size(400, 40, "questions in the simulated world"),
-    "arith": Size(12, 2, "items of the shipped arith set on the embedded model (0 skips it)"),
+    "items": Size(400, 16, "questions in the simulated world"),
+    "arith": Size(12, 1, "items of the shipped arith set on the embedded model (0 skips it)"),
+    "embedded_tokens": Size(48, 24, "max_tokens of the embedded model's replies"),
     "embedded_samples": Size(8, 4, "the embedded vote's samples (the adaptive vote's cap)"),
 }
 PRICES = {"ollama/strong": {"input": 3.0, "output": 15.0}, "ollama/weak": {"input": 0.15, "output": 0.75}}
@@ -69,7 +70,7 @@ def run(config: dict[str, Any], strategy: str, prompts) -> list[dict[str, Any]]:
 
     collector = Collector()
     Session(RunConfig.model_validate(config)).run_sync(strategy, prompts, [collector])
-    return sorted(collector.records, key=lambda r: int(r["id"]))
+    return sorted(collector.records, key=lambda r: (len(r["id"]), r["id"]))
 
 
 def accuracy(records: list[dict[str, Any]]) -> float:
@@ -147,7 +148,7 @@ def embedded(args) -> None:
         return
     items = load_dataset("arith").items[: args.arith]
     prompts = [item.prompt_item() for item in items]
-    base = {"provider": "local", "seed": 7, "temperature": 0.7, "max_tokens": 48, "cache": False}
+    base = {"provider": "local", "seed": 7, "temperature": 0.7, "max_tokens": args.embedded_tokens, "cache": False}
     cap = args.embedded_samples
     fixed = run({**base, "vote": {"extract": "number", "samples": cap}}, "vote", prompts)
     adaptive = run({**base, "vote": {"extract": "number", "samples": cap, "adaptive": True}}, "vote", prompts)
@@ -161,7 +162,7 @@ def embedded(args) -> None:
     print_table(f"embedded SmolLM2-135M, arith set ({len(items)} items), cap {cap}",
                 ["run", "samples/item", "right", "answers identical to fixed"],
                 [[f"fixed, {cap} samples", f"{samples_per_item(fixed):.2f}", f"{right(fixed)}/{len(items)}", ""],
-                 ["adaptive (0.95, step 2)", f"{samples_per_item(adaptive):.2f}", f"{right(adaptive)}/{len(items)}",
+                 ["adaptive (0.95, 2 then 1 at a time)", f"{samples_per_item(adaptive):.2f}", f"{right(adaptive)}/{len(items)}",
                   f"{100 * same:.0f}%"]])
 
 

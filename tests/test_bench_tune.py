@@ -101,7 +101,7 @@ def test_tune_chooses_the_cheapest_setting_that_keeps_the_accuracy_with_no_call(
     assert server.calls == calls  # replayed from the records
     result = json.loads((root / "run" / "tune.json").read_text())
     settings = {s["name"]: s for s in result["settings"]}
-    assert {"arm", "adaptive", "cascade", "weights"} <= {s["kind"] for s in result["settings"]}
+    assert {"arm", "adaptive", "tiers", "weights"} <= {s["kind"] for s in result["settings"]}
     reference = settings[result["reference"]]
     assert reference["accuracy"] == max(s["accuracy"] for s in settings.values() if s["kind"] == "arm")
     chosen = settings[result["chosen"]["name"]]

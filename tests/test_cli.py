@@ -263,7 +263,7 @@ def test_timeout_retries_and_parallel_prompts_flags_reach_the_run(fake_server, t
 def test_no_flags_switch_off_a_yaml_true(command, key, flag, tmp_path, monkeypatch):
     seen = {}
 
-    def capture(strategy, path, common, settings, display=None):
+    def capture(strategy, path, common, settings, display=None, dry_run=False):
         from ensemble_cli.cli.common import flag_overrides
         from ensemble_cli.config import deep_merge, load_config
 

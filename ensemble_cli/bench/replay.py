@@ -5,7 +5,7 @@ Three kinds, each giving, per item, whether it would have been right and what it
 - ``adaptive``: a fixed-budget vote arm stopped by the Beta rule at a ``stop_confidence``
   (``vote_recount.restop_record``: the replies an adaptive vote would have drawn; tokens and cost scaled
   by the share of replies kept).
-- ``cascade``: a cheaper arm first, a better arm where the first one's confidence (its spec's
+- ``tiers``: a cascade of a cheaper arm first, a better arm where the first one's confidence (its spec's
   ``confidence``) is below ``accept``; an escalated item costs both arms, as a live cascade would.
 - ``weights``: a vote arm of several members recounted ``weighted`` with member weights fitted on the
   tuning items: the log-odds of each member's accuracy (the optimal weights for independent voters),
@@ -21,12 +21,12 @@ from typing import Any, Iterable, Mapping, Sequence
 from .. import catalog
 from ..errors import InputError
 from ..strategies.vote_recount import restop_record, revote_record
+from ..strategies.vote_recount import restoppable as restoppable_record
 from .scoring import score_record
 
 STOP_CONFIDENCES = (0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99)
 ACCEPTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 MIN_WEIGHT = 0.05
-COUNTED = ("majority", "weighted", "confidence")
 
 Records = Mapping[str, dict[str, Any]]
 """An arm's records by item id."""
@@ -49,7 +49,7 @@ class Setting:
 
     name: str
     kind: str
-    """``arm`` (ran as it is), ``adaptive``, ``cascade`` or ``weights``."""
+    """``arm`` (ran as it is), ``adaptive``, ``tiers`` (a two-tier cascade) or ``weights``."""
     params: dict[str, Any]
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
@@ -80,13 +80,9 @@ def as_ran(name: str, records: Records) -> Setting:
 
 
 def restoppable(records: Records) -> bool:
-    """A one-round, fixed-budget vote counted without extra calls, with more than one reply per item."""
-    for record in records.values():
-        details = record.get("details") or {}
-        if record.get("strategy") != "vote" or details.get("stopping") or len(details.get("rounds") or []) != 1:
-            return False
-        if details.get("method") not in COUNTED:
-            return False
+    """Every record a one-round, fixed-budget vote counted without extra calls, with more than one reply per item."""
+    if not all(restoppable_record(r) for r in records.values() if r.get("status") == "ok"):
+        return False
     replies = [len((r.get("details") or {}).get("rounds", [{}])[0].get("replies") or []) for r in records.values()]
     return bool(replies) and max(replies) > 1
 
@@ -117,7 +113,7 @@ def measurable(records: Records) -> bool:
 
 
 def cascade(first: str, first_records: Records, then: str, then_records: Records, accept: float) -> Setting:
-    setting = Setting(f"{first}>{then}@{accept:g}", "cascade", {"tiers": [first, then], "accept": accept})
+    setting = Setting(f"{first}>{then}@{accept:g}", "tiers", {"tiers": [first, then], "accept": accept})
     for key, record in first_records.items():
         if key not in then_records:
             continue

@@ -74,7 +74,7 @@ def scored(setting: replay.Setting, ids: Sequence[str]) -> Scored:
     costs = [o.cost_usd for o in outcomes]
     cost = None if not n or any(c is None for c in costs) else sum(c for c in costs if c is not None) / n
     tiers = None
-    if setting.kind == "cascade" and n:
+    if setting.kind == "tiers" and n:
         tiers = {str(t): sum(1 for o in outcomes if o.tier == t) / n for t in (1, 2)}
     return Scored(n, sum(1 for o in outcomes if o.correct), cost, sum(o.tokens for o in outcomes) / n if n else 0.0,
                   tiers)
@@ -180,7 +180,7 @@ def tuned_config(run_dir: Path, result: dict[str, Any]) -> dict[str, Any]:
         return _arm_config(meta, params["arm"])
     if chosen["kind"] == "adaptive":
         config = _arm_config(meta, params["arm"])
-        config.setdefault("vote", {}).update({"adaptive": True, "stop_confidence": params["stop_confidence"],
+        config.setdefault(config["strategy"], {}).update({"adaptive": True, "stop_confidence": params["stop_confidence"],
                                               "min_samples": params["min_samples"], "step": params["step"]})
         return config
     if chosen["kind"] == "weights":
@@ -190,7 +190,7 @@ def tuned_config(run_dir: Path, result: dict[str, Any]) -> dict[str, Any]:
                               "weight": params["weights"].get(m.get("name"), m.get("weight", 1.0))}
                              for m in record.get("members") or [] if m.get("role", "member") == "member"]
         config.pop("n", None)  # the members are listed one by one, copies included, each with its weight
-        config.setdefault("vote", {})["method"] = "weighted"
+        config.setdefault(config["strategy"], {})["method"] = "weighted"
         return config
     base = meta.get("base") or {}
     tiers = [{key: value for key, value in _arm_config(meta, name).items() if base.get(key) != value}
@@ -268,7 +268,7 @@ def draw(result: dict[str, Any], path: Path) -> Path:
 
     axis = result["cost_axis"]
     figure, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
-    styles = {"arm": ("s", "tab:blue"), "adaptive": ("o", "tab:green"), "cascade": ("^", "tab:orange"),
+    styles = {"arm": ("s", "tab:blue"), "adaptive": ("o", "tab:green"), "tiers": ("^", "tab:orange"),
               "weights": ("D", "tab:purple")}
     for kind, (marker, colour) in styles.items():
         points = [(_cost_value(e, axis), 100 * e["accuracy"]) for e in result["settings"] if e["kind"] == kind]

@@ -324,7 +324,7 @@ class Vote:
                      failures: list[dict[str, Any]], emit: Emit) -> tuple[list[Sample], dict[str, Any] | None]:
         """One round's samples, answers extracted: all at once, or (adaptive) in steps until the leader is settled."""
         on_reply = self._live_tally(item, round_number, emit)
-        causes: list[ProviderError | None] = []
+        causes: list[tuple[str, ProviderError | None]] = []  # each failed call: its message (settings as keys), its cause
         order = [(member, index) for index in range(self.settings.samples) for member in self.members]
         if not self.settings.adaptive:
             order.sort(key=lambda slot: self.members.index(slot[0]))
@@ -356,7 +356,8 @@ class Vote:
 
     async def _draw(self, item: PromptItem, round_number: int, previous: list[Sample], slots: list[tuple[Member, int]],
                     earlier: list[Sample], tally_: Tally, failures: list[dict[str, Any]],
-                    causes: list[ProviderError | None], on_reply: Callable[[Reply], None]) -> list[Sample]:
+                    causes: list[tuple[str, ProviderError | None]],
+                    on_reply: Callable[[Reply], None]) -> list[Sample]:
         """The samples at ``slots`` (member, sample index), in slot order: each member's consecutive samples in
         one call with n choices where its provider honours n (choice j has the seed of sample j), else one call each."""
         wants_logprobs = 1 if self.settings.method == "confidence" or self.one_call else 0
@@ -378,7 +379,7 @@ class Vote:
             where[job] = []
             if not reply.ok:
                 failures.append({"member": member.name, "round": round_number, "error": render(reply.error or "")})
-                causes.append(reply.cause)
+                causes.append((f"member '{member.name}': {reply.error}", reply.cause))
                 continue
             for choice, (index, completion) in enumerate(zip(indices, reply.completions)):
                 copy_of = None if reply.same_as is None else where[reply.same_as][choice]
@@ -398,12 +399,11 @@ class Vote:
         return ordered
 
     def _check_quorum(self, round_number: int, samples: list[Sample], failures: list[dict[str, Any]],
-                      causes: list[ProviderError | None], asked: list[Member]) -> None:
+                      causes: list[tuple[str, ProviderError | None]], asked: list[Member]) -> None:
         answered = len({s.member.name for s in samples})
-        errors = [f"member '{f['member']}': {f['error']}" for f in failures if f["round"] == round_number]
         try:
-            check_quorum(answered, len(asked), self.settings.quorum, f"vote round {round_number}", errors,
-                         "vote.quorum", causes)
+            check_quorum(answered, len(asked), self.settings.quorum, f"vote round {round_number}",
+                         [message for message, _ in causes], "vote.quorum", [cause for _, cause in causes])
         except EnsembleError as exc:  # the replies of this round that did come are kept in the record
             raise attach(exc, {"round": round_number, "replies": [s.as_dict() for s in samples]}) from None
 

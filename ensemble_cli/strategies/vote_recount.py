@@ -23,6 +23,9 @@ from ..records import fingerprint
 from .vote_counting import Ballot, borda, instant_runoff, tally
 from .vote_stopping import draw_order, replay
 
+SPEC_NAME = "vote"
+ADAPTIVE_METHODS = ("majority", "weighted", "confidence")
+
 METHODS = ("majority", "weighted", "confidence", "borda", "irv")
 
 
@@ -96,10 +99,17 @@ def revote_record(record: dict[str, Any], method: str, where: str = "record") ->
     return new
 
 
+def restoppable(record: dict[str, Any]) -> bool:
+    """Whether ``record`` is a one-round, fixed-budget vote counted without extra calls (``restop_record`` takes it)."""
+    details = record.get("details") or {}
+    return (record.get("strategy") == SPEC_NAME and not details.get("stopping")
+            and len(details.get("rounds") or []) == 1 and details.get("method") in ADAPTIVE_METHODS)
+
+
 def restop_record(record: dict[str, Any], stop_confidence: float, min_samples: int = 2, step: int = 1,
                   where: str = "record") -> dict[str, Any]:
     """A one-round fixed-budget vote ``record`` stopped as an adaptive vote with these settings would have."""
-    if record.get("strategy") != "vote":
+    if record.get("strategy") != SPEC_NAME:
         raise InputError(f"{where}: a {record.get('strategy')!r} record, not a vote record; only votes stop early")
     details = record.get("details") or {}
     rounds = details.get("rounds") or []
@@ -109,7 +119,7 @@ def restop_record(record: dict[str, Any], stop_confidence: float, min_samples: i
         raise InputError(f"{where}: only a one-round vote's replies can be stopped again (this one has "
                          f"{len(rounds)} rounds)")
     method = details.get("method", "majority")
-    if method not in ("majority", "weighted", "confidence"):
+    if method not in ADAPTIVE_METHODS:
         raise InputError(f"{where}: counted by {method}, which an adaptive vote cannot count after each step")
     members = [m.get("name") for m in record.get("members", []) if m.get("role", "member") == "member"]
     weights = {m.get("name"): float(m.get("weight", 1.0)) for m in record.get("members", [])}
