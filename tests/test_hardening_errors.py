@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 
 from ensemble_cli.cli import app
 
-COMMANDS = ["committee", "vote", "moa", "cot-decode", "verbalize"]
-PER_COMMAND = {"moa": ["--layers", "1"], "vote": ["--extract", "number"]}
+COMMANDS = ["committee", "vote", "moa", "cot-decode", "verbalize", "cascade"]
+PER_COMMAND = {"moa": ["--layers", "1"], "vote": ["--extract", "number"],
+               "cascade": ["--extract", "number", "--tier", "{strategy: vote}", "--tier", "{strategy: vote, n: 2}"]}
 runner = CliRunner()
 
 VERBALIZED = ("<response><text>Joke 4 one.</text><probability>0.6</probability></response>\n"
@@ -269,7 +270,7 @@ def test_key_echoed_into_a_failed_record_is_hidden(fake_server, tmp_path):
 def test_key_pasted_as_api_key_env_is_refused_unshown(fake_server):
     server = fake_server({"a": AnyStrategy()})
     for command in COMMANDS:
-        result = invoke(command, "-p", "q", "--api-key-env", SECRET, *remote(server.base_url))
+        result = invoke(command, "-p", "q", "--api-key-env", SECRET, *PER_COMMAND.get(command, []), *remote(server.base_url))
         assert result.exit_code == 2, result.stderr
         assert "must be the NAME of an environment variable" in result.stderr and SECRET not in result.stderr
     assert server.calls == 0

@@ -110,8 +110,8 @@ def test_module_entry_point_and_providers_listing(capsys):
 def test_catalog_builds_every_strategy_and_refuses_an_unknown_one():
     from ensemble_cli import catalog
 
-    assert catalog.names() == ("committee", "vote", "moa", "cot-decode", "verbalize")
-    session = Session(load_config(None, REMOTE))
+    assert catalog.names() == ("committee", "vote", "moa", "cot-decode", "verbalize", "cascade")
+    session = Session(load_config(None, {**REMOTE, "cascade": {"tiers": [{"strategy": "vote"}, {"strategy": "moa"}]}}))
     for name in catalog.names():
         assert session.prepare(name).info.strategy == name  # built and validated, nothing called
     with pytest.raises(ConfigError, match="unknown strategy 'debate'"):

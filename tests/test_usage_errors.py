@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from ensemble_cli.cli import app
 
 runner = CliRunner()
-STRATEGIES = ["committee", "vote", "moa", "cot-decode", "verbalize"]
+STRATEGIES = ["committee", "vote", "moa", "cot-decode", "verbalize", "cascade"]
 
 
 def one_line(result, *needles: str) -> str:

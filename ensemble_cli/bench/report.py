@@ -16,7 +16,9 @@ from typing import Any
 
 from rich.table import Table
 
+from .. import catalog
 from ..formatting import p_value, usd
+from ..strategies.spec import RunTotals
 from .runner import arm_file, load_meta, read_records
 from .scoring import score_record
 from .stats import paired, pareto, percentile, wilson
@@ -65,6 +67,9 @@ def arm_summary(entry: dict[str, Any], records: list[dict[str, Any]], baseline: 
         "latency_p50_s": percentile([u.get("wall_s", 0.0) for u in usages], 50),
         "latency_p95_s": percentile([u.get("wall_s", 0.0) for u in usages], 95),
     }
+    totals = _totals(entry, records)
+    if totals is not None:  # what the strategy says of the arm's records together (a cascade: stops per tier)
+        summary["totals"], summary["totals_line"] = totals.figures, totals.line
     for key in ("cpu_s", "cached_calls"):  # from the cost and cache work, where records carry them
         total = _sum_known(records, key)
         if total is not None:
@@ -77,6 +82,13 @@ def arm_summary(entry: dict[str, Any], records: list[dict[str, Any]], baseline: 
                                   "high": test.high, "only_arm": test.only_arm, "only_baseline": test.only_baseline,
                                   "p_value": test.p_value}
     return summary
+
+
+def _totals(entry: dict[str, Any], records: list[dict[str, Any]]) -> RunTotals | None:
+    spec = catalog.find(str(entry.get("strategy")))
+    if spec is None or spec.run_totals is None:
+        return None
+    return spec.run_totals([r.get("details") or {} for r in records if r.get("status") == "ok"])
 
 
 def _rescored(record: dict[str, Any], scoring: str | None) -> dict[str, Any]:
@@ -179,6 +191,8 @@ def markdown(summary: dict[str, Any], chart: str | None) -> str:
     for arm in summary["arms"]:
         for note in arm.get("notes", []):
             lines.append(f"- {arm['name']}: {note}")
+        if arm.get("totals_line"):
+            lines.append(f"- {arm['name']}: {arm['totals_line']}")
     for skip in summary["skipped"]:
         lines.append(f"- skipped `{skip['name']}` ({skip['strategy']}): {skip['reason']}")
     if chart:
