@@ -571,6 +571,7 @@ EXAMPLES: dict[str, Example] = {
     "moa": Example(),
     "cot-decode": Example(),
     "verbalize": Example(),
+    "cascade": Example(),
     "serve": Example("on a free port, shown as 8080: what it prints until it answers", kind="serve"),
     "serve-sdk": Example("the output of the python block above", kind="python", prepare=use_server),
     "serve-curl": Example("abridged: `bytes`, `created`, `refusal` and `system_fingerprint` left out, "

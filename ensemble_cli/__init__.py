@@ -41,7 +41,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "committee", "cot_decode", "moa", "provider", "run", "verbalize", "vote",
+    "cascade", "committee", "cot_decode", "moa", "provider", "run", "verbalize", "vote",
     "Completion", "Member", "Message", "PromptItem", "Provider", "Request", "Result", "RunConfig", "Session",
     "StrategyResult", "from_prompt", "load_config", "__version__",
 ]

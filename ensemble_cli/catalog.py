@@ -13,7 +13,7 @@ from typing import Callable
 from .errors import ConfigError
 from .strategies.spec import StrategySpec
 
-BUILTIN = ("committee", "vote", "moa", "cot_decode", "verbalize")
+BUILTIN = ("committee", "vote", "moa", "cot_decode", "verbalize", "cascade")
 """The modules under ``strategies/`` that declare a ``SPEC``, in the order they are listed."""
 
 _SPECS: dict[str, StrategySpec] = {}

@@ -195,6 +195,14 @@ class RunConfig(Strict):
         copy._sections = {**self._sections, catalog.spec(strategy).name: settings}
         return copy
 
+    def under(self, base: "RunConfig", without: tuple[str, ...] = ()) -> "RunConfig":
+        """This config over ``base``: every key it leaves unset, and every strategy section it lacks, is
+        ``base``'s (a cascade's tier under the cascade's run), except the sections named in ``without``."""
+        made = base.model_copy(update={key: getattr(self, key) for key in self.model_fields_set})
+        made._sections = {**{name: section for name, section in base._sections.items() if name not in without},
+                          **self._sections}
+        return made
+
 
 def _line_error(error: Mapping[str, Any], prefix: tuple[Any, ...]) -> Any:
     """A pydantic error as the details a ValidationError is rebuilt from, its location under ``prefix``."""
@@ -207,6 +215,11 @@ def _line_error(error: Mapping[str, Any], prefix: tuple[Any, ...]) -> Any:
 def holds_member(annotation: Any) -> bool:
     """Whether a setting's annotation admits a whole member (``judge: MemberConfig | None``)."""
     return MemberConfig in _models_in(annotation)
+
+
+def holds_run(annotation: Any) -> bool:
+    """Whether a setting's annotation admits whole run configs (a cascade's ``tiers: list[RunConfig]``)."""
+    return RunConfig in _models_in(annotation)
 
 
 def deep_merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

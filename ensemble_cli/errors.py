@@ -147,6 +147,13 @@ class BudgetExceeded(EnsembleError):
         self.estimate = estimate
 
 
+def within(error: EnsembleError, where: str) -> EnsembleError:
+    """``error`` with the part of the run it came from (``tier 2 (vote)``) before its message."""
+    error.template = f"{where}: {error.template}"
+    error.args = (render(error.template),)
+    return error
+
+
 def attach(error: EnsembleError, details: dict[str, Any]) -> EnsembleError:
     """``error`` carrying ``details`` (what its prompt gathered): keys it already carries are kept (a
     nearer ``attach`` knew more), the others are added."""

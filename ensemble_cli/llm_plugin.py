@@ -42,7 +42,7 @@ def option_name(path: str) -> str:
     if not key and path in COMMON_OPTIONS:
         return f"-o {path}"
     spec = catalog.find(head)
-    if key and "." not in key and spec is not None and key not in spec.member_settings():
+    if key and "." not in key and spec is not None and key not in spec.config_only():
         return f"-o {key}"
     return f"{path} in the ensemble's file"
 
@@ -65,7 +65,7 @@ def options_for(strategy: str | None) -> type[llm.Options]:
     if strategy is not None:
         spec = catalog.spec(strategy)
         for name, info in spec.settings.model_fields.items():
-            if name not in spec.member_settings():
+            if name not in spec.config_only():
                 fields[name] = (Optional[info.annotation], Field(default=None, description=info.description))
 
     def check(self: Any) -> Any:

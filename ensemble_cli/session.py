@@ -31,7 +31,7 @@ from .providers.metered import Meter, MeteredProvider
 from .records import RunInfo, build_record, read_recorded
 from .secrets import redact
 from .strategies.base import Member, Strategy
-from .strategies.spec import Build
+from .strategies.spec import Build, Nested
 from .strategies.details import dump
 from .usage import Tally
 
@@ -147,13 +147,33 @@ class Session:
         spec = catalog.spec(strategy)
         if self.config.strategy is not None and self.config.strategy != spec.name:
             raise ConfigError(f"strategy: this config is for '{self.config.strategy}', not '{spec.name}'")
-        roster: Roster = resolve(self.config, spec.name)
-        built = spec.build(Build(self.config, self.config.settings_for(spec.name),
-                                 [self._bind(m, "member") for m in roster.members],
-                                 {role: self._bind(m, role) for role, m in roster.roles.items()}))
+        made = self._build(self.config, spec.name)
+        built = made.strategy
         self.meter.check_priced([(m.name, m.provider) for m in built.called()])
         info = RunInfo(spec.name, run_settings(self.config, spec.name), [m.describe() for m in built.called()])
-        return Prepared(built, info, [*roster.notes, *built.notes, *self.registry.notes])
+        return Prepared(built, info, [*made.notes, *self.registry.notes])
+
+    def _build(self, config: RunConfig, strategy: str, prefix: str = "") -> Nested:
+        """``strategy`` built over ``config``'s members, resolved and bound (named ``prefix`` + name), and the
+        remarks of its build; a strategy that builds others (a cascade's tiers) builds them here too."""
+        spec = catalog.spec(strategy)
+        roster = resolve(config, spec.name) if spec.own_members else Roster([])
+        if prefix:
+            rename = {m.name or "": m.model_copy(update={"name": f"{prefix}{m.name}"})
+                      for m in [*roster.members, *roster.roles.values()]}
+            roster.members = [rename[m.name or ""] for m in roster.members]
+            roster.roles = {role: rename[m.name or ""] for role, m in roster.roles.items()}
+        built = spec.build(Build(config, config.settings_for(spec.name),
+                                 [self._bind(m, "member") for m in roster.members],
+                                 {role: self._bind(m, role) for role, m in roster.roles.items()},
+                                 nest=self._nest))
+        return Nested(built, [*roster.notes, *built.notes])
+
+    def _nest(self, config: RunConfig, prefix: str) -> Nested:
+        """A nested strategy (``Build.nest``): the one ``config`` names, its members named with ``prefix``."""
+        if config.strategy is None:
+            raise ConfigError("a nested run config must name its strategy")
+        return self._build(config, config.strategy, prefix)
 
     def pending(self, prepared: Prepared, items: Sequence[PromptItem]) -> tuple[list[PromptItem], list[str]]:
         """With ``resume``, the prompts still to run and a remark on what is skipped or not reused."""

@@ -8,7 +8,7 @@ served from the cache costs nothing; the embedded model is free and reports its 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Sequence
 
 from .prices import PriceTable, shipped
@@ -38,6 +38,11 @@ class Counters:
         else:
             self.billed_prompt_tokens += prompt
             self.billed_completion_tokens += completion
+
+    def merge(self, other: "Counters") -> None:
+        """Add every counter of ``other`` to these."""
+        for counter in fields(Counters):
+            setattr(self, counter.name, getattr(self, counter.name) + getattr(other, counter.name))
 
 
 @dataclass
@@ -99,6 +104,16 @@ class Tally(Counters):
         for counters in (self, self._model(model)):
             counters.count(calls, prompt_tokens, completion_tokens)
         self.cpu_s += cpu_s
+
+    def absorb(self, other: "Tally") -> None:
+        """Add the calls of ``other`` (a nested strategy's, counted apart: a cascade's tier) to this tally."""
+        self.merge(other)
+        self.failed_calls += other.failed_calls
+        self.retries += other.retries
+        self.call_latency_s += other.call_latency_s
+        self.cpu_s += other.cpu_s
+        for key, usage in other.by_model.items():
+            self._model(key).merge(usage)
 
     def cost_usd(self) -> float | None:
         """Dollars spent on the calls: ``None`` if any model called has no price."""

@@ -21,7 +21,10 @@ from ensemble_cli.config import RunConfig  # noqa: E402
 from ensemble_cli.providers.registry import ProviderRegistry  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-COMMANDS = ["committee", "vote", "moa", "cot-decode", "verbalize"]
+COMMANDS = ["committee", "vote", "moa", "cot-decode", "verbalize", "cascade"]
+PER_COMMAND = {"moa": ["--layers", "1"], "vote": ["--extract", "number"],
+               "cascade": ["--extract", "number", "--tier", "{strategy: vote}", "--tier", "{strategy: vote, n: 2}"]}
+"""What each command needs beside a prompt and a member to run at all."""
 """Every strategy's command."""
 
 

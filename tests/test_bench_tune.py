@@ -180,8 +180,9 @@ arms:
                  "--limit", "3")
     assert ran.exit_code == 0, ran.stderr
     arm = next(a for a in json.loads((tmp_path / "run" / "summary.json").read_text())["arms"] if a["name"] == "adaptive")
-    assert arm["samples_per_item"] == 4 and arm["sample_cap_per_item"] == 8 and arm["sample_saving"] == 0.5
-    assert "adaptive: 4.0 samples per item of a cap of 8 (50% saved)" in (tmp_path / "run" / "report.md").read_text()
+    totals = arm["totals"]
+    assert totals["samples_per_item"] == 4 and totals["sample_cap_per_item"] == 8 and totals["sample_saving"] == 0.5
+    assert "adaptive: 4.0 samples per prompt of a cap of 8 (50% saved)" in (tmp_path / "run" / "report.md").read_text()
     assert "50% saved" in ran.stderr
 
 

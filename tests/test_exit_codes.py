@@ -9,10 +9,9 @@ import pytest
 from fake_server import AnyStrategy
 from typer.testing import CliRunner
 
-from conftest import COMMANDS, batch, closed_port, no_traceback, records, remote_flags
+from conftest import COMMANDS, PER_COMMAND, batch, closed_port, no_traceback, records, remote_flags
 from ensemble_cli.cli import app
 
-PER_COMMAND = {"moa": ["--layers", "1"], "vote": ["--extract", "number"]}
 runner = CliRunner()
 
 

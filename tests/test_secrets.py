@@ -8,7 +8,7 @@ import pytest
 from fake_server import AnyStrategy
 from typer.testing import CliRunner
 
-from conftest import COMMANDS, batch, closed_port, no_traceback, remote_flags
+from conftest import COMMANDS, PER_COMMAND, batch, closed_port, no_traceback, remote_flags
 from ensemble_cli.cli import app
 
 SECRET = "zq7-THE-REAL-KEY-0123456789"  # not key-shaped: only registration can hide it
@@ -55,7 +55,8 @@ def test_key_echoed_into_a_failed_record_is_hidden(fake_server, tmp_path):
 def test_key_pasted_as_api_key_env_is_refused_unshown(fake_server):
     server = fake_server({"a": AnyStrategy()})
     for command in COMMANDS:
-        result = invoke(command, "-p", "q", "--api-key-env", SECRET, *remote_flags(server.base_url))
+        result = invoke(command, "-p", "q", "--api-key-env", SECRET, *PER_COMMAND.get(command, []),
+                        *remote_flags(server.base_url))
         assert result.exit_code == 2, result.stderr
         assert "must be the NAME of an environment variable" in result.stderr and SECRET not in result.stderr
     assert server.calls == 0

@@ -33,6 +33,8 @@ STRATEGIES = {
     "moa": {"n": 2, "moa": {"layers": 1}},
     "cot-decode": {"cot-decode": {"k": 2, "extract": "number", "answer_prompt": None}},
     "verbalize": {"verbalize": {"k": 2}},
+    "cascade": {"temperature": 0.5, "cascade": {"tiers": [{"strategy": "vote", "n": 2}, {"strategy": "cot-decode",
+                                                          "cot-decode": {"k": 2, "answer_prompt": None}}]}},
 }
 
 
@@ -52,8 +54,8 @@ def ask(client, model: str, max_tokens: int, stream: bool = False):
     return list(client.chat.completions.create(model=model, messages=messages, max_tokens=max_tokens, stream=True))
 
 
-CUT = {"committee": 5, "vote": 5, "moa": 5, "cot-decode": 5, "verbalize": 7}
-WHOLE = {"committee": 64, "vote": 64, "moa": 64, "cot-decode": 64, "verbalize": 256}
+CUT = {"committee": 5, "vote": 5, "moa": 5, "cot-decode": 5, "verbalize": 7, "cascade": 5}
+WHOLE = {"committee": 64, "vote": 64, "moa": 64, "cot-decode": 64, "verbalize": 256, "cascade": 64}
 
 
 @pytest.mark.parametrize("strategy", list(STRATEGIES))
@@ -65,7 +67,7 @@ def test_a_cut_answer_finishes_with_length_and_a_whole_one_with_stop(served, str
     assert whole.usage.total_tokens == whole.usage.prompt_tokens + whole.usage.completion_tokens > 0
 
 
-@pytest.mark.parametrize("strategy", ["committee", "moa", "vote"])
+@pytest.mark.parametrize("strategy", ["committee", "moa", "vote", "cascade"])
 def test_a_streamed_cut_answer_finishes_with_length_too(served, strategy):
     chunks = ask(served, strategy, CUT[strategy], stream=True)
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]

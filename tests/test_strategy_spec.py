@@ -176,8 +176,9 @@ def test_a_spec_builds_its_strategy_from_bound_members():
 def test_catalog_builds_every_strategy_and_refuses_an_unknown_one():
     from ensemble_cli import catalog
 
-    assert catalog.names() == ("committee", "vote", "moa", "cot-decode", "verbalize")
-    session = Session(load_config(None, {"provider": "vllm", "model": "toy", "base_url": "http://127.0.0.1:9/v1"}))
+    assert catalog.names() == ("committee", "vote", "moa", "cot-decode", "verbalize", "cascade")
+    session = Session(load_config(None, {"provider": "vllm", "model": "toy", "base_url": "http://127.0.0.1:9/v1",
+                                         "cascade": {"tiers": [{"strategy": "vote"}, {"strategy": "moa"}]}}))
     for name in catalog.names():
         assert session.prepare(name).info.strategy == name  # built and validated, nothing called
     with pytest.raises(ConfigError, match="unknown strategy 'debate'"):

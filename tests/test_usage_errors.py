@@ -11,7 +11,7 @@ from conftest import no_traceback
 from ensemble_cli.cli import app
 
 runner = CliRunner()
-STRATEGIES = ["committee", "vote", "moa", "cot-decode", "verbalize"]
+STRATEGIES = ["committee", "vote", "moa", "cot-decode", "verbalize", "cascade"]
 
 
 def one_line(result, *needles: str) -> str:

@@ -16,7 +16,9 @@ from typing import Any
 
 from rich.table import Table
 
+from .. import catalog
 from ..formatting import p_value, usd
+from ..strategies.spec import RunTotals
 from .runner import arm_file, load_meta, read_records
 from .scoring import score_record
 from .stats import paired, pareto, percentile, wilson
@@ -65,7 +67,9 @@ def arm_summary(entry: dict[str, Any], records: list[dict[str, Any]], baseline: 
         "latency_p50_s": percentile([u.get("wall_s", 0.0) for u in usages], 50),
         "latency_p95_s": percentile([u.get("wall_s", 0.0) for u in usages], 95),
     }
-    summary.update(_adaptive_summary(records))
+    totals = _totals(entry, records)
+    if totals is not None:  # what the strategy says of the arm's records together (a cascade: stops per tier)
+        summary["totals"], summary["totals_line"] = totals.figures, totals.line
     for key in ("cpu_s", "cached_calls"):  # from the cost and cache work, where records carry them
         total = _sum_known(records, key)
         if total is not None:
@@ -80,27 +84,11 @@ def arm_summary(entry: dict[str, Any], records: list[dict[str, Any]], baseline: 
     return summary
 
 
-def _adaptive_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """For an adaptive vote arm: samples drawn per item, the cap per item, and the share of the cap saved."""
-    drawn, caps = [], []
-    for record in records:
-        details = record.get("details") or {}
-        stops = [r["stopping"] for r in details.get("rounds") or [] if isinstance(r.get("stopping"), dict)]
-        if stops:
-            drawn.append(sum(s.get("drawn", 0) for s in stops))
-            caps.append(sum(s.get("cap", 0) for s in stops))
-    if not drawn:
-        return {}
-    return {"samples_per_item": _mean(drawn), "sample_cap_per_item": _mean(caps),
-            "sample_saving": 1 - sum(drawn) / sum(caps) if sum(caps) else 0.0}
-
-
-def derived_notes(arm: dict[str, Any]) -> list[str]:
-    """What an arm's summary says beyond the table: an adaptive arm's samples against its cap."""
-    if "samples_per_item" not in arm:
-        return []
-    return [f"adaptive: {arm['samples_per_item']:.1f} samples per item of a cap of {arm['sample_cap_per_item']:.0f} "
-            f"({100 * arm['sample_saving']:.0f}% saved)"]
+def _totals(entry: dict[str, Any], records: list[dict[str, Any]]) -> RunTotals | None:
+    spec = catalog.find(str(entry.get("strategy")))
+    if spec is None or spec.run_totals is None:
+        return None
+    return spec.run_totals([r.get("details") or {} for r in records if r.get("status") == "ok"])
 
 
 def _rescored(record: dict[str, Any], scoring: str | None) -> dict[str, Any]:
@@ -201,8 +189,10 @@ def markdown(summary: dict[str, Any], chart: str | None) -> str:
                                               f"with `{a['method']}` (0 new calls; its calls are those samples)"
                                               for a in recounts) + ".")
     for arm in summary["arms"]:
-        for note in [*arm.get("notes", []), *derived_notes(arm)]:
+        for note in arm.get("notes", []):
             lines.append(f"- {arm['name']}: {note}")
+        if arm.get("totals_line"):
+            lines.append(f"- {arm['name']}: {arm['totals_line']}")
     for skip in summary["skipped"]:
         lines.append(f"- skipped `{skip['name']}` ({skip['strategy']}): {skip['reason']}")
     if chart:
@@ -216,9 +206,9 @@ def rich_table(summary: dict[str, Any]) -> Table:
         table.add_column(column, overflow="fold")
     for row in rows(summary):
         table.add_row(*row)
-    notes = [f"{arm['name']}: {note}" for arm in summary["arms"] for note in derived_notes(arm)]
-    if notes:
-        table.caption = "\n".join(notes)
+    lines = [f"{arm['name']}: {arm['totals_line']}" for arm in summary["arms"] if arm.get("totals_line")]
+    if lines:
+        table.caption = "\n".join(lines)
     return table
 
 

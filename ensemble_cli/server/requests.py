@@ -164,7 +164,7 @@ def plan(request: ChatRequest, spec: StrategySpec, request_id: str) -> Plan:
         name = sorted(unknown_options)[0]
         raise ApiError(400, f"stream_options.{name}: not supported", param=f"stream_options.{name}")
     if request.ensemble:
-        members = spec.member_settings()
+        members = spec.config_only()
         for key, value in request.ensemble.items():
             if key in members and (isinstance(value, dict) or not _word_setting(spec, key)):
                 raise ApiError(400, f"ensemble.{key}: members (and their endpoints and keys) are set on the "
@@ -191,7 +191,7 @@ def request_name(path: str) -> str:
     if not key and path in REQUEST_PARAMS:
         return path
     spec = catalog.find(section)
-    if key and spec is not None and "." not in key and key not in spec.member_settings():
+    if key and spec is not None and "." not in key and key not in spec.config_only():
         return f"ensemble.{key}"
     return f"{path} in the ensemble's config (set on the server)"
 

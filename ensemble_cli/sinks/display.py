@@ -22,7 +22,7 @@ from ..events import (
     RunStarted, StreamDelta, TokenChosen, VoteTally,
 )
 from ..formatting import count, usd
-from .views import detail_view, names
+from .views import detail_view, names, totals_line
 
 SNIPPET = 80
 REPLY_LINES = 10
@@ -231,13 +231,14 @@ class Display:
         if not self.records:
             return
         if self.total == 1:
-            record = self.records[0]
-            view = detail_view(record, show_all=self.show_all)
+            view = detail_view(self.records[0], show_all=self.show_all)
             if view is not None:
                 self.console.print(view)
-            self.console.print(usage_line([record]), highlight=False, markup=False)
-            return
-        self.console.print(results_table(self.records, self.stopped))
+        else:
+            self.console.print(results_table(self.records, self.stopped))
+        totals = totals_line(self.records)  # a cascade: how many prompts stopped at each tier
+        if totals is not None:
+            self.console.print(totals, highlight=False, markup=False)
         self.console.print(usage_line(self.records), highlight=False, markup=False)
 
 

@@ -13,6 +13,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ..formatting import usd
+from ..strategies.cascade import CascadeDetails
 from ..strategies.committee import CommitteeDetails
 from ..strategies.cot_decode import CotDecodeDetails
 from ..strategies.moa import MoaDetails
@@ -53,6 +55,18 @@ def detail_view(record: dict[str, Any], show_all: bool = False) -> RenderableTyp
         return None
     details = spec.details.model_validate(record["details"])
     return function(details, record, show_all=show_all)
+
+
+def totals_line(records: list[dict[str, Any]]) -> str | None:
+    """What the run's ok records say together, where their strategy says something (its spec's ``run_totals``:
+    a cascade's prompts stopped at each tier)."""
+    from .. import catalog
+
+    spec = catalog.find(str(records[0].get("strategy", ""))) if records else None
+    if spec is None or spec.run_totals is None:
+        return None
+    totals = spec.run_totals([r.get("details") or {} for r in records if r.get("status") == "ok"])
+    return None if totals is None else totals.line
 
 
 @view(CommitteeDetails)
@@ -164,3 +178,29 @@ def verbalize_view(details: VerbalizeDetails, record: dict[str, Any], show_all: 
             table.add_row(metric.replace("_", " "), str(compare["verbalized"][metric]), str(compare["direct"][metric]))
         parts.append(table)
     return Group(*parts)
+
+
+@view(CascadeDetails)
+def cascade_view(details: CascadeDetails, record: dict[str, Any], show_all: bool = False) -> RenderableType:
+    """Every tier, the ones that did not run too: its answer, how sure it was, what it is accepted at, its cost."""
+    table = Table(title=f"cascade ({details.extract})", title_justify="left")
+    for column in ("tier", "strategy", "answer", "confidence", "accept at", "calls", "cost", "outcome"):
+        table.add_column(column)
+    for tier in details.tiers:
+        answered = tier.tier == details.answered_by
+        outcome = "answered" if answered else ("failed" if tier.error else "escalated")
+        table.add_row(str(tier.tier), tier.strategy, "-" if tier.answer is None else " ".join(tier.answer.split())[:30],
+                      "-" if tier.confidence is None else f"{tier.confidence:.3f}",
+                      "always" if tier.accept is None else f"{tier.accept:g}", str(tier.calls), usd(tier.cost_usd),
+                      outcome, style="bold green" if answered else ("red" if tier.error else ""))
+    for number in range(len(details.tiers) + 1, len(details.strategies) + 1):
+        last = "always" if number == len(details.strategies) else ""
+        table.add_row(str(number), details.strategies[number - 1], "-", "-", last, "0", usd(0.0), "not run",
+                      style="dim")
+    answering = next(t for t in details.tiers if t.tier == details.answered_by)
+    facts = {"answered by": f"tier {details.answered_by} ({details.strategy})", "why": answering.reason,
+             "answer": details.answer}
+    failed = [f"tier {t.tier}: {t.error}" for t in details.tiers if t.error]
+    if failed:
+        facts["failed"] = "; ".join(failed)
+    return Group(table, key_values("summary", facts))

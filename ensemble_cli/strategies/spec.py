@@ -12,7 +12,7 @@ keys and the llm plugin's options are all derived from it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from pydantic import BaseModel
 
@@ -30,6 +30,20 @@ Chosen = tuple[str, float, list[tuple[str, float]]]
 
 
 @dataclass
+class Nested:
+    """A strategy built inside another one (a cascade's tier), and the remarks its build made."""
+
+    strategy: "Strategy"
+    notes: list[str]
+
+
+Nest = Callable[["RunConfig", str], Nested]
+"""Builds the strategy a run config names, as the session builds a run's own: its members resolved (every
+default applied), named with a prefix (``t1.`` makes ``m#2`` ``t1.m#2``, so that names stay distinct across
+the run) and bound to the session's providers, budget, prices and cache. Nothing is called."""
+
+
+@dataclass
 class Build:
     """What a strategy is built from: the run config, its own settings, and its members bound to providers."""
 
@@ -39,6 +53,8 @@ class Build:
     members: list["Member"]
     roles: dict[str, "Member"] = field(default_factory=dict)
     """Members beside the members, by role (``judge``, ``aggregator``, ``fallback``)."""
+    nest: Nest | None = None
+    """How it builds a strategy of its own from a run config (a cascade's tiers); the session supplies it."""
 
 
 RosterRule = Callable[["RunConfig", Any, "Roster"], None]
@@ -48,6 +64,16 @@ from the settings, copies varied, notes added. Every default is applied here or 
 
 def no_measure(details: Mapping[str, Any]) -> dict[str, Any]:
     return {}
+
+
+@dataclass(frozen=True)
+class RunTotals:
+    """What the records of a whole run say together (a cascade: how many prompts stopped at each tier)."""
+
+    line: str
+    """One line for the end of the run (the display) and the bench's report."""
+    figures: dict[str, Any]
+    """The same as numbers, for the bench's summary."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +120,11 @@ class StrategySpec:
     """Request parameters refused when no member would use them (the ensemble fixes them itself)."""
     display: tuple[str, ...] = ()
     """Display settings its command offers (``show_all``)."""
+    own_members: bool = True
+    """It calls the run's members (resolved from ``members`` and the top-level values); a cascade calls only
+    the members of its tiers, which it builds itself (``Build.nest``)."""
+    run_totals: Callable[[Sequence[Mapping[str, Any]]], RunTotals | None] | None = None
+    """What its ok records' details say together, for the end of a run and the bench."""
 
     @property
     def section(self) -> str:
@@ -110,6 +141,14 @@ class StrategySpec:
         from ..config import holds_member
 
         return tuple(name for name, info in self.settings.model_fields.items() if holds_member(info.annotation))
+
+    def config_only(self) -> tuple[str, ...]:
+        """Its settings that only a config file sets, never a request or an ``llm`` option: those that hold
+        members (their endpoints and keys), and those that hold whole run configs (a cascade's tiers)."""
+        from ..config import holds_run
+
+        return (*self.member_settings(),
+                *(name for name, info in self.settings.model_fields.items() if holds_run(info.annotation)))
 
 
 def role_member(value: Any) -> "MemberConfig | None":

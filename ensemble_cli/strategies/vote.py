@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
 
 from pydantic import Field, field_validator
 
@@ -34,7 +34,7 @@ from . import vote_prompts, vote_stopping
 from ..usage import Tally
 from .details import Model, Settings
 from .planning import Planned, sampled
-from .spec import Build, StrategySpec, role_member
+from .spec import Build, RunTotals, StrategySpec, role_member
 from .base import Member, Reply, StrategyResult, ask_all, call, check_quorum, identical_calls
 
 if TYPE_CHECKING:
@@ -550,6 +550,21 @@ def plan(vote: Vote, item: PromptItem) -> list[Planned]:
     return planned
 
 
+def samples_saved(details: Sequence[Mapping[str, Any]]) -> RunTotals | None:
+    """For adaptive votes: the samples drawn per prompt against the cap, and the share of the cap saved."""
+    drawn, caps = [], []
+    for one in details:
+        stops = [r["stopping"] for r in one.get("rounds") or [] if isinstance(r.get("stopping"), dict)]
+        if stops:
+            drawn.append(sum(s.get("drawn", 0) for s in stops))
+            caps.append(sum(s.get("cap", 0) for s in stops))
+    if not drawn or not sum(caps):
+        return None
+    per, cap, saved = sum(drawn) / len(drawn), sum(caps) / len(caps), 1 - sum(drawn) / sum(caps)
+    return RunTotals(f"adaptive: {per:.1f} samples per prompt of a cap of {cap:.0f} ({100 * saved:.0f}% saved)",
+                     {"samples_per_item": per, "sample_cap_per_item": cap, "sample_saving": saved})
+
+
 def unmeasured(strategy: Any) -> str | None:
     """A one-call vote on a backend that returns no log-probabilities has no confidence in its answer."""
     if not strategy.one_call or strategy.members[0].provider.capabilities.max_top_logprobs > 0:
@@ -576,5 +591,6 @@ SPEC = StrategySpec(
     confidence=winning_confidence,
     unmeasured=unmeasured,
     plan=plan,
+    run_totals=samples_saved,
     checked=("temperature", "max_tokens"),
 )
