@@ -113,27 +113,26 @@ def simulated(args, targets: Targets) -> None:
                          f"{drawn:.2f}", f"{ratio:.2f}x", verdict])
         print_table(f"adaptive voting: {args.items} simulated questions, model 'strong'",
                     ["run", "accuracy", "samples/item", "samples vs fixed", "target"], rows)
-        try:
-            cascade_rows(base, prompts, targets, args)
-        except Exception as exc:
-            print("cascade failed", exc)
+        cascade_rows(base, prompts, targets, args)
 
 
 def cascade_rows(base: dict[str, Any], prompts, targets: Targets, args) -> None:
+    from ensemble_cli.formatting import usd
+
     large_alone = {**base, "vote": {"extract": "number", "samples": 8}}
     small = {"strategy": "vote", "model": "weak", "vote": {"extract": "number", "samples": 5}}
     large = {"strategy": "vote", "model": "strong", "vote": {"extract": "number", "samples": 8}}
     alone = run(large_alone, "vote", prompts)
     chained = run({**base, "cascade": {"tiers": [small, large], "accept": 0.8, "extract": "number"}}, "cascade", prompts)
     alone_acc, alone_usd = accuracy(alone), dollars_per_item(alone)
-    acc, usd = accuracy(chained), dollars_per_item(chained)
-    ratio = usd / alone_usd
-    first = sum(1 for r in chained if r["details"]["answered_by"] == 0) / len(chained)
+    acc, usd_per = accuracy(chained), dollars_per_item(chained)
+    ratio = usd_per / alone_usd
+    first = sum(1 for r in chained if r["details"]["answered_by"] == 1) / len(chained)
     verdict = targets.timing(acc >= alone_acc - 0.015 and ratio <= 0.5)
     print_table(f"cascade: {args.items} simulated questions, weak (5 samples) then strong (8 samples)",
                 ["run", "accuracy", "$/item", "$ vs strong alone", "answered by tier 1", "target"],
-                [["strong alone, 8 samples", f"{100 * alone_acc:.1f}%", f"{alone_usd:.6f}", "1.00x", "", "baseline"],
-                 ["cascade, accept 0.8", f"{100 * acc:.1f}%", f"{usd:.6f}", f"{ratio:.2f}x", f"{100 * first:.0f}%",
+                [["strong alone, 8 samples", f"{100 * alone_acc:.1f}%", usd(alone_usd), "1.00x", "", "baseline"],
+                 ["cascade, accept 0.8", f"{100 * acc:.1f}%", usd(usd_per), f"{ratio:.2f}x", f"{100 * first:.0f}%",
                   f"{verdict} (within 1.5 points, <= 0.50x)"]])
 
 

@@ -139,3 +139,11 @@ def test_the_embedded_model_counts_its_prompt_with_its_own_tokenizer():
     plan = plan_of(invoke("vote", "-p", "What is 2 + 2?", "--samples", "4", "-t", "0.7", "--dry-run", "-o", "-"))
     assert plan["prompt_tokens_counted"] and plan["cost_usd"] == 0.0 and plan["calls"] == 1
     assert plan["completion_tokens"] == 4 * 256
+
+
+def test_a_cascade_plans_every_tier_at_worst(server):
+    plan = plan_of(invoke("cascade", *remote(server, "--model", "a"), "-p", "2 + 2?", "--extract", "number",
+                          "--tier", "{strategy: vote, vote: {samples: 2}}",
+                          "--tier", "{strategy: vote, model: b, vote: {samples: 3}}", "--dry-run", "-o", "-"))
+    assert plan["calls"] == 2 + 3 and server.calls == 0
+    assert {line["what"] for line in plan["lines"]} == {"tier 1: round 1 samples", "tier 2: round 1 samples"}

@@ -22,6 +22,7 @@ import yaml
 from ..config import MemberConfig
 from ..errors import ConfigError
 from ..formatting import usd
+from ..strategies.cascade import SPEC as CASCADE
 from . import replay
 from .arms import extract_for
 from .report import _rescored
@@ -195,8 +196,8 @@ def tuned_config(run_dir: Path, result: dict[str, Any]) -> dict[str, Any]:
     base = meta.get("base") or {}
     tiers = [{key: value for key, value in _arm_config(meta, name).items() if base.get(key) != value}
              for name in params["tiers"]]  # the keys every arm shares go to the top, where each tier inherits them
-    return {**base, "strategy": "cascade",
-            "cascade": {"tiers": tiers, "accept": params["accept"], "extract": extract_for(str(meta.get("scoring")))}}
+    return {**base, "strategy": CASCADE.name,
+            CASCADE.name: {"tiers": tiers, "accept": params["accept"], "extract": extract_for(str(meta.get("scoring")))}}
 
 
 def _pct(value: float) -> str:

@@ -29,7 +29,7 @@ stops at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Mapping, Sequence
 
@@ -48,6 +48,7 @@ from ..inputs import PromptItem
 from ..records import output_text
 from ..usage import Tally
 from .details import Model, Settings, dump
+from .planning import Planned
 from .spec import Build, RunTotals, StrategySpec
 from .base import Member, StrategyResult
 
@@ -381,6 +382,15 @@ def build(made: Build) -> Cascade:
 # What a front end reads
 
 
+def plan(cascade: Cascade, item: PromptItem) -> list[Planned]:
+    """At worst every tier runs: each tier's own plan, named by its tier."""
+    planned: list[Planned] = []
+    for number, tier in enumerate(cascade.tiers, start=1):
+        if tier.spec.plan is not None:
+            planned += [replace(p, what=f"tier {number}: {p.what}") for p in tier.spec.plan(tier.strategy, item)]
+    return planned
+
+
 def answering_confidence(details: Mapping[str, Any]) -> float | None:
     return details.get("confidence")
 
@@ -417,6 +427,7 @@ SPEC = StrategySpec(
     own_members=False,
     measure=measure,
     confidence=answering_confidence,
+    plan=plan,
     checked=("temperature", "max_tokens"),
     run_totals=stopped_at,
 )
