@@ -202,7 +202,7 @@ class FakeOpenAIServer:
     def leave(self, entry: dict[str, Any]) -> None:
         with self._lock:
             self.in_flight -= 1
-            entry["end"] = time.monotonic()
+            entry.setdefault("end", time.monotonic())
 
     def handle(self, path: str, body: dict[str, Any], headers: dict[str, str], fault: Fault | None,
                call_index: int) -> Reply:
@@ -401,6 +401,8 @@ def _make_handler(server: FakeOpenAIServer):
                 for index, chunk in enumerate(reply.chunks):
                     if index and reply.delay:
                         time.sleep(reply.delay)
+                    if index == len(reply.chunks) - 1:
+                        entry["end"] = time.monotonic()  # before the client can see the reply complete
                     self.wfile.write(chunk)
                     self.wfile.flush()
                 if cut:

@@ -27,6 +27,13 @@ ARGS = {"make_bench_sets.py": ["--check"]}
 
 # for each script, table lines by their first cells (a header, or a row's label)
 TABLES: dict[str, list[list[str]]] = {
+    "bench_adaptive.py": [
+        ["run", "accuracy", "samples/item", "samples vs fixed", "target"], ["fixed self-consistency, 16 samples"],
+        ["adaptive, cap 16, step 1 (default)"], ["adaptive, cap 16, step 2"],
+        ["run", "accuracy", "$/item", "$ vs strong alone", "answered by tier 1", "target"],
+        ["strong alone, 8 samples"], ["cascade, accept 0.8"],
+        ["run", "samples/item", "right", "answers identical to fixed"], ["adaptive (0.95, 2 then 1 at a time)"],
+    ],
     "bench_bench.py": [
         ["run", "calls", "wall s", "critical path s", "CPU floor s", "wall / max(path, floor)", "target"],
         ["first run"], ["calls", "target"],
