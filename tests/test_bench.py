@@ -498,3 +498,32 @@ def test_every_file_revote_and_bench_read_is_one_clear_line(tmp_path, content, e
             continue  # an empty dataset is its own message, tested with the loaders
         assert result.exit_code == 2, (args, result.stderr)
         assert expected in result.stderr and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+ADAPTIVE_ARMS = """arms:
+  - name: vote
+    strategy: vote
+    temperature: 0.7
+    vote: {samples: 6, adaptive: true}
+  - name: vote-weighted
+    strategy: vote
+    temperature: 0.7
+    vote: {samples: 6, adaptive: true, method: weighted}
+"""
+
+
+def test_the_method_sweep_recounts_an_adaptive_arm_with_no_call(tmp_path, fake_server):
+    server = fake_server({"toy": answer_model()})
+    data = write(tmp_path / "data.jsonl", DATA)
+    run_dir = tmp_path / "run"
+    result = invoke("bench", "--dataset", data, "--config", bench_yaml(tmp_path, server, ADAPTIVE_ARMS), "-o", run_dir)
+    assert result.exit_code == 0, result.stderr
+    arms = {a["name"]: a for a in json.loads((run_dir / "summary.json").read_text())["arms"]}
+    assert arms["vote-weighted"]["recount_of"] == "vote" and arms["vote-weighted"]["new_calls"] == 0
+    ran, recounted = ([json.loads(line) for line in (run_dir / "records" / f"{name}.jsonl").read_text().splitlines()]
+                      for name in ("vote", "vote-weighted"))
+    for original, recount in zip(ran, recounted):
+        assert recount["details"]["samples_drawn"] == original["details"]["samples_drawn"]
+        assert recount["details"]["rounds"][-1]["stopping"] == original["details"]["rounds"][-1]["stopping"]
+        assert recount["settings"]["vote"]["method"] == "weighted"
+    assert any(r["details"]["samples_drawn"] < 6 for r in ran), "unanimous items settle before the cap"

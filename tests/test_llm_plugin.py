@@ -98,3 +98,35 @@ def test_llm_cli_rejects_a_bad_option(llm_env):
     done = subprocess.run([*LLM, "-m", "ensemble-vote", "-o", "rounds", "0", "q"], env=llm_env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "-o rounds: Input should be greater than or equal to 1" in done.stderr
+
+
+def test_a_streamed_committee_never_yields_its_stop_string(llm_env, tmp_path, fake_server):
+    from fake_server import ScriptedModel
+
+    text = "The answer is 4 because two and two make four ."
+    upstream = fake_server({"any": ScriptedModel(text)})
+    user = tmp_path / "ensemble" / "ensembles"
+    user.mkdir(parents=True)
+    (user / "stopper.yaml").write_text(
+        f"strategy: committee\nprovider: vllm\nmodel: any\nbase_url: {upstream.base_url}\nmax_retries: 0\n"
+        "members: [{name: a}, {name: b, system: Be brief.}]\ncommittee:\n  stop: [' two and']\n")
+    response = llm.get_model("ensemble-stopper").prompt("Tell me what 2 + 2 is.", max_tokens=40)
+    pieces = list(response)
+    assert "".join(pieces) == text[:text.index(" two and")]
+    assert not any("two" in piece for piece in pieces)
+
+
+def test_an_adaptive_vote_runs_through_the_plugin(llm_env, tmp_path, fake_server):
+    from fake_server import ScriptedModel
+
+    upstream = fake_server({"any": ScriptedModel("4")})
+    user = tmp_path / "ensemble" / "ensembles"
+    user.mkdir(parents=True)
+    (user / "thrifty.yaml").write_text(
+        f"strategy: vote\nprovider: vllm\nmodel: any\nbase_url: {upstream.base_url}\nmax_retries: 0\n"
+        "n: 2\ntemperature: 0.7\nseed: 1\nvote:\n  extract: number\n")
+    response = llm.get_model("ensemble-thrifty").prompt("What is 2 + 2?", adaptive=True, samples=8, max_tokens=8)
+    assert response.text() == "4"
+    details = response.json()["details"]
+    assert details["samples_drawn"] == 4 and details["rounds"][-1]["stopping"]["reason"] == "settled"
+    assert details["rounds"][-1]["stopping"]["cap"] == 16

@@ -88,3 +88,26 @@ def test_the_chosen_token_logprob_is_its_own_entry_in_top_logprobs(served):
     streamed_lps = [c.choices[0].logprobs.content[0].logprob for c in streamed
                     if c.choices and c.choices[0].logprobs and c.choices[0].logprobs.content]
     assert streamed_lps == [t.logprob for t in content]
+
+
+@pytest.mark.parametrize("stop", [" two", " two and", "because two"])
+def test_a_streamed_committee_never_sends_its_stop_string(served, stop):
+    messages = [{"role": "user", "content": "Tell me what 2 + 2 is."}]
+    whole = served.chat.completions.create(model="committee", messages=messages, max_tokens=64, stop=[stop])
+    chunks = list(served.chat.completions.create(model="committee", messages=messages, max_tokens=64,
+                                                 stop=[stop], stream=True))
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == whole.choices[0].message.content == LONG[:LONG.index(stop)]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+
+
+def test_an_adaptive_vote_through_the_server_stops_once_the_answer_is_settled(served):
+    messages = [{"role": "user", "content": "Tell me what 2 + 2 is."}]
+    fixed = served.chat.completions.create(model="vote", messages=messages, max_tokens=64,
+                                           extra_body={"ensemble": {"samples": 8}})
+    adaptive = served.chat.completions.create(model="vote", messages=messages, max_tokens=64,
+                                              extra_body={"ensemble": {"samples": 8, "adaptive": True}})
+    assert adaptive.choices[0].message.content == fixed.choices[0].message.content
+    # unanimous replies: Beta(k+1, 1) passes 0.95 at the fourth sample of the 16 the cap allows
+    assert adaptive.model_extra["ensemble"]["confidence"] == pytest.approx(1 - 0.5 ** 5)
+    assert adaptive.usage.completion_tokens * 4 == fixed.usage.completion_tokens
