@@ -116,7 +116,8 @@ class AnyStrategy:
 
 @dataclass
 class Fault:
-    kind: str  # "status", "hang", "malformed", "dribble" (one byte every `seconds`), "cut" (stream stops early)
+    kind: str  # "status", "hang", "malformed", "body" (200 with `body`), "dribble" (one byte every `seconds`),
+    # "cut" (stream stops early)
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
@@ -215,6 +216,8 @@ class FakeOpenAIServer:
                 time.sleep(fault.seconds)
             elif fault.kind == "malformed":
                 return Reply(200, {"Content-Type": "application/json"}, [b'{"choices": [ {"text": '])
+            elif fault.kind == "body":
+                return _json(200, fault.body or {})
             elif fault.kind == "status":
                 reply = _json(fault.status, fault.body or {"error": {"message": f"injected {fault.status}"}})
                 reply.headers.update(fault.headers)

@@ -167,3 +167,42 @@ def test_n_choices_and_usage_counted_once(fake_server, registry_for):
 def test_parse_legacy_logprobs_sorted():
     parsed = parse_logprobs({"tokens": ["a"], "token_logprobs": [-0.1], "top_logprobs": [{"b": -3.0, "a": -0.1}]})
     assert [t.text for t in parsed[0].top] == ["a", "b"]
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ({"choices": "all of them"}, "choices is str, not a list"),
+    ({"choices": [{"index": 0, "message": {"role": "assistant", "content": 5}, "finish_reason": "stop"}]},
+     "the reply's text is int, not text"),
+    ({"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": 7}]},
+     "finish_reason is int, not text"),
+    ({"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+      "usage": {"prompt_tokens": "many", "completion_tokens": 1}}, "usage.prompt_tokens 'many' is not a number"),
+    ({"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop",
+                   "logprobs": {"content": [{"token": "hi", "logprob": "low", "top_logprobs": []}]}}]},
+     "a token's logprob 'low' is not a number"),
+    ({"choices": [{"index": "first", "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]},
+     "a choice's index 'first' is not a number"),
+])
+def test_a_reply_of_the_wrong_shape_is_the_upstreams_fault(fake_server, registry_for, body, says):
+    server = fake_server(MODELS)
+    server.faults.append(Fault("body", body=body))
+    with pytest.raises(ProviderResponseError, match="not a valid completion") as info:
+        complete(provider(registry_for, server, max_retries=0), max_tokens=1)
+    assert says in str(info.value)
+
+
+def test_a_bug_of_ours_while_reading_a_reply_is_an_internal_error(fake_server, registry_for, monkeypatch, capsys):
+    from ensemble_cli.cli.boundary import guarded
+    from ensemble_cli.providers import parse
+
+    def broken(usage):
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+    monkeypatch.setattr(parse, "parse_usage", broken)
+    server = fake_server(MODELS)
+    p = provider(registry_for, server, max_retries=0)
+    with pytest.raises(TypeError):
+        complete(p, max_tokens=1)
+    assert guarded(lambda: complete(p, max_tokens=1)) == 1  # exit 1, not the upstream's exit 4
+    err = capsys.readouterr().err
+    assert "internal error: TypeError" in err and "not a valid completion" not in err

@@ -9,7 +9,6 @@ messages name the setting to change and never carry a key.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,8 +27,8 @@ from ..calls import Completion, Request, TokenLogprob, Usage
 from .base import Capabilities
 from .endpoint import Endpoint
 from ..decoding import PrefixDecoder
-from .parse import parse_choices, parse_logprobs, parse_ollama_generate, parse_usage
-from .presets import normalise_finish
+from .parse import (ReplyShapeError, finish_of, loads, parse_choices, parse_logprobs, parse_ollama_generate,
+                    parse_usage, text_of)
 from .retry import RETRY_COUNT_HEADER, error_fields, is_context_length, is_quota_exhausted, retries_of
 from .server_template import ServerTemplate, discover, render
 from .templates import render_prompt
@@ -295,10 +294,10 @@ class OpenAICompatibleProvider:
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
-        """Reading a reply: values of the wrong type or shape are the upstream's, not ours."""
+        """Reading a reply: values of the wrong type or shape are the upstream's; any other error is ours."""
         try:
             yield
-        except (ValueError, TypeError, KeyError) as exc:
+        except ReplyShapeError as exc:
             raise ProviderResponseError(redact(f"{self._where}: the reply is not a valid completion "
                                                f"({type(exc).__name__}: {exc})")) from exc
 
@@ -322,7 +321,7 @@ class OpenAICompatibleProvider:
             raise self._give_up(exc) from exc
         retries = int(response.request.headers.get(RETRY_COUNT_HEADER, 0))
         with self._reading():
-            return parse_ollama_generate(response.json(), latency=time.perf_counter() - started, retries=retries,
+            return parse_ollama_generate(loads(response.content), latency=time.perf_counter() - started, retries=retries,
                                          provider=self.name, model=self.model)
 
     async def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
@@ -384,8 +383,9 @@ class OpenAICompatibleProvider:
                     for choice in chunk.choices or []:
                         tokens.extend(parse_logprobs(getattr(choice, "logprobs", None)))
                         if choice.finish_reason:
-                            finish = normalise_finish(choice.finish_reason)
-                        deltas.append(choice.text if raw_mode else getattr(choice.delta, "content", None))
+                            finish = finish_of(choice.finish_reason)
+                        deltas.append(text_of(choice.text if raw_mode else getattr(choice.delta, "content", None),
+                                              "a streamed piece"))
                 for delta in deltas:
                     if delta:
                         pieces.append(delta)
@@ -406,7 +406,9 @@ class OpenAICompatibleProvider:
             raise self._give_up(exc, retries) from exc
         try:
             with self._reading():
-                body = json.loads(data)
+                body = loads(data)
+                if not isinstance(body, dict):
+                    raise ReplyShapeError(f"the reply is {type(body).__name__}, not a JSON object")
                 typed = RawCompletion.construct(**body) if raw_mode else ChatCompletion.construct(**body)
                 (first, *_) = parse_choices(typed, chat=not raw_mode, latency=time.perf_counter() - started,
                                             retries=retries, provider=self.name, model=self.model)
