@@ -1,17 +1,20 @@
-"""Committee decoding: exactness, lossless drafting, gating, probes, refusal, the embedded model."""
+"""Committee decoding: exactness, lossless drafting, gating, probes, refusal on the scripted in-process
+provider (its decoder), the CLI over the fake server, and the embedded model."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 import pytest
 from fake_server import ScriptedModel
+from scripted import Script, ScriptedProvider
 from typer.testing import CliRunner
 
 from conftest import run_strategy
 from ensemble_cli.cli import app
-from ensemble_cli.config import MemberConfig
+from ensemble_cli.providers.base import Capabilities
 from ensemble_cli.strategies.committee import CommitteeSettings
 from ensemble_cli.errors import CapabilityError
 from ensemble_cli.inputs import from_prompt
@@ -21,18 +24,15 @@ from ensemble_cli.strategies.committee import Committee
 
 ITEM = from_prompt("Describe the mat.")
 SCRIPTS = {
-    "a": ScriptedModel("The cat sat on the warm mat by the door", confidence=0.9),
-    "b": ScriptedModel("The dog sat on the old mat near a door", confidence=0.6),
-    "c": ScriptedModel("The cat lay on the warm rug by the door", confidence=0.7),
+    "a": Script("The cat sat on the warm mat by the door", confidence=0.9),
+    "b": Script("The dog sat on the old mat near a door", confidence=0.6),
+    "c": Script("The cat lay on the warm rug by the door", confidence=0.7),
 }
 
 
-def remote_members(registry_for, server, names=("a", "b", "c"), provider="vllm", **run):
-    registry = registry_for(max_retries=0, **run)
-    return [
-        Member(name, registry.provider_for(MemberConfig(name=name, provider=provider, model=name, base_url=server.base_url)))
-        for name in names
-    ]
+def scripted_members(names=("a", "b", "c"), scripts=SCRIPTS, **options):
+    """One member per script, each on its own scripted provider (its own model)."""
+    return [Member(name, ScriptedProvider(default=scripts[name], model=name, **options)) for name in names]
 
 
 def decode(members, max_tokens=30, **settings):
@@ -73,11 +73,9 @@ def test_distinct_members_on_the_embedded_model(local_provider):
     assert "".join(tokens) == result.output
 
 
-def test_draft_is_lossless_and_cheaper(fake_server, registry_for):
-    server = fake_server(SCRIPTS)
-    members = remote_members(registry_for, server)
+def test_draft_is_lossless_and_cheaper():
+    members = scripted_members()
     stepwise = decode(members)
-    server.reset_counters()
     drafted = decode(members, draft=8)
     assert drafted.output == stepwise.output
     assert [s["token"] for s in drafted.details["steps"]] == [s["token"] for s in stepwise.details["steps"]]
@@ -85,18 +83,17 @@ def test_draft_is_lossless_and_cheaper(fake_server, registry_for):
     assert drafted.details["summary"]["mean_accepted_draft"] > 1
 
 
-def test_agreeing_members_draft_whole_answers(fake_server, registry_for):
-    server = fake_server({"a": SCRIPTS["a"], "a2": ScriptedModel("The cat sat on the warm mat by the door", 0.8)})
-    members = remote_members(registry_for, server, names=("a", "a2"))
+def test_agreeing_members_draft_whole_answers():
+    scripts = {"a": SCRIPTS["a"], "a2": Script("The cat sat on the warm mat by the door", 0.8)}
+    members = scripted_members(("a", "a2"), scripts)
     stepwise = decode(members)
     drafted = decode(members, draft=8)
     assert drafted.output == stepwise.output == "The cat sat on the warm mat by the door"
     assert stepwise.details["summary"]["calls_per_token"] / drafted.details["summary"]["calls_per_token"] >= 3
 
 
-def test_merge_mode_changes_the_winner(fake_server, registry_for):
-    server = fake_server(SCRIPTS)
-    members = remote_members(registry_for, server)
+def test_merge_mode_changes_the_winner():
+    members = scripted_members()
     mean = decode(members, max_tokens=2)
     assert mean.output == "The cat"
     heavy_b = [members[0], Member("b", members[1].provider, weight=5.0), members[2]]
@@ -104,9 +101,8 @@ def test_merge_mode_changes_the_winner(fake_server, registry_for):
     assert decode(heavy_b, max_tokens=2, merge="vote").output == "The dog"
 
 
-def test_gate_skips_confident_positions(fake_server, registry_for):
-    server = fake_server(SCRIPTS)
-    members = remote_members(registry_for, server)
+def test_gate_skips_confident_positions():
+    members = scripted_members()
     loose = decode(members, gate=0.85)
     assert loose.details["summary"]["ensembled_share"] == 0.0
     assert loose.output == "The cat sat on the warm mat by the door"
@@ -117,19 +113,20 @@ def test_gate_skips_confident_positions(fake_server, registry_for):
     assert strict.output == decode(members).output
 
 
-def test_member_without_prefix_support_is_refused_before_any_call(fake_server, registry_for):
-    server = fake_server(SCRIPTS)
-    registry = registry_for(environ={"OPENAI_API_KEY": "sk-x"})
-    member = Member("gpt", registry.provider_for(MemberConfig(name="gpt", provider="openai", model="a", base_url=server.base_url)))
-    with pytest.raises(CapabilityError, match="member 'gpt' .* cannot continue an assistant prefix"):
+def test_member_without_prefix_support_is_refused_before_any_call():
+    # that plain OpenAI cannot continue a prefix is test_openai_provider.py's test_plain_openai_refuses_a_prefix
+    no_prefix = Capabilities(max_top_logprobs=5, prefix_continuation=False, honours_n=True)
+    (member,) = scripted_members(("a",), capabilities=no_prefix)
+    with pytest.raises(CapabilityError, match="member 'a' .* cannot continue an assistant prefix"):
         Committee([member])
-    assert server.calls == 0
+    assert member.provider.requests == []
 
 
-def test_probe_excludes_a_member_that_restarts_the_answer(fake_server, registry_for):
-    good = fake_server(SCRIPTS)
-    bad = fake_server(SCRIPTS, honour_prefix=False)
-    members = remote_members(registry_for, good, names=("a",)) + remote_members(registry_for, bad, names=("b",))
+def test_probe_excludes_a_member_that_restarts_the_answer():
+    def restarts(request):
+        return SCRIPTS["b"](request.but(prefix=""))  # the prefix ignored: the answer starts over
+
+    members = scripted_members(("a",)) + [Member("b", ScriptedProvider(default=restarts, model="b"))]
     notes = []
     committee = Committee(members, CommitteeSettings(), 10)
     result = run_strategy(committee, ITEM, notes.append)
@@ -142,15 +139,18 @@ def test_probe_excludes_a_member_that_restarts_the_answer(fake_server, registry_
     assert result.output == "The cat sat on the warm mat by the door"
 
 
-def test_probe_refuses_placeholder_logprobs(fake_server, registry_for):
-    server = fake_server(SCRIPTS, placeholder_logprobs=True)
+def test_probe_refuses_placeholder_logprobs():
+    def placeholders(request):
+        said = SCRIPTS["a"](request)
+        zero = tuple(replace(t, logprob=0.0, top=tuple(replace(a, logprob=0.0) for a in t.top)) for t in said.tokens)
+        return replace(said, tokens=zero)
+
     with pytest.raises(CapabilityError, match="placeholders"):
-        decode(remote_members(registry_for, server, names=("a",)))
+        decode([Member("a", ScriptedProvider(default=placeholders, model="a"))])
 
 
-def test_stop_string_ends_the_answer(fake_server, registry_for):
-    server = fake_server(SCRIPTS)
-    result = decode(remote_members(registry_for, server, names=("a",)), stop=[" warm"])
+def test_stop_string_ends_the_answer():
+    result = decode(scripted_members(("a",)), stop=[" warm"])
     assert result.output == "The cat sat on the" and result.details["finish_reason"] == "stop"
 
 
@@ -171,17 +171,16 @@ def test_two_local_models_merge_on_text(local_provider, tmp_path):
     assert all(step["agreement"] == 1.0 for step in result.details["steps"])
 
 
-def test_gate_with_draft_equals_gate_stepwise(fake_server, registry_for):
-    server = fake_server(SCRIPTS)
-    members = remote_members(registry_for, server)
+def test_gate_with_draft_equals_gate_stepwise():
+    members = scripted_members()
     stepwise = decode(members, gate=0.8)
-    server.reset_counters()
     drafted = decode(members, gate=0.8, draft=6)
     assert drafted.output == stepwise.output
     assert [s["ensembled"] for s in drafted.details["steps"]] == [s["ensembled"] for s in stepwise.details["steps"]]
     assert drafted.tally.calls < stepwise.tally.calls
 
 
+# the CLI end to end over HTTP: a real server's reply without logprobs, the exit code, the calls made
 def test_committee_probe_catches_a_server_without_logprobs(fake_server):
     server = fake_server({"a": ScriptedModel("The cat sat")})
     chat = server._chat

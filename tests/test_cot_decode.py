@@ -1,4 +1,5 @@
-"""`cot-decode`: the confidence formula, answer spans, selection, follow-up, k auto, refusal, embedded runs."""
+"""`cot-decode`: the confidence formula, answer spans, selection, follow-up, k auto, refusal on the scripted
+in-process provider (its decoder), and embedded runs; its CLI over HTTP is in test_exit_codes.py."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import json
 import math
 
 import pytest
-from fake_server import Context, pieces
+from fake_server import Context
+from scripted import ScriptedProvider, max_in_flight, pieces, steps
 from typer.testing import CliRunner
 
 from conftest import REPO, run_strategy
 from ensemble_cli.calls import END as END_KEY
+from ensemble_cli.calls import Completion
 from ensemble_cli.cli import app
 from ensemble_cli.config import MemberConfig
 from ensemble_cli.strategies.cot_decode import CotDecodeSettings
@@ -29,7 +32,8 @@ ITEM = from_prompt("How many legs do two cats have?")
 class BranchModel:
     """First token from ``firsts``; after it, the branch's script, each token with probability ``p``.
 
-    ``answers`` maps a prefix ending in the answer prompt to its follow-up text.
+    ``follow_ups`` maps a prefix ending in the answer prompt to its follow-up text. It answers the
+    scripted provider (called with a request) and the fake server (``generate``) alike.
     """
 
     def __init__(self, firsts, branches, follow_ups=None):
@@ -37,23 +41,32 @@ class BranchModel:
         self.branches = branches
         self.follow_ups = follow_ups or {}
 
-    def generate(self, ctx: Context, max_tokens: int):
-        if not ctx.prefix:
-            top = [(t, math.log(p), []) for t, p in self.firsts]
-            first, lp, _ = top[0]
-            return [(first, lp, [(t, lp_) for t, lp_, _ in top])], "length"
+    def steps(self, prefix: str, max_tokens: int):
+        """(token, probability, top alternatives) after ``prefix``, and the finish reason."""
+        if not prefix:
+            first, p = self.firsts[0]
+            return [(first, p, self.firsts)], "length"
         for prompt, reply in self.follow_ups.items():
-            if ctx.prefix.endswith(prompt):
-                return [(w, math.log(0.7), [(w, math.log(0.7)), (" x", math.log(0.2))]) for w in pieces(reply)], "stop"
-        first = pieces(ctx.prefix)[0]
-        script, p = self.branches[first]
-        done = len(pieces(ctx.prefix)) - 1
-        words = pieces(script)[done:][:max_tokens]
-        steps = [(w, math.log(p), [(w, math.log(p)), (" um", math.log((1 - p) / 2))]) for w in words]
-        return steps, "stop"
+            if prefix.endswith(prompt):
+                return [(w, 0.7, [(w, 0.7), (" x", 0.2)]) for w in pieces(reply)], "stop"
+        script, p = self.branches[pieces(prefix)[0]]
+        done = len(pieces(prefix)) - 1
+        return [(w, p, [(w, p), (" um", (1 - p) / 2)]) for w in pieces(script)[done:][:max_tokens]], "stop"
+
+    def __call__(self, request) -> Completion:
+        return steps(*self.steps(request.prefix, request.max_tokens))
+
+    def generate(self, ctx: Context, max_tokens: int):
+        found, finish = self.steps(ctx.prefix, max_tokens)
+        return [(t, math.log(p), [(a, math.log(q)) for a, q in top]) for t, p, top in found], finish
 
 
-def member_on(fake_server, registry_for, model):
+def member_on(model, **options):
+    provider = ScriptedProvider(default=model, model="m", **options)
+    return provider, Member("m", provider)
+
+
+def member_on_server(fake_server, registry_for, model):
     server = fake_server({"m": model})
     registry = registry_for(max_retries=0)
     return server, Member("m", registry.provider_for(MemberConfig(name="m", provider="vllm", model="m", base_url=server.base_url)))
@@ -91,8 +104,8 @@ BRANCHES = {
 FIRSTS = [("Two", 0.4), ("Each", 0.3), ("Cats", 0.2), ("Hmm", 0.1)]
 
 
-def test_picks_the_most_confident_path_and_aggregates(fake_server, registry_for):
-    server, member = member_on(fake_server, registry_for, BranchModel(FIRSTS, BRANCHES, {" So the answer is": " 8."}))
+def test_picks_the_most_confident_path_and_aggregates():
+    provider, member = member_on(BranchModel(FIRSTS, BRANCHES, {" So the answer is": " 8."}))
     result = decode(member, k=4)
     paths = {p["first_token"]: p for p in result.details["paths"]}
     assert paths["Each"]["confidence"] == pytest.approx(0.95 - 0.025)
@@ -102,13 +115,13 @@ def test_picks_the_most_confident_path_and_aggregates(fake_server, registry_for)
     # the path with no number got the follow-up and its answer from it
     assert paths["Hmm"]["follow_up"] == " 8." and paths["Hmm"]["answer"] == "8"
     assert paths["Hmm"]["confidence"] == pytest.approx(0.5)
-    prefixes = [r["body"]["messages"][-1]["content"] for r in server.requests[1:] if r["body"]["messages"][-1]["role"] == "assistant"]
-    assert {"Two", "Each", "Cats", "Hmm"} <= set(prefixes)
+    assert provider.requests[0].prefix == "" and provider.requests[0].top_logprobs >= 4
+    assert {"Two", "Each", "Cats", "Hmm"} <= {r.prefix for r in provider.requests[1:]}
 
 
-def test_aggregate_sums_confidences_by_answer(fake_server, registry_for):
+def test_aggregate_sums_confidences_by_answer():
     branches = {"A": (" it is 5.", 0.9), "B": (" maybe 7.", 0.7), "C": (" I say 7.", 0.7)}
-    _, member = member_on(fake_server, registry_for, BranchModel([("A", 0.5), ("B", 0.3), ("C", 0.2)], branches))
+    _, member = member_on(BranchModel([("A", 0.5), ("B", 0.3), ("C", 0.2)], branches))
     assert decode(member, k=3).output == "5"
     aggregated = decode(member, k=3, aggregate=True)
     # 5: 0.9 - 0.05 = 0.85 once; 7: (0.7 - 0.15) twice = 1.1
@@ -126,29 +139,30 @@ def test_aggregate_sums_confidences_by_answer(fake_server, registry_for):
         ("number", " costs $1,000.50 now", "1000.5", [" $1,000.50"]),
     ],
 )
-def test_answer_span_for_each_extractor(fake_server, registry_for, extract, script, answer, span):
+def test_answer_span_for_each_extractor(extract, script, answer, span):
     model = BranchModel([("X", 0.9), ("Y", 0.1)], {"X": (script, 0.9), "Y": (" nothing", 0.9)})
-    _, member = member_on(fake_server, registry_for, model)
+    _, member = member_on(model)
     result = decode(member, k=2, extract=extract, answer_prompt=None)
     path = next(p for p in result.details["paths"] if p["first_token"] == "X")
     assert path["answer"] == answer.lower() if extract == "line" else path["answer"] == answer
     assert len(path["margins"]) == len(span)
 
 
-def test_a_path_that_ends_on_a_range_gets_the_follow_up(fake_server, registry_for):
+def test_a_path_that_ends_on_a_range_gets_the_follow_up():
     """'5-7' is no answer (not -7): the path is unanswered and the follow-up gives its number."""
     branches = {"A": (" it is 8.", 0.9), "B": (" between 5-7 I guess", 0.8)}
     model = BranchModel([("A", 0.6), ("B", 0.4)], branches, {" So the answer is": " 6."})
-    _, member = member_on(fake_server, registry_for, model)
+    _, member = member_on(model)
     paths = {p["first_token"]: p for p in decode(member, k=2).details["paths"]}
     assert paths["A"]["answer"] == "8" and paths["A"]["follow_up"] is None
     assert paths["B"]["follow_up"] == " 6." and paths["B"]["answer"] == "6" and paths["B"]["answer_words"] == "6"
 
 
-def test_incapable_provider_is_refused_before_any_call(fake_server, registry_for):
-    server = fake_server({"m": BranchModel(FIRSTS, BRANCHES)})
-    registry = registry_for(environ={"OPENAI_API_KEY": "sk-x"})
-    member = Member("gpt", registry.provider_for(MemberConfig(name="gpt", provider="openai", model="m", base_url=server.base_url)))
+def test_incapable_provider_is_refused_before_any_call():
+    # that plain OpenAI cannot continue a prefix is test_openai_provider.py's test_plain_openai_refuses_a_prefix
+    no_prefix = Capabilities(max_top_logprobs=5, prefix_continuation=False, honours_n=True)
+    provider = ScriptedProvider(default=BranchModel(FIRSTS, BRANCHES), model="m", capabilities=no_prefix)
+    member = Member("gpt", provider)
     with pytest.raises(CapabilityError, match="member 'gpt' .* cannot continue an assistant prefix"):
         CotDecode([member])
 
@@ -164,7 +178,7 @@ def test_incapable_provider_is_refused_before_any_call(fake_server, registry_for
 
     with pytest.raises(CapabilityError, match="member 'one' .* at most 1 top log-probabilities; cot-decode needs 2"):
         CotDecode([Member("one", OneAlternative())])
-    assert server.calls == 0
+    assert provider.requests == []
 
 
 @pytest.mark.embedded
@@ -199,7 +213,7 @@ def test_cot_decode_config_and_batch_on_the_embedded_model(tmp_path):
 
 @pytest.mark.embedded
 def test_raw_template_on_both_backends(fake_server, registry_for, local_provider):
-    server, member = member_on(fake_server, registry_for, BranchModel(FIRSTS, BRANCHES))
+    server, member = member_on_server(fake_server, registry_for, BranchModel(FIRSTS, BRANCHES))
     result = decode(member, k=2, raw=True, answer_prompt=None)
     assert result.output == "8"
     assert all(r["path"] == "/v1/completions" for r in server.requests)
@@ -211,26 +225,22 @@ def test_raw_template_on_both_backends(fake_server, registry_for, local_provider
     assert next(p for p in raw.details["paths"] if p["rank_first"] == 1)["text"] == greedy.text
 
 
-def test_provider_that_returns_no_logprobs_is_a_clear_error(fake_server, registry_for):
-    server, member = member_on(fake_server, registry_for, BranchModel(FIRSTS, BRANCHES))
-    original = server._chat
+def test_provider_that_returns_no_logprobs_is_a_clear_error():
+    # over HTTP (a server that ignores logprobs): test_openai_provider.py's test_decoder_names_a_server_without_logprobs
+    def without_logprobs(request):
+        return Completion(text=BranchModel(FIRSTS, BRANCHES)(request).text)
 
-    def without_logprobs(body, call_index):
-        reply = original({**body, "logprobs": False}, call_index)
-        return reply
-
-    server._chat = without_logprobs
+    _, member = member_on(without_logprobs)
     with pytest.raises(CapabilityError, match="no top log-probabilities came back"):
         decode(member, k=2)
 
 
-def test_follow_ups_of_several_paths_run_concurrently(fake_server, registry_for):
+def test_follow_ups_of_several_paths_run_concurrently():
     branches = {"A": (" hmm.", 0.9), "B": (" well.", 0.9), "C": (" so.", 0.9)}
     model = BranchModel([("A", 0.5), ("B", 0.3), ("C", 0.2)], branches, {" So the answer is": " 3."})
-    server, member = member_on(fake_server, registry_for, model)
-    server.latency = 0.05
+    provider, member = member_on(model)
     result = decode(member, k=3)
     assert [p["answer"] for p in result.details["paths"]] == ["3", "3", "3"]
-    follow_ups = [r for r in server.requests if r["body"]["messages"][-1]["content"].endswith(" So the answer is")]
-    assert len(follow_ups) == 3
-    assert max(r["start"] for r in follow_ups) < min(r["end"] for r in follow_ups)  # all in flight at once
+    follow_ups = [(event, r) for event, r in provider.timeline if r.prefix.endswith(" So the answer is")]
+    assert len(follow_ups) == 6  # three calls, each started and ended
+    assert max_in_flight(follow_ups) == 3  # all in flight at once

@@ -1,4 +1,5 @@
-"""`moa` on the fake server (references, layers, quorum, truncation, concurrency) and the embedded model."""
+"""`moa`'s logic on the scripted in-process provider (references, layers, quorum, truncation, concurrency,
+streaming) and the embedded model; its CLI over HTTP is in test_cli.py, test_transport.py, test_exit_codes.py."""
 
 from __future__ import annotations
 
@@ -7,15 +8,14 @@ import json
 from dataclasses import replace
 
 import pytest
-from fake_server import ReplyModel
-from scripted import ScriptedProvider
+from scripted import ScriptedProvider, max_in_flight
 from typer.testing import CliRunner
 
 from conftest import REPO, run_strategy
 from ensemble_cli.cli import app
-from ensemble_cli.config import MemberConfig, load_config
+from ensemble_cli.config import load_config
 from ensemble_cli.strategies.moa import MoaSettings
-from ensemble_cli.errors import StrategyError
+from ensemble_cli.errors import ProviderError, StrategyError
 from ensemble_cli.inputs import from_prompt
 from ensemble_cli.session import Session
 from ensemble_cli.sinks.collect import Collector
@@ -26,18 +26,23 @@ from ensemble_cli.strategies.moa_prompts import AGGREGATE_INSTRUCTION, REFERENCE
 ITEM = from_prompt("How do plants grow?")
 
 
-def layered(name: str) -> ReplyModel:
+def system(request) -> str:
+    return next((m.content for m in request.messages if m.role == "system"), "")
+
+
+def refs(request) -> int:
+    """How many references a request carries."""
+    return system(request).count("\n[") if "References:" in system(request) else 0
+
+
+def layered(name: str, **options) -> ScriptedProvider:
     """Replies name the layer they think they are in: the number of references they were given + 1."""
-    def reply(ctx) -> str:
-        refs = ctx.system.count("\n[") if "References:" in ctx.system else 0
-        return f"{name} answer with {refs} refs"
-    return ReplyModel(reply)
+    return ScriptedProvider(default=lambda request: f"{name} answer with {refs(request)} refs", model=name, **options)
 
 
-def members(registry_for, server, names, **run):
-    registry = registry_for(max_retries=0, **run)
-    return [Member(n, registry.provider_for(MemberConfig(name=n, provider="vllm", model=n, base_url=server.base_url)))
-            for n in names]
+def members(*providers: ScriptedProvider) -> list[Member]:
+    """One member per provider, named by its model."""
+    return [Member(p.model, p) for p in providers]
 
 
 def run(proposers, aggregator=None, **settings):
@@ -45,73 +50,79 @@ def run(proposers, aggregator=None, **settings):
     return run_strategy(MixtureOfAgents(proposers, aggregator, MoaSettings(**settings)), ITEM)
 
 
-def test_each_layer_gets_the_previous_answers_as_references(fake_server, registry_for):
-    server = fake_server({n: layered(n) for n in ("a", "b", "c", "agg")})
-    proposers = members(registry_for, server, ["a", "b", "c"])
-    (aggregator,) = members(registry_for, server, ["agg"])
-    result = run(proposers, aggregator, layers=2)
-    first = [r for r in server.requests if r["body"]["model"] != "agg"][:3]
-    assert all(r["body"]["messages"][0] == {"role": "user", "content": "How do plants grow?"} for r in first)
-    second = [r["body"]["messages"] for r in server.requests[3:6]]
-    for messages in second:
-        system = messages[0]["content"]
-        assert messages[0]["role"] == "system" and system.startswith(REFERENCE_INSTRUCTION)
-        assert "[1] a answer with 0 refs" in system and "[3] c answer with 0 refs" in system
-        assert messages[1] == {"role": "user", "content": "How do plants grow?"}
-    final = server.requests[-1]["body"]
-    assert final["model"] == "agg" and final["stream"] is True
-    assert final["messages"][0]["content"].startswith(AGGREGATE_INSTRUCTION)
-    assert "[2] b answer with 3 refs" in final["messages"][0]["content"]
+def test_each_layer_gets_the_previous_answers_as_references():
+    a, b, c, agg = (layered(n) for n in ("a", "b", "c", "agg"))
+    result = run(members(a, b, c), members(agg)[0], layers=2)
+    first = [[m.as_dict() for m in p.requests[0].messages] for p in (a, b, c)]
+    assert first == [[{"role": "user", "content": "How do plants grow?"}]] * 3
+    for provider in (a, b, c):
+        messages = provider.requests[1].messages
+        assert messages[0].role == "system" and messages[0].content.startswith(REFERENCE_INSTRUCTION)
+        assert "[1] a answer with 0 refs" in messages[0].content and "[3] c answer with 0 refs" in messages[0].content
+        assert messages[1].as_dict() == {"role": "user", "content": "How do plants grow?"}
+    (final,) = agg.requests
+    assert agg.streamed == [final] and all(p.streamed == [] for p in (a, b, c))  # only the aggregator streams
+    assert final.messages[0].content.startswith(AGGREGATE_INSTRUCTION)
+    assert "[2] b answer with 3 refs" in final.messages[0].content
     assert result.output == "agg answer with 3 refs"
     layers = result.details["layers"]
     assert [a["text"] for a in layers[1]["answers"]] == [f"{n} answer with 3 refs" for n in "abc"]
     assert layers[0]["totals"]["calls"] == 3 and result.tally.calls == 7
 
 
-def test_layers_run_in_order_and_proposers_concurrently(fake_server, registry_for):
-    server = fake_server({n: layered(n) for n in ("a", "b", "c", "d")}, latency=0.25)
-    run(members(registry_for, server, ["a", "b", "c", "d"]), layers=3)
-    assert server.max_in_flight == 4
-    by_layer = [server.requests[i:i + 4] for i in (0, 4, 8)]
-    for earlier, later in zip(by_layer, by_layer[1:]):
-        assert max(r["end"] for r in earlier) <= min(r["start"] for r in later)
-    assert server.requests[-1]["start"] >= max(r["end"] for r in by_layer[2])
+def test_layers_run_in_order_and_proposers_concurrently():
+    timeline: list = []
+    proposers = members(*(layered(n, timeline=timeline) for n in ("a", "b", "c", "d")))
+    run(proposers, layers=3)
+    assert max_in_flight(timeline) == 4
+
+    def step(request) -> int:
+        """1-3: the proposer layer (what its references say they saw), 4: the aggregator."""
+        if system(request).startswith(AGGREGATE_INSTRUCTION):
+            return 4
+        return 1 if not refs(request) else 2 if "with 0 refs" in system(request) else 3
+
+    layer = [step(request) for _, request in timeline]
+    assert sorted(layer) == layer  # every call of a layer ended before the next layer's first started
+    assert [e for e, _ in timeline[-2:]] == ["start", "end"] and layer[-1] == 4  # the aggregator, alone, last
+    assert layer.count(1) == layer.count(2) == layer.count(3) == 8  # four calls per layer, each start and end
 
 
-def test_failed_proposer_is_dropped_and_recorded(fake_server, registry_for):
-    server = fake_server({n: layered(n) for n in ("a", "b", "bad")})
-    server.fail_when = lambda body: body["model"] == "bad"
-    result = run(members(registry_for, server, ["a", "b", "bad"]), layers=2)
+def test_failed_proposer_is_dropped_and_recorded():
+    def three():
+        a, b = layered("a"), layered("b")
+        bad = ScriptedProvider(default=ProviderError("member 'bad': HTTP 500: injected 500"), model="bad")
+        return a, b, bad
+
+    a, b, bad = three()
+    result = run(members(a, b, bad), layers=2)
     assert [f["member"] for f in result.details["layers"][0]["failed"]] == ["bad"]
     assert [a["member"] for a in result.details["layers"][1]["answers"]] == ["a", "b"]
-    assert "[2] b answer with 0 refs" in server.requests[3]["body"]["messages"][0]["content"]
-    assert "[3]" not in server.requests[3]["body"]["messages"][0]["content"]
+    assert "[2] b answer with 0 refs" in system(a.requests[1])
+    assert "[3]" not in system(a.requests[1])
     with pytest.raises(StrategyError, match="moa layer 1: only 2 of 3 members answered, 3 needed"):
-        run(members(registry_for, server, ["a", "b", "bad"]), quorum=1.0)
+        run(members(*three()), quorum=1.0)
 
 
-def test_references_are_truncated_and_the_cut_recorded(fake_server, registry_for):
-    server = fake_server({"long": ReplyModel(lambda ctx: "word " * 50), "short": ReplyModel(lambda ctx: "ok")})
-    result = run(members(registry_for, server, ["long", "short"]), layers=2, max_reference_chars=20)
+def test_references_are_truncated_and_the_cut_recorded():
+    long, short = ScriptedProvider(default="word " * 50, model="long"), ScriptedProvider(default="ok", model="short")
+    result = run(members(long, short), layers=2, max_reference_chars=20)
     cuts = result.details["truncated"]
     length = len(result.details["layers"][0]["answers"][0]["text"])
     assert length > 200
     assert {"layer": 2, "to": "long", "reference": 1, "from_member": "long", "chars": length, "kept": 20} in cuts
     assert {"layer": 3, "to": "aggregator", "reference": 1, "from_member": "long", "chars": length, "kept": 20} in cuts
     assert all(c["from_member"] == "long" for c in cuts)
-    system = server.requests[2]["body"]["messages"][0]["content"]
-    assert "[1] " + ("word " * 4).strip() in system and "word " * 5 not in system
+    assert "[1] " + ("word " * 4).strip() in system(long.requests[1]) and "word " * 5 not in system(long.requests[1])
 
 
-def test_shuffled_references_are_seeded(fake_server, registry_for):
-    server = fake_server({n: layered(n) for n in "abcd"})
-
+def test_shuffled_references_are_seeded():
     def orders(seed):
-        server.reset_counters()
-        proposers = members(registry_for, server, list("abcd"))
+        providers = [layered(n) for n in "abcd"]
+        proposers = members(*providers)
         asyncio.run(MixtureOfAgents(proposers, replace(proposers[0], name="agg"),
                                     MoaSettings(layers=2, shuffle_references=True), seed).run(ITEM))
-        return sorted((r["body"]["model"], r["body"]["messages"][0]["content"]) for r in server.requests[4:8])
+        return sorted((p.model, system(p.requests[1])) for p in providers)
 
     assert orders(1) == orders(1)
     assert orders(1) != orders(2)
@@ -155,15 +166,15 @@ def test_moa_configs_on_the_embedded_model():
     assert record["details"]["layers"][1]["references"][0]["references"]  # layer 2 saw layer 1
 
 
-def test_each_proposer_is_shown_as_it_finishes_then_the_stream(fake_server, registry_for):
+def test_each_proposer_is_shown_as_it_finishes_then_the_stream():
     from ensemble_cli.events import ReplyReceived, StreamDelta
 
-    server = fake_server({n: layered(n) for n in ("a", "b")})
     events = []
-    proposers = members(registry_for, server, ["a", "b"])
+    proposers = members(layered("a"), layered("b"))
     run_strategy(MixtureOfAgents(proposers, replace(proposers[0], name="agg"), MoaSettings(layers=2)), ITEM, events.append)
     replies = [(e.member, e.round) for e in events if isinstance(e, ReplyReceived)]
     assert sorted(replies) == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
     first_delta = next(i for i, e in enumerate(events) if isinstance(e, StreamDelta))
     assert all(not isinstance(e, ReplyReceived) for e in events[first_delta:])
+    assert len([e for e in events if isinstance(e, StreamDelta)]) > 1  # streamed in pieces
     assert "".join(e.text for e in events if isinstance(e, StreamDelta)) == "a answer with 2 refs"

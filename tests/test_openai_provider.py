@@ -11,7 +11,9 @@ from fake_server import Fault, ReplyModel, ScriptedModel
 
 from ensemble_cli.config import MemberConfig
 from ensemble_cli.members import fill
-from ensemble_cli.errors import AuthError, ConfigError, ProviderError, ProviderResponseError, RetriesExhaustedError
+from ensemble_cli.errors import (
+    AuthError, CapabilityError, ConfigError, ProviderError, ProviderResponseError, RetriesExhaustedError,
+)
 from ensemble_cli.calls import Request, user_prompt
 from ensemble_cli.providers.openai_compat import parse_logprobs
 
@@ -162,6 +164,19 @@ def test_n_choices_and_usage_counted_once(fake_server, registry_for):
     assert llamacpp.capabilities.honours_n is False
     assert len(complete(llamacpp, n=3, temperature=0.5, max_tokens=5)) == 3
     assert server.calls == 3 and all("n" not in r["body"] for r in server.requests)  # one request a choice
+
+
+def test_decoder_names_a_server_without_logprobs(fake_server, registry_for):
+    """A server that ignores logprobs: the decoder (committee, cot-decode) says so, not a short success."""
+    from ensemble_cli.usage import Tally
+
+    server = fake_server(MODELS)
+    chat = server._chat
+    server._chat = lambda body, call_index: chat({**body, "logprobs": False}, call_index)
+    decoder = provider(registry_for, server, max_retries=0).decoder([Request(user_prompt("colour?"))], 2, Tally())
+    with pytest.raises(CapabilityError, match="no top log-probabilities came back"):
+        asyncio.run(decoder.positions([0], 4))
+    assert server.requests[0]["body"]["logprobs"] is True and server.calls == 1  # asked for, and ignored
 
 
 def test_parse_legacy_logprobs_sorted():

@@ -1,23 +1,25 @@
 """`verbalize`: every parse format with malformed and adversarial replies, normalisation, filtering,
-seeded sampling, the repair call, the multi variant on the fake server, and the embedded model."""
+seeded sampling, the repair call, the multi variant on the scripted in-process provider, and the embedded
+model; its CLI over HTTP is in test_exit_codes.py and test_cli.py."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from fake_server import ReplyModel
+from scripted import ScriptedProvider
 from typer.testing import CliRunner
 
 from conftest import REPO, run_strategy
 from ensemble_cli.cli import app
-from ensemble_cli.config import MemberConfig
+from ensemble_cli.providers.base import Capabilities
 from ensemble_cli.strategies.verbalize import VerbalizeSettings
 from ensemble_cli.diversity import distinct_n, jaccard, report
 from ensemble_cli.errors import StrategyError
 from ensemble_cli.inputs import from_prompt
 from ensemble_cli.strategies.base import Member
 from ensemble_cli.strategies.verbalize import Verbalize
+from ensemble_cli.strategies.verbalize_prompts import PREFILL
 from ensemble_cli.strategies.verbalize_parse import (
     filter_min_prob, merge_duplicates, normalise, parse_probability, parse_reply,
 )
@@ -101,85 +103,99 @@ def test_diversity_metrics():
     assert report(["Hi!", "hi", "yo"])["unique"] == 2
 
 
-def member_on(fake_server, registry_for, model, provider="vllm"):
-    server = fake_server({"m": model})
-    registry = registry_for(max_retries=0)
-    member = Member("m", registry.provider_for(MemberConfig(name="m", provider=provider, model="m", base_url=server.base_url)),
-                    temperature=0.7)
-    return server, member
+def user(request) -> str:
+    """The last user message of a request."""
+    return next(m.content for m in reversed(request.messages) if m.role == "user")
+
+
+def bag_of_words(text: str) -> list[float]:
+    """Deterministic vectors: texts sharing words point the same way."""
+    vector = [0.0] * 16
+    for word in text.lower().split():
+        vector[sum(map(ord, word)) % 16] += 1.0
+    return vector
+
+
+def member_on(reply, prefix: bool = True, **options):
+    """A member at temperature 0.7 whose provider answers every request with ``reply`` (a text after the
+    prefill, or a function of the request); ``prefix=False``: a provider that cannot continue a prefix."""
+    capabilities = Capabilities(max_top_logprobs=5, prefix_continuation=prefix, honours_n=True,
+                                embeddings="embedding" in options)
+    provider = ScriptedProvider(default=reply, model="m", capabilities=capabilities, **options)
+    return provider, Member("m", provider, temperature=0.7)
 
 
 def run(member, seed=3, **settings):
     return run_strategy(Verbalize([member], VerbalizeSettings(**settings), seed), ITEM)
 
 
-def test_sampling_is_seeded_and_follows_the_distribution(fake_server, registry_for):
-    reply = ReplyModel(lambda ctx: tagged(("Blue", 0.7), ("Red", 0.2), ("Green", 0.1))[len("<response><text>"):])
-    server, member = member_on(fake_server, registry_for, reply)
+def test_sampling_is_seeded_and_follows_the_distribution():
+    provider, member = member_on(tagged(("Blue", 0.7), ("Red", 0.2), ("Green", 0.1))[len(PREFILL):])
     first = run(member, sample=200)
     again = run(member, sample=200)
     assert first.details["draws"] == again.details["draws"]
     assert run(member, seed=4, sample=200).details["draws"] != first.details["draws"]
     counts = {t: first.output.count(t) for t in ("Blue", "Red", "Green")}
     assert counts["Blue"] > counts["Red"] > counts["Green"] > 0
-    body = server.requests[0]["body"]
-    assert body["messages"][-1] == {"role": "assistant", "content": "<response><text>"}  # format primed
-    assert "Write 5 different responses" in body["messages"][0]["content"]
+    request = provider.requests[0]
+    assert request.prefix == "<response><text>" and request.messages[-1].role == "user"  # format primed
+    assert "Write 5 different responses" in request.messages[0].content
 
 
-def test_tail_is_asked_and_min_prob_filters(fake_server, registry_for):
-    reply = ReplyModel(lambda ctx: tagged(("A", 0.08), ("B", 0.05), ("C", 0.01))[len("<response><text>"):])
-    server, member = member_on(fake_server, registry_for, reply)
+def test_tail_is_asked_and_min_prob_filters():
+    provider, member = member_on(tagged(("A", 0.08), ("B", 0.05), ("C", 0.01))[len(PREFILL):])
     result = run(member, tail=0.1, min_prob=0.2, min_keep=2, sample=50)
-    assert "each one's probability must be below 0.1" in server.requests[0]["body"]["messages"][0]["content"]
+    assert "each one's probability must be below 0.1" in provider.requests[0].messages[0].content
     rows = {r["text"]: r for r in result.details["candidates"]}
     assert rows["C"]["kept"] is False and rows["A"]["final_probability"] == pytest.approx(0.08 / 0.13)
     assert set(result.output) <= {"A", "B"}
 
 
-def test_repair_call_then_clear_error(fake_server, registry_for):
-    replies = iter(["I refuse to use tags.", "Blue</text><probability>0.9</probability></response>",
-                    "Red</text><probability>0.1</probability></response>"])
-    server, member = member_on(fake_server, registry_for, ReplyModel(lambda ctx: next(replies)))
+def test_repair_call_then_clear_error():
+    provider, member = member_on(None)
+    provider.enqueue("I refuse to use tags.", "Blue</text><probability>0.9</probability></response>",
+                     "Red</text><probability>0.1</probability></response>")
     result = run(member)
     assert result.details["parse"] == ["repair:tagged", "tagged"] and result.output in ("Blue", "Red")
-    repair_messages = server.requests[1]["body"]["messages"]
-    assert repair_messages[-3]["role"] == "assistant" and "I refuse" in repair_messages[-3]["content"]
-    assert "could not be read" in repair_messages[-2]["content"]
+    repair = provider.requests[1]
+    assert repair.messages[-2].role == "assistant" and "I refuse" in repair.messages[-2].content
+    assert "could not be read" in repair.messages[-1].content and repair.prefix == PREFILL
     # 1 response of the 5 asked for: one more call asks for the 4 missing, and the shortfall is recorded
-    missing = server.requests[2]["body"]["messages"][-2]["content"]
+    missing = provider.requests[2].messages[-1].content
     assert "That gives 1 different responses; 5 were asked for. Write 4 more" in missing
     assert result.details["shortfall"] == 3 and len(result.details["candidates"]) == 2
-    _, stubborn = member_on(fake_server, registry_for, ReplyModel(lambda ctx: "No."), provider="openai-compatible")
+    stubborn_provider, stubborn = member_on("No.", prefix=False)
     with pytest.raises(StrategyError, match="no response in a readable format, even after a repair call") as info:
         run(stubborn)
     assert info.value.details["turns"][0]["reply"] == "No." and info.value.details["turns"][0]["repair_reply"] == "No."
+    assert [r.prefix for r in stubborn_provider.requests] == ["", ""]  # no prefill where it cannot be continued
 
 
-def test_multi_variant_gathers_total(fake_server, registry_for):
-    def reply(ctx):
-        turn = sum(1 for m in ctx.messages if m["role"] == "assistant")
+def test_multi_variant_gathers_total():
+    def reply(request):
+        turn = sum(1 for m in request.messages if m.role == "assistant")
         words = [f"w{turn}{i}" for i in range(3)]
-        return tagged(*[(w, 0.3) for w in words])[len("<response><text>"):]
+        return tagged(*[(w, 0.3) for w in words])[len(PREFILL):]
 
-    server, member = member_on(fake_server, registry_for, ReplyModel(reply))
+    provider, member = member_on(reply)
     result = run(member, variant="multi", k=3, total=7, sample=1)
-    assert len(server.requests) == 3 and len(result.details["candidates"]) == 7
-    last = server.requests[2]["body"]["messages"]
-    assert [m["role"] for m in last] == ["user", "assistant", "user", "assistant", "user", "assistant"]
-    assert "different from all of the responses so far" in last[-2]["content"]
+    assert len(provider.requests) == 3 and len(result.details["candidates"]) == 7
+    last = provider.requests[2]
+    assert [m.role for m in last.messages] == ["user", "assistant", "user", "assistant", "user"]
+    assert last.prefix == PREFILL  # the sixth message: the primed assistant reply
+    assert "different from all of the responses so far" in last.messages[-1].content
 
 
-def test_multi_keeps_what_it_has_when_a_later_turn_fails(fake_server, registry_for):
-    def reply(ctx):
-        if any(m["role"] == "assistant" for m in ctx.messages):
+def test_multi_keeps_what_it_has_when_a_later_turn_fails():
+    def reply(request):
+        if any(m.role == "assistant" for m in request.messages):
             return "nothing readable"
-        return tagged(("A", 0.5), ("B", 0.5))[len("<response><text>"):]
+        return tagged(("A", 0.5), ("B", 0.5))[len(PREFILL):]
 
-    server, member = member_on(fake_server, registry_for, ReplyModel(reply))
+    provider, member = member_on(reply)
     notes = []
     result = run_strategy(Verbalize([member], VerbalizeSettings(variant="multi", k=2, total=6), 1), ITEM, notes.append)
-    assert len(result.details["candidates"]) == 2 and len(server.requests) == 3  # first, more, repair
+    assert len(result.details["candidates"]) == 2 and len(provider.requests) == 3  # first, more, repair
     assert "did not parse" in notes[0].message
 
 
@@ -195,14 +211,17 @@ def test_verbalize_config_on_the_embedded_model():
     assert details["compare"]["verbalized"]["responses"] == 3 and details["compare"]["direct"]["responses"] >= 2
 
 
-def test_compare_uses_embeddings_where_the_provider_has_them(fake_server, registry_for):
-    reply = ReplyModel(lambda ctx: tagged(("blue sky", 0.5), ("green grass", 0.5))[len("<response><text>"):]
-                       if "different responses" in ctx.user else "blue sky")
-    server, member = member_on(fake_server, registry_for, reply)
+def test_compare_uses_embeddings_where_the_provider_has_them():
+    def reply(request):
+        if "different responses" in user(request):
+            return tagged(("blue sky", 0.5), ("green grass", 0.5))[len(PREFILL):]
+        return "blue sky"
+
+    provider, member = member_on(reply, embedding=bag_of_words)
     result = run(member, sample=4, compare="direct", embedding_model="embedder")
     compare = result.details["compare"]
     assert compare["similarity"].startswith("embedding cosine")
     assert compare["direct"]["mean_pairwise_cosine"] == pytest.approx(1.0)  # four identical plain samples
     assert compare["verbalized"]["mean_pairwise_cosine"] < 1.0
-    embed_call = next(r for r in server.requests if r["path"].endswith("/embeddings"))
-    assert embed_call["body"]["model"] == "embedder" and len(embed_call["body"]["input"]) == 8
+    ((model, texts),) = provider.embedded
+    assert model == "embedder" and len(texts) == 8
