@@ -102,14 +102,31 @@ def overrides(route: Route, model: str | None = None) -> dict[str, Any]:
 
 
 def switch(data: Mapping[str, Any], route: Route, source: str,
-           model: str | None = None) -> tuple[dict[str, Any], RunConfig]:
-    """An ensemble's config data (``config.config_data``) switched to the route's upstream, and its run config
-    validated (a mistake in the file is named by ``source``); a member that would mix the ensemble's upstream
-    with the route's is refused."""
+           model: str | None = None) -> tuple[dict[str, Any], dict[str, str | None], RunConfig]:
+    """An ensemble's config data (``config.config_data``) switched to the route's upstream, the endpoint its
+    own members keep (``keep``), and its run config validated (a mistake in the file is named by ``source``);
+    a member that would mix the ensemble's upstream with the route's is refused."""
+    original = build_config(data, source=source)
+    kept = {"base_url": original.base_url, "api_key_env": original.api_key_env}
     routed = deep_merge(dict(data), overrides(route, model))
     config = build_config(routed, source=source)
     check_switchable(config, route)
-    return routed, config
+    keep(config, kept)
+    return routed, kept, config
+
+
+def keep(config: RunConfig, kept: Mapping[str, str | None]) -> RunConfig:
+    """``config`` (switched) with the ensemble's own top-level endpoint (``kept``: its ``base_url`` and
+    ``api_key_env``) given back to each member and tier that names its own provider and model: the route
+    cleared them for the switched members only."""
+    if not any(kept.values()):
+        return config
+    for _, part in upstream_parts(config, own_endpoint=False):
+        if {"provider", "model"} <= part.model_fields_set:
+            for key, value in kept.items():
+                if getattr(part, key) is None and value is not None:
+                    setattr(part, key, value)
+    return config
 
 
 def check_switchable(config: RunConfig, route: Route) -> None:
@@ -125,27 +142,30 @@ def check_switchable(config: RunConfig, route: Route) -> None:
                          "its provider and its model, or neither")
 
 
-def upstream_parts(config: RunConfig, where: str = "") -> Iterator[tuple[str, MemberConfig | RunConfig]]:
+def upstream_parts(config: RunConfig, where: str = "",
+                   own_endpoint: bool = True) -> Iterator[tuple[str, MemberConfig | RunConfig]]:
     """Every member and nested run config inside ``config`` (not ``config`` itself), with where it is
-    (``members[1] 'careful'``, ``vote.judge``, ``cascade.tiers[2]``)."""
+    (``members[1] 'careful'``, ``vote.judge``, ``cascade.tiers[2]``); without ``own_endpoint``, not what is
+    inside a tier with a base URL of its own (its members inherit the tier's)."""
     for index, member in enumerate(config.members):
         yield f"{where}members[{index}]" + (f" '{member.name}'" if member.name else ""), member
     for section, settings in config._sections.items():
-        yield from _inside(settings, f"{where}{section}")
+        yield from _inside(settings, f"{where}{section}", own_endpoint)
 
 
-def _inside(value: Any, where: str) -> Iterator[tuple[str, MemberConfig | RunConfig]]:
+def _inside(value: Any, where: str, own_endpoint: bool) -> Iterator[tuple[str, MemberConfig | RunConfig]]:
     if isinstance(value, MemberConfig):
         yield where, value
     elif isinstance(value, RunConfig):
         yield where, value
-        yield from upstream_parts(value, f"{where}.")
+        if own_endpoint or value.base_url is None:
+            yield from upstream_parts(value, f"{where}.", own_endpoint)
     elif isinstance(value, BaseModel):
         for key in type(value).model_fields:
-            yield from _inside(getattr(value, key), f"{where}.{key}")
+            yield from _inside(getattr(value, key), f"{where}.{key}", own_endpoint)
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            yield from _inside(item, f"{where}[{index}]")
+            yield from _inside(item, f"{where}[{index}]", own_endpoint)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from ..config import RunConfig, build_config, config_data, deep_merge
 from ..ensemble_files import ensemble_files
 from ..errors import ConfigError
 from ..providers.registry import ProviderRegistry
-from ..routing import Route, switch
+from ..routing import Route, keep, switch
 
 SERVER_KEYS = ("prompt", "input", "output", "resume")
 """Run-config keys about prompts and record files: meaningless for a server, dropped from each ensemble."""
@@ -37,6 +37,8 @@ class Ensemble:
     routed one, whose client picked its model: each request makes its own and closes it when it ends."""
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     route: Route | None = None
+    kept: dict[str, str | None] = field(default_factory=dict)
+    """A routed ensemble's own endpoint, for the members that name their upstream (``routing.keep``)."""
 
     @property
     def strategy(self) -> str:
@@ -45,7 +47,7 @@ class Ensemble:
 
     def config_with(self, overrides: Mapping[str, Any]) -> RunConfig:
         """The ensemble's config with a request's overrides; raises pydantic's ``ValidationError``."""
-        return RunConfig.model_validate(deep_merge(self.data, overrides))
+        return keep(RunConfig.model_validate(deep_merge(self.data, overrides)), self.kept)
 
     def registry_for(self, config: RunConfig) -> ProviderRegistry:
         """The registry a request's session uses: the shared one, or (routed) one of its own to close."""
@@ -55,8 +57,8 @@ class Ensemble:
 def routed(base: Ensemble, route: Route, model: str | None) -> Ensemble:
     """``base`` switched to the route's upstream (``model``: what the provider is given); raises
     ``ConfigError`` (``routing.RouteError`` for a member the route cannot switch)."""
-    data, config = switch(base.data, route, str(base.path), model)
-    return Ensemble(route.name, base.path, data, config, None, base.environ, route)
+    data, kept, config = switch(base.data, route, str(base.path), model)
+    return Ensemble(route.name, base.path, data, config, None, base.environ, route, kept)
 
 
 def _files(path: Path | None) -> dict[str, Path]:
