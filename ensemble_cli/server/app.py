@@ -120,7 +120,8 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None, gat
                     task.cancel()
                 await asyncio.gather(*running, return_exceptions=True)
                 for ensemble in ensembles.values():
-                    await ensemble.registry.aclose()
+                    if ensemble.registry is not None:
+                        await ensemble.registry.aclose()
 
     app = FastAPI(title="ensemble serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
