@@ -59,7 +59,7 @@ class Models:
                                f"of {', '.join(self.ensembles)}", param="model", code="model_not_found")
             made = routed(base, route, self.gate.admit(route))
         except ConfigError as exc:
-            raise ApiError(400, f"model: {exc.text(request_name)}", param="model", code="invalid_route") from None
+            raise ApiError(400, exc.text(request_name), param="model", code="invalid_route") from None
         session = Session(made.config, registry=made.registry_for(made.config))
         try:  # every member bound and checked for what the strategy needs, before a request relies on it
             session.prepare(made.strategy)
