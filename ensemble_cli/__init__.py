@@ -26,7 +26,7 @@ _HOMES = {
     "LocalProvider": "providers.local",
     "Session": "session",
     "Member": "strategies.base", "StrategyResult": "strategies.base",
-    **{name: "api" for name in ("Result", "provider", "run")},
+    **{name: "api" for name in ("Result", "provider", "run", "run_ensemble")},
 }
 
 
@@ -41,7 +41,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "cascade", "committee", "cot_decode", "moa", "provider", "run", "verbalize", "vote",
+    "cascade", "committee", "cot_decode", "moa", "provider", "run", "run_ensemble", "verbalize", "vote",
     "Completion", "Member", "Message", "PromptItem", "Provider", "Request", "Result", "RunConfig", "Session",
     "StrategyResult", "from_prompt", "load_config", "__version__",
 ]

@@ -8,6 +8,7 @@ Each function runs one ``Session`` (one event loop for the whole run) and return
 provider is a backend name (``"local"``, ``"openai"``, ...) or a provider object; ``members`` lists
 member dicts as a config file would; other keywords are run settings (``n``, ``temperature``,
 ``seed``, ``max_tokens``, ``timeout``, ...) or the strategy's own settings (``merge``, ``samples``, ...).
+``run_ensemble`` runs a named ensemble, or a routed name (``vote@openai/gpt-4o-mini``), the same way.
 Failures raise the toolkit's typed errors.
 """
 
@@ -77,13 +78,35 @@ def run(strategy: str, prompt: str | PromptItem, provider: str | Provider = "loc
     values: dict[str, Any] = {**settings, spec.name: own}
     if isinstance(provider, str):
         values["provider"] = provider
-    session = Session(_config(values), provider=None if isinstance(provider, str) else provider)
+    return _once(Session(_config(values), provider=None if isinstance(provider, str) else provider), spec.name,
+                 prompt, emit)
+
+
+def _once(session: Session, strategy: str, prompt: str | PromptItem, emit: Emit | None) -> Result:
     collector = Collector()
     item = prompt if isinstance(prompt, PromptItem) else from_prompt(prompt)
-    outcome = session.run_sync(spec.name, [item], [collector, *([emit] if emit else [])])
+    outcome = session.run_sync(strategy, [item], [collector, *([emit] if emit else [])])
     if outcome.failed:
         raise outcome.errors[0]
     return Result(collector.records[0])
+
+
+def run_ensemble(name: str, prompt: str | PromptItem, *, emit: Emit | None = None, **settings: Any) -> Result:
+    """Run the named ensemble ``name`` once on ``prompt`` (the examples and the user's files, as the ``llm``
+    plugin and ``ensemble serve`` name them), or a routed name ``ENSEMBLE@PROVIDER/MODEL``: the ensemble with
+    every member that names no upstream of its own switched to that one. Keywords are run settings or the
+    strategy's own, over the file's."""
+    from .config import deep_merge
+    from .ensemble_files import named
+
+    found = named(name, owned=("prompt", "input", "output", "resume"))
+    strategy = found.data.get("strategy")
+    if not isinstance(strategy, str) or catalog.find(strategy) is None:
+        raise ConfigError(f"{found.path}: strategy: a named ensemble must name its strategy ({', '.join(catalog.names())})")
+    spec = catalog.spec(strategy)
+    own = {k: settings.pop(k) for k in list(settings) if k in spec.settings.model_fields}
+    config = found.config(deep_merge(settings, {spec.name: own}) if own else settings)
+    return _once(Session(config), spec.name, prompt, emit)
 
 
 def strategy_function(strategy: str) -> Callable[..., Result]:

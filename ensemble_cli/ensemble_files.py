@@ -3,16 +3,20 @@ ensemble by name (the ``llm`` plugin, ``ensemble serve``).
 
 The example configs shipped with the package come first; the user's own files in
 ``$ENSEMBLE_HOME/ensembles`` (default ``~/.config/ensemble/ensembles``) come after and replace an
-example of the same name.
+example of the same name. ``named`` finds one by name, or by a routed name (``routing.py``:
+``vote@openai/gpt-4o-mini``), for the library and the ``llm`` plugin.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
-from .config import RunConfig, load_config
+from .config import RunConfig, build_config, config_data, load_config
+from .errors import ConfigError
+from .routing import Route, is_routed, keep, parse, switch
 
 HOME_VARIABLE = "ENSEMBLE_HOME"
 DEFAULT_HOME = Path("~/.config/ensemble")
@@ -50,3 +54,36 @@ def ensemble_files(paths: Iterable[Path] | None = None) -> dict[str, Path]:
 def load_ensembles(paths: Iterable[Path] | None = None) -> dict[str, RunConfig]:
     """Every named ensemble, validated (a bad file raises ``ConfigError`` naming it)."""
     return {name: load_config(file) for name, file in ensemble_files(paths).items()}
+
+
+@dataclass(frozen=True)
+class Named:
+    """A named ensemble's config data (routed: switched to the route's upstream), for a front end's overrides."""
+
+    name: str
+    path: Path
+    data: dict[str, Any]
+    route: Route | None = None
+    kept: dict[str, str | None] = field(default_factory=dict)
+    """A routed ensemble's own endpoint, for its members that name their upstream (``routing.keep``)."""
+
+    def config(self, overrides: Mapping[str, Any] | None = None) -> RunConfig:
+        """The run config with a front end's ``overrides`` (a mistake in them is named by its setting)."""
+        return keep(build_config(self.data, overrides, source=str(self.path)), self.kept)
+
+
+def named(name: str, owned: tuple[str, ...] = (), environ: Mapping[str, str] | None = None) -> Named:
+    """The named ensemble ``name`` (or routed name ``ENSEMBLE@PROVIDER/MODEL``), its front end's ``owned`` keys
+    dropped; raises ``ConfigError`` naming what is unknown or wrong."""
+    route = parse(name) if is_routed(name) else None
+    files = ensemble_files()
+    ensemble = route.ensemble if route else name
+    path = files.get(ensemble)
+    if path is None:
+        raise ConfigError(f"no named ensemble '{ensemble}'; choose one of {', '.join(files)} (or add "
+                          f"{user_dir(environ) / (ensemble + '.yaml')})")
+    data = config_data(path, environ, owned=owned)
+    if route is None:
+        return Named(name, path, data)
+    routed, kept, _ = switch(data, route, str(path))
+    return Named(route.name, path, routed, route, kept)

@@ -7,11 +7,17 @@ give their output when they finish. ``-o KEY VALUE`` sets a key of the strategy'
 ``max_tokens``/``temperature``/``seed``, validated by the same models as the config files. The
 response's usage is the run's token counts and its ``response_json`` the ensemble's record, so both
 reach ``llm logs``.
+
+A routed name, ``ensemble-vote@openai/gpt-4o-mini`` (``routing.py``), is the ensemble switched to that
+upstream. ``llm`` finds only the models a plugin registers, so the plugin registers each routed name that
+an ``llm`` alias points at (``llm aliases set vote-mini 'ensemble-vote@openai/gpt-4o-mini'``); both the
+alias and the routed name then run it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import queue
 import threading
 from pathlib import Path
@@ -28,6 +34,7 @@ from .events import Event, PromptFailed, PromptFinished, StreamDelta, TokenChose
 from .inputs import PromptItem, empty_reason, prompt_id
 from .calls import Message
 from .records import output_text
+from .routing import is_routed, keep, parse, switch
 
 PREFIX = "ensemble-"
 COMMON_OPTIONS = ("max_tokens", "temperature", "seed")
@@ -98,11 +105,18 @@ class EnsembleModel(llm.Model):
     can_stream = True
 
     def __init__(self, name: str, path: Path) -> None:
+        """``name``: the ensemble's, or a routed name ``ENSEMBLE@PROVIDER/MODEL`` of the ensemble at ``path``."""
         self.model_id = PREFIX + name
         self.path = path
+        self.data: dict[str, Any] = {}
+        self.kept: dict[str, str | None] = {}
         try:
             self.data = config_data(path, owned=OWNED)
-            self.config: RunConfig | None = build_config(self.data, source=str(path))
+            if is_routed(name):
+                self.data, self.kept, config = switch(self.data, parse(name), str(path))
+            else:
+                config = build_config(self.data, source=str(path))
+            self.config: RunConfig | None = config
             self.problem: str | None = None
         except ConfigError as exc:  # listed anyway: running it says what is wrong with the file
             self.config, self.problem = None, str(exc)
@@ -117,9 +131,10 @@ class EnsembleModel(llm.Model):
                                  f"{', '.join(catalog.names())}) to the file")
         given = {k: v for k, v in options.model_dump().items() if v is not None}
         try:
-            return RunConfig.model_validate(deep_merge(self.data, overrides(self.strategy, given))), self.strategy
+            config = RunConfig.model_validate(deep_merge(self.data, overrides(self.strategy, given)))
         except ValidationError as exc:
             raise llm.ModelError(format_validation_error(f"{self.model_id} -o", exc)) from None
+        return keep(config, self.kept), self.strategy
 
     def execute(self, prompt: llm.Prompt, stream: bool, response: llm.Response,
                 conversation: Any) -> Iterator[str]:
@@ -204,7 +219,23 @@ class Background:
             self.thread.join(wait_s)
 
 
+def aliased_routes() -> list[str]:
+    """The routed names (without the prefix) that ``llm`` aliases point at, in llm's ``aliases.json``."""
+    try:
+        aliases = json.loads((llm.user_dir() / "aliases.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    targets = aliases.values() if isinstance(aliases, dict) else []
+    return list(dict.fromkeys(t[len(PREFIX):] for t in targets
+                              if isinstance(t, str) and t.startswith(PREFIX) and is_routed(t)))
+
+
 @llm.hookimpl
 def register_models(register: Any) -> None:
-    for name, path in ensemble_files().items():
+    files = ensemble_files()
+    for name, path in files.items():
         register(EnsembleModel(name, path))
+    for routed in aliased_routes():
+        found = files.get(routed.partition("@")[0])
+        if found is not None:
+            register(EnsembleModel(routed, found))

@@ -63,7 +63,9 @@ def serve_raw(model: str, host: str, port: int, n_ctx: int, alias: str) -> None:
 
 HELP = (
     "Serve ensembles over the OpenAI API: each run config (default: the example configs) is a model.\n\n"
-    "POST /v1/chat/completions with \"model\": NAME runs that ensemble (streamed with \"stream\": true); "
+    "POST /v1/chat/completions with \"model\": NAME runs that ensemble (streamed with \"stream\": true), "
+    "\"model\": NAME@PROVIDER/MODEL runs it switched to a provider the server has a key for (or a local model "
+    "it lists); "
     "GET /v1/models lists them; GET /health says whether the server is up. Binds 127.0.0.1; any other address "
     "needs a server key (--api-key-env).\n\n"
     "`ensemble serve --raw` serves the raw embedded model instead (llama-cpp-python's server: chat and raw "

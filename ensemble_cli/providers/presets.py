@@ -46,6 +46,12 @@ class Preset:
     doc_date: str = ""
     doc_url: str = ""
 
+    @property
+    def base_url_env(self) -> str | None:
+        """The environment variable that moves the preset's endpoint (``OPENAI_BASE_URL``, as the openai SDK
+        reads it): a proxy or a gateway, set by whoever runs the process; none where the preset has no URL."""
+        return f"{self.name.upper().replace('-', '_')}_BASE_URL" if self.base_url else None
+
     def is_reasoning(self, model: str) -> bool:
         name = model.lower().rsplit("/", 1)[-1]
         if any(name.startswith(p) for p in self.not_reasoning_prefixes):

@@ -89,7 +89,8 @@ class ProviderRegistry:
         preset = PRESETS.get(backend)
         if preset is None:
             raise ConfigError(f"{label}: unknown provider {backend!r}; choose one of {', '.join(NAMES)}")
-        base_url = member.base_url or preset.base_url
+        moved = self.environ.get(preset.base_url_env) if preset.base_url_env else None
+        base_url = member.base_url or moved or preset.base_url
         secrets.register_url(base_url)
         if not base_url:
             raise ConfigError(f"{label}: provider {backend!r} needs a base URL; set {setting('base_url')}")

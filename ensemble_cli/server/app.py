@@ -26,6 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import catalog
 from ..records import SCHEMA_VERSION, RecordWriter
 from . import responses, streaming
+from ..routing import Gate, embedded_models
+from .routes import Models
 from .served import Ensemble
 from .errors import ApiError, error_body
 from .requests import parse_request, plan
@@ -96,8 +98,14 @@ class ClientGone(Exception):
     """The client of a non-streamed request went away before its answer; nobody reads the response."""
 
 
-def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None) -> FastAPI:
+def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None, gate: Gate | None = None) -> FastAPI:
+    """The app serving ``ensembles``; ``gate`` says what routed names may reach (default: the providers whose
+    key is set in the ensembles' environment, and the embedded model)."""
     limits = limits or Limits()
+    if gate is None:
+        environ = next(iter(ensembles.values())).environ if ensembles else {}
+        gate = Gate(environ, embedded_models())
+    served = Models(ensembles, gate)
     admission = Admission(limits.queue)
     writer = RecordWriter(limits.log_path)
     running: set[asyncio.Task[Any]] = set()
@@ -112,7 +120,8 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None) -> 
                     task.cancel()
                 await asyncio.gather(*running, return_exceptions=True)
                 for ensemble in ensembles.values():
-                    await ensemble.registry.aclose()
+                    if ensemble.registry is not None:
+                        await ensemble.registry.aclose()
 
     app = FastAPI(title="ensemble serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -169,10 +178,6 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None) -> 
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise ApiError(400, "the request body is not valid JSON") from None
 
-    def model_card(ensemble: Ensemble) -> dict[str, Any]:
-        return {"id": ensemble.name, "object": "model", "created": int(ensemble.path.stat().st_mtime)
-                if ensemble.path.exists() else 0, "owned_by": "ensemble", "strategy": ensemble.strategy}
-
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "models": len(ensembles), "in_flight": admission.active, "served": admission.served}
@@ -180,14 +185,12 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None) -> 
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
         authorise(request)
-        return {"object": "list", "data": [model_card(e) for e in ensembles.values()]}
+        return served.listing()
 
-    @app.get("/v1/models/{name}")
+    @app.get("/v1/models/{name:path}")
     async def model(name: str, request: Request) -> dict[str, Any]:
         authorise(request)
-        if name not in ensembles:
-            raise ApiError(404, f"no model '{name}'; GET /v1/models lists them", code="model_not_found")
-        return model_card(ensembles[name])
+        return served.card(served.find(name, unknown_status=404))
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Any:
@@ -212,10 +215,7 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None) -> 
         model_name = body.get("model") if isinstance(body, dict) else None
         try:
             chat_request = parse_request(body)
-            ensemble = ensembles.get(chat_request.model)
-            if ensemble is None:
-                raise ApiError(400, f"unknown model '{chat_request.model}'; choose one of {', '.join(ensembles)}",
-                               param="model", code="model_not_found")
+            ensemble = served.find(chat_request.model)
             the_plan = plan(chat_request, catalog.spec(ensemble.strategy), request_id)
 
             def on_finished(finished: Finished) -> None:

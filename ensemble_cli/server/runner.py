@@ -5,7 +5,7 @@ the strategy (every setting and member checked before any call), refuses paramet
 no member, and runs the one prompt with a sink that forwards events to a queue, in order, for the
 streaming response. Failures become ``ApiError``s: 400 for the request, 502 for members, 504 past the
 deadline. The session shares the ensemble's provider registry, so upstream concurrency bounds hold
-across requests.
+across requests (a routed ensemble's request has a registry of its own, closed when it ends).
 """
 
 from __future__ import annotations
@@ -75,11 +75,12 @@ class Job:
             config = self.ensemble.config_with(overrides)
         except ValidationError as exc:
             raise explain(exc, self.spec) from None
-        session = Session(config, registry=self.ensemble.registry)
+        session = Session(config, registry=self.ensemble.registry_for(config))
         try:
             return session, session.prepare(self.spec.name)
         except (ConfigError, CapabilityError) as exc:
-            raise ApiError(400, f"ensemble '{self.ensemble.name}': {exc.text(request_name)}") from None
+            raise ApiError(400, f"ensemble '{self.ensemble.name}': {exc.text(request_name)}",
+                           param="model" if self.ensemble.route else None) from None
 
     def _check_honoured(self) -> None:
         """A requested parameter that no member would use (the spec's ``checked``) is refused, not dropped."""
@@ -149,6 +150,8 @@ class Job:
             return Finished({}, failure(exc, exc.template, {}))
         finally:
             await self.session.aclose()
+            if self.ensemble.registry is None:  # a routed ensemble's: this request's own
+                await self.session.registry.aclose()
         record = records[0] if records else {}
         if not records or record.get("status") != "ok":
             cause = outcome.errors[0] if outcome.errors else outcome.budget
