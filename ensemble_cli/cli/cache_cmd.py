@@ -32,6 +32,19 @@ def age_seconds(text: str) -> float:
     return float(found["number"]) * UNIT_S[found["unit"]]
 
 
+def confirm(question: str) -> bool:
+    """Ask on stderr, read the answer from stdin (a terminal); only y or yes agrees. Unlike click's confirm,
+    nothing reaches stdout; end of input is an abort, as Ctrl-D in a shell is."""
+    import sys
+
+    sys.stderr.write(f"{question} [y/N]: ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    if not answer:
+        raise typer.Abort()
+    return answer.strip().lower() in ("y", "yes")
+
+
 def _cache(cache_dir: Path | None) -> CallCache:
     from ..cache import CallCache, default_dir
 
@@ -91,8 +104,7 @@ def clear(
             if not sys.stdin.isatty():
                 raise ConfigError(f"cache clear: would remove {count(entries, 'entry', 'entries')} of {cache.path} "
                                   "and stdin is not a terminal to ask; pass --yes to clear without asking")
-            if not typer.confirm(f"Remove all {count(entries, 'entry', 'entries')} of the call cache {cache.path}?",
-                                 err=True):
+            if not confirm(f"Remove all {count(entries, 'entry', 'entries')} of the call cache {cache.path}?"):
                 error("nothing removed")
                 raise typer.Exit(int(ExitStatus.ERROR))
         removed = cache.remove()
