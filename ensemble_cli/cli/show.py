@@ -43,10 +43,12 @@ def show(
         chosen = [entry for entry in located if str(entry.record.get("id")) == prompt_id]
         if not chosen:
             raise InputError(f"--id {prompt_id}: no record of that id in {named}; `ensemble show {named}` lists them")
-        for entry in chosen:
+        for number, entry in enumerate(chosen):  # an id run again (a resumed failure) is in the file twice
             if as_json:
                 print(json.dumps(entry.record, ensure_ascii=False))
             else:
+                if number:
+                    console.print()
                 console.print(record_view(entry, show_all=show_all))
         return
     shown = failed(located) if failed_only else located
