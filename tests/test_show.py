@@ -234,8 +234,8 @@ def test_missing_files_and_files_without_records_are_one_line_exit_2(tmp_path):
 
 
 def test_a_record_whose_details_are_not_its_strategys_is_one_line(recorded):
-    lines = recorded.read_text().splitlines()
-    damaged = {**json.loads(lines[1]), "details": {"winner": 4}}
+    ok_vote = next(r for r in records(recorded.read_text()) if r["strategy"] == "vote" and r["status"] == "ok")
+    damaged = {**ok_vote, "details": {"winner": 4}}
     recorded.write_text(json.dumps(damaged) + "\n")
     result = show(str(recorded), "--id", damaged["id"])
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
