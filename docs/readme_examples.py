@@ -564,6 +564,18 @@ def copy_bench_config(scene: Scene, workspace: Workspace) -> None:
     shutil.copy(REPO / "docs" / "bench-tune.yaml", scene.cwd / "docs" / "bench-tune.yaml")
 
 
+SHOW_PROMPTS = [
+    {"id": "add", "prompt": "What is 7 + 5? Reply with the number only."},
+    {"id": "double", "prompt": "What is 2 times 8? Reply with the number only."},
+    {"id": "take", "prompt": "What is 10 minus 3? Reply with the number only."},
+]
+
+
+def write_show_prompts(scene: Scene, workspace: Workspace) -> None:
+    """prompts.jsonl of the show example: three arithmetic questions."""
+    (scene.cwd / "prompts.jsonl").write_text("".join(json.dumps(p) + "\n" for p in SHOW_PROMPTS))
+
+
 EXAMPLES: dict[str, Example] = {
     "committee": Example(),
     "vote": Example(),
@@ -585,6 +597,8 @@ EXAMPLES: dict[str, Example] = {
     "usage-line": Example("abridged: only the usage line", abridge=usage_only),
     "budget": Example(BUDGET_NOTE, embedded=False, prepare=write_budget_run, scratch_cwd=True),
     "bench-tune": Example(prepare=copy_bench_config, scratch_cwd=True),
+    "show": Example("prompts.jsonl holds 3 arithmetic questions", prepare=write_show_prompts, scratch_cwd=True),
+    "cache": Example(scratch_cwd=True),
     "member-dry-run": Example("OPENAI_API_KEY and DEEPSEEK_API_KEY set in the environment", embedded=False,
                               prepare=set_api_keys),
 }

@@ -8,6 +8,10 @@ applies it, or a seed it honours); a sampled reply is never replayed. Completion
 Several processes and threads may read and write at once: the database is in WAL mode with a busy
 timeout, and writes are ``INSERT OR REPLACE``. A damaged file is removed and rebuilt empty with a
 one-line warning; a cache that cannot be opened at all is switched off with a warning, never a crash.
+
+Each entry keeps its bookkeeping: how often it was served (``hits``) and when it was last stored or served
+(``last_used``), for ``ensemble cache stats`` and ``ensemble cache prune``. A file written before these
+columns existed gains them when it is opened, every entry kept.
 """
 
 from __future__ import annotations
@@ -109,6 +113,59 @@ def _damaged(exc: sqlite3.DatabaseError) -> bool:
     return "not a database" in text or "malformed" in text
 
 
+BOOKKEEPING = (("hits", "INTEGER NOT NULL DEFAULT 0"), ("last_used", "REAL"))
+"""Columns added to a cache file written before they existed: how often an entry was served, and when last."""
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add the bookkeeping columns an older cache file lacks, keeping every entry (its last use: when it was
+    stored). Processes migrating one file at once may race: a column another added first is no error."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
+    for name, kind in BOOKKEEPING:
+        if name in present:
+            continue
+        try:
+            conn.execute(f"ALTER TABLE calls ADD COLUMN {name} {kind}")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):
+                raise
+    conn.execute("UPDATE calls SET last_used = created WHERE last_used IS NULL")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntries:
+    """One ``provider/model``'s share of the cache."""
+
+    provider: str
+    model: str
+    entries: int
+    hits: int
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheStats:
+    """What a cache file holds: entries, bytes on disk (with its write-ahead log), hits recorded, the oldest
+    and newest entry and the last use (epoch seconds), and the entries per provider and model."""
+
+    path: str
+    exists: bool
+    entries: int = 0
+    bytes: int = 0
+    hits: int = 0
+    oldest: float | None = None
+    newest: float | None = None
+    last_used: float | None = None
+    models: tuple[ModelEntries, ...] = ()
+
+
+def _first_completion(text: str) -> tuple[str, str]:
+    try:
+        first = json.loads(text)[0]
+        return str(first.get("provider") or "unknown"), str(first.get("model") or "unknown")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return "unknown", "unknown"
+
+
 class CallCache:
     """One SQLite file of completions by call key; opened on first use, safe to share between threads."""
 
@@ -143,7 +200,8 @@ class CallCache:
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, completions TEXT NOT NULL, "
-                         "created REAL NOT NULL)")
+                         "created REAL NOT NULL, hits INTEGER NOT NULL DEFAULT 0, last_used REAL)")
+            _migrate(conn)
             conn.execute("SELECT 1 FROM calls LIMIT 1").fetchall()
         except BaseException:
             conn.close()
@@ -200,19 +258,32 @@ class CallCache:
         if row is None:
             return None
         try:
-            return load(row[0])
+            found = load(row[0])
         except (ValueError, KeyError, TypeError):
             return None  # an entry from an older shape: treated as a miss and replaced
+        self._count_hit(key)
+        return found
+
+    def _count_hit(self, key: str) -> None:
+        """A served entry: one hit more, used now (bookkeeping only; a failure here fails no call)."""
+        with self._lock:
+            if self._conn is None:
+                return
+            try:
+                self._conn.execute("UPDATE calls SET hits = hits + 1, last_used = ? WHERE key = ?", (time.time(), key))
+            except sqlite3.Error:
+                pass
 
     def put(self, key: str, completions: list[Completion]) -> None:
         text = dump(completions)
+        now = time.time()
         with self._lock:
             if self._open() is None:
                 return
             try:
                 self._with_repair(lambda: self._need().execute(
-                    "INSERT OR REPLACE INTO calls (key, completions, created) VALUES (?, ?, ?)",
-                    (key, text, time.time())))
+                    "INSERT OR REPLACE INTO calls (key, completions, created, hits, last_used) VALUES (?, ?, ?, 0, ?)",
+                    (key, text, now, now)))
             except sqlite3.Error as exc:
                 self._off(str(exc))
 
@@ -221,6 +292,43 @@ class CallCache:
         if self._conn is None:
             self._conn = self._connect()
         return self._conn
+
+    # Looking after it (`ensemble cache`): these raise sqlite3.Error and OSError for the caller to report
+
+    def stats(self) -> CacheStats:
+        """What the file holds; a cache never made reads as empty (and is not created)."""
+        if not self.path.exists():
+            return CacheStats(str(self.path), exists=False)
+        with self._lock:
+            conn = self._need()
+            entries, hits, oldest, newest, last_used = conn.execute(
+                "SELECT count(*), coalesce(sum(hits), 0), min(created), max(created), max(last_used) FROM calls").fetchone()
+            per: dict[tuple[str, str], list[int]] = {}
+            for text, hit in conn.execute("SELECT completions, hits FROM calls"):
+                shares = per.setdefault(_first_completion(text), [0, 0])
+                shares[0] += 1
+                shares[1] += int(hit)
+        size = sum(Path(f"{self.path}{suffix}").stat().st_size for suffix in ("", "-wal")
+                   if Path(f"{self.path}{suffix}").exists())
+        models = tuple(ModelEntries(provider, model, n, h) for (provider, model), (n, h) in sorted(per.items()))
+        return CacheStats(str(self.path), True, int(entries), size, int(hits), oldest, newest, last_used, models)
+
+    def remove(self, unused_since: float | None = None) -> int:
+        """Remove every entry, or those last used before ``unused_since`` (epoch seconds); how many went. The
+        file is compacted after, so that its size on disk shrinks too."""
+        if not self.path.exists():
+            return 0
+        with self._lock:
+            conn = self._need()
+            if unused_since is None:
+                removed = conn.execute("DELETE FROM calls").rowcount
+            else:
+                removed = conn.execute("DELETE FROM calls WHERE coalesce(last_used, created) < ?",
+                                       (unused_since,)).rowcount
+            if removed:
+                conn.execute("VACUUM")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return int(removed)
 
     def __len__(self) -> int:
         with self._lock:

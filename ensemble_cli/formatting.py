@@ -1,4 +1,4 @@
-"""How numbers are shown to people: dollars, p-values and counts; one formatter each, used by every view.
+"""How numbers are shown to people: dollars, p-values, counts and file sizes; one formatter each, used by every view.
 
 Records keep plain JSON numbers; these only shape what a person reads on stderr, in tables and reports.
 """
@@ -37,3 +37,15 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
     if plural is None:
         plural = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
     return f"{n} {plural}"
+
+
+def file_size(n: int) -> str:
+    """Bytes as people read them: ``812 bytes``, ``24.0 KiB``, ``3.5 MiB``, ``1.2 GiB``."""
+    if n < 1024:
+        return count(n, "byte")
+    value, unit = n / 1024, "KiB"
+    for larger in ("MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, larger
+    return f"{value:.1f} {unit}"

@@ -8,7 +8,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import EnsembleError, InputError, setting
 from .calls import Message
@@ -88,18 +88,46 @@ def json_lines(text: str, name: str) -> Iterator[tuple[str, int, Any]]:
                              "each line must be one JSON object") from None
 
 
-def read_file(path: Path, what: str, expected: str, error: type[EnsembleError] = InputError) -> str:
-    """A file the tool reads (inputs, configs, datasets, records), as UTF-8 text: missing, a directory,
-    unreadable or not UTF-8 is one ``error`` line naming it; ``what`` names the file ("input file") and
-    ``expected`` what to give instead."""
+def tolerant_json_lines(data: bytes, name: str, warn: Callable[[str], None]) -> Iterator[tuple[str, Any]]:
+    """Each non-blank line of JSONL ``data`` parsed, as (``name:line``, value), for files a run appends to
+    (records): a line that is not UTF-8 or not JSON is skipped and ``warn`` is told, naming ``name:line``; a
+    last line without its newline is called half-written (a run killed mid-write)."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        where = f"{name}:{number}"
+        try:
+            yield where, json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if number == len(lines):
+                warn(f"{where}: half-written last line (a run stopped mid-write?); skipped")
+            elif isinstance(exc, UnicodeDecodeError):
+                warn(f"{where}: not UTF-8 (byte 0x{raw[exc.start]:02x}); skipped")
+            else:
+                warn(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); skipped")
+
+
+def read_bytes(path: Path, what: str, expected: str, error: type[EnsembleError] = InputError) -> bytes:
+    """A file the tool reads, as bytes: missing, a directory or unreadable is one ``error`` line naming it;
+    ``what`` names the file ("input file") and ``expected`` what to give instead."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise error(f"{path}: {what} not found") from None
     except IsADirectoryError:
         raise error(f"{path}: is a directory; give {expected}") from None
     except OSError as exc:
         raise error(f"{path}: cannot read the {what} ({exc.strerror})") from None
+
+
+def read_file(path: Path, what: str, expected: str, error: type[EnsembleError] = InputError) -> str:
+    """A file the tool reads (inputs, configs, datasets, records), as UTF-8 text: missing, a directory,
+    unreadable or not UTF-8 is one ``error`` line naming it; ``what`` names the file ("input file") and
+    ``expected`` what to give instead."""
+    data = read_bytes(path, what, expected, error)
     try:
         return decode_utf8(data, str(path))
     except InputError as exc:
@@ -151,7 +179,7 @@ def read_jsonl(text: str, name: str) -> list[PromptItem]:
     return items
 
 
-def _read_stdin() -> bytes:
+def read_stdin() -> bytes:
     buffer = getattr(sys.stdin, "buffer", None)
     return buffer.read() if buffer is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
 
@@ -164,6 +192,6 @@ def load_inputs(prompt: str | None, input_path: str | None) -> list[PromptItem]:
     if input_path is None:
         raise InputError(f"nothing to run: give {setting('prompt')} or {setting('input')} (a JSONL file, or - for stdin)")
     if input_path == "-":
-        return read_jsonl(decode_utf8(_read_stdin(), "stdin"), "stdin")
+        return read_jsonl(decode_utf8(read_stdin(), "stdin"), "stdin")
     path = Path(input_path)
     return read_jsonl(read_file(path, "input file", "--input a JSONL file (or - for stdin)"), str(path))

@@ -16,10 +16,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Iterator, Sequence
+from typing import IO, Any, Callable, Iterator, Sequence
 
 from .errors import InputError
-from .inputs import PromptItem
+from .inputs import PromptItem, read_bytes, read_stdin, tolerant_json_lines
 from .secrets import redact_obj
 from .usage import Tally
 
@@ -100,6 +100,38 @@ def parse_records(data: bytes) -> Iterator[dict[str, Any]]:
             continue
         if isinstance(record, dict) and "id" in record:
             yield record
+
+
+@dataclass(frozen=True)
+class Located:
+    """A record read back, and where it was: ``file:line``."""
+
+    where: str
+    record: dict[str, Any]
+
+
+RECORDS_EXPECTED = "a JSONL file a strategy command wrote with -o (or - for stdin)"
+
+
+def read_records(sources: Sequence[str], warn: Callable[[str], None]) -> list[Located]:
+    """The records of JSONL files (``-`` for stdin), in order. A line that cannot be a record of this
+    version (half-written, not JSON, not an object with an id, another ``schema``) is skipped and ``warn``
+    names its ``file:line``; a file that cannot be read is an ``InputError``."""
+    found: list[Located] = []
+    for source in sources:
+        if source == "-":
+            data, name = read_stdin(), "stdin"
+        else:
+            data, name = read_bytes(Path(source), "records file", RECORDS_EXPECTED), source
+        for where, record in tolerant_json_lines(data, name, warn):
+            if not isinstance(record, dict) or "id" not in record:
+                warn(f"{where}: not a record (a JSON object with an id); skipped")
+            elif record.get("schema") != SCHEMA_VERSION:
+                warn(f"{where}: a record of schema version {record.get('schema')} (this ensemble reads "
+                     f"{SCHEMA_VERSION}); skipped")
+            else:
+                found.append(Located(where, record))
+    return found
 
 
 def read_recorded(path: Path, strategy: str, print_: str) -> Recorded:

@@ -105,14 +105,57 @@ def test_fifo_output_whose_reader_goes_away(slow_server, tmp_path):
     assert b"Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("args", [["--help"], ["vote", "--help"], ["schema"], ["providers", "--json"]])
-def test_other_commands_to_a_closed_stdout_exit_141(args):
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """A records file of a real vote run (3 prompts) and the call cache it filled."""
+    from fake_server import FakeOpenAIServer
+
+    where = tmp_path_factory.mktemp("written")
+    with FakeOpenAIServer({"a": ScriptedModel("The answer is 4")}) as server:
+        out = where / "out.jsonl"
+        cached = [arg for arg in command(server, "-i", str(prompts(where, 3)), "-o", str(out), "-q") if arg != "--no-cache"]
+        ran = subprocess.run([*cached, "--cache-dir", str(where / "cache")], capture_output=True, timeout=60)
+        assert ran.returncode == 0, ran.stderr
+    return {"RECORDS": str(out), "CACHE": str(where / "cache")}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["vote", "--help"], ["schema"], ["providers", "--json"],
+                                  ["show", "RECORDS"], ["show", "RECORDS", "--json"], ["show", "RECORDS", "--id", "q1"],
+                                  ["cache", "stats", "--cache-dir", "CACHE"], ["cache", "--help"]])
+def test_other_commands_to_a_closed_stdout_exit_141(args, written):
+    args = [written.get(arg, arg) for arg in args]
     process = subprocess.Popen([sys.executable, "-m", "ensemble_cli", *args], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
     assert process.stdout is not None and process.stderr is not None
     process.stdout.close()
     assert process.wait(timeout=60) == BROKEN_PIPE
     assert process.stderr.read() == b""
+
+
+def test_show_with_stderr_gone_still_prints_the_table_and_exits_141(written, tmp_path):
+    """Warnings about damaged lines go to stderr: with its reader gone, stdout still gets the whole table."""
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_text("not json\n" * 50 + open(written["RECORDS"]).read() + '{"id": "cut')
+    process = subprocess.Popen([sys.executable, "-m", "ensemble_cli", "show", str(damaged)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    assert process.stderr is not None and process.stdout is not None
+    process.stderr.close()
+    out = process.stdout.read()
+    assert process.wait(timeout=60) == BROKEN_PIPE
+    assert b"summary" in out and all(f"q{i}".encode() in out for i in range(3))
+
+
+def test_cache_prune_with_stderr_gone_still_prunes(written, tmp_path):
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(written["CACHE"], cache)
+    process = subprocess.Popen([sys.executable, "-m", "ensemble_cli", "cache", "prune", "--older-than", "0s",
+                                "--cache-dir", str(cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stderr is not None and process.stdout is not None
+    process.stderr.close()
+    assert process.stdout.read().startswith(b"removed 3 entries")
+    assert process.wait(timeout=60) == 0  # nothing was written to stderr, so nothing was lost
 
 
 def test_server_log_fifo_whose_reader_goes_away_keeps_serving(tmp_path, fake_server):

@@ -14,10 +14,12 @@ from typer.core import TyperGroup
 from .. import __version__, catalog
 from .bench import bench_app
 from .boundary import TRACEBACK_ENV, guarded
+from .cache_cmd import cache_app
 from .providers_cmd import providers
 from .revote import HELP as REVOTE_HELP, revote
 from .schema_cmd import schema
 from .serve import HELP as SERVE_HELP, serve
+from .show import HELP as SHOW_HELP, show
 
 
 class EnsembleGroup(TyperGroup):
@@ -83,6 +85,8 @@ app.command("providers")(providers)
 app.command("schema")(schema)
 app.add_typer(bench_app, name="bench")
 app.command("revote", help=REVOTE_HELP)(revote)
+app.command("show", help=SHOW_HELP)(show)
+app.add_typer(cache_app, name="cache")
 
 
 _COMMANDS: dict[int, Any] = {}
