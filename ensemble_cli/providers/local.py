@@ -24,6 +24,7 @@ from ..decoding import Position
 from .gguf_info import read_info
 from .llama_engine import LlamaEngine, SequenceBatch, resolve_model_path
 from .local_models import display_name
+from .templates import PLAIN_STOP
 
 if TYPE_CHECKING:
     from ..usage import Tally
@@ -114,6 +115,12 @@ class LocalProvider:
             return f"template {self.template!r}" if "{" not in self.template else "the member's template"
         return PLAIN_FORM if self.plain_prompts else "the model's chat template"
 
+    def _ended(self, request: Request) -> Request:
+        """In the plain completion form a base model's answer ends where it starts the next question."""
+        if request.prompt is None and self.plain_prompts and PLAIN_STOP not in request.stop:
+            return request.but(stop=(*request.stop, PLAIN_STOP))
+        return request
+
     def tokens_of(self, request: Request) -> list[int]:
         return self.engine.prompt_tokens(request.messages, request.prefix, request.prompt, self.template)
 
@@ -146,6 +153,7 @@ class LocalProvider:
         """The choices, decoded on the engine's thread; cancelled (the caller went away), the decode stops at
         its next token instead of running on to max_tokens."""
         stop = threading.Event()
+        request = self._ended(request)
         try:
             return await self.engine.run(self._complete_sync, request, stop)
         except asyncio.CancelledError:
@@ -160,6 +168,7 @@ class LocalProvider:
         queue: asyncio.Queue[str | Completion | BaseException] = asyncio.Queue()
 
         stop = threading.Event()
+        request = self._ended(request)
 
         def produce() -> None:
             try:
@@ -427,6 +436,10 @@ class LocalDecoder:
             if source != seq:
                 self.batch.copy_sequence(source, seq)
                 logits[seq] = logits[source]
+        # text appended before the first step (a gated committee's other members) follows the prompts
+        late = {seq: self.generated[seq] for seq in sequences if self.generated[seq]}
+        if late:
+            logits.update(self.batch.feed(late))
         self._logits = logits
         self.tally.add_steps(0, prompt_tokens=sum(len(prompts[s]) for s in sources), model=self.model)
 

@@ -20,6 +20,8 @@ PLAIN = (
 """The plain completion form, for base models without a chat template: the system text and a blank line,
 each user turn as ``Question: ...``, each earlier reply as ``Answer: ...``, then ``Answer:`` to continue."""
 PLAIN_NAME = "plain"
+PLAIN_STOP = "\nQuestion:"
+"""Where a base model's reply in the plain form ends: it has begun the next question."""
 BUILTIN_TEMPLATES = {"chatml": CHATML, PLAIN_NAME: PLAIN}
 
 
