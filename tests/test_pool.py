@@ -195,3 +195,15 @@ def test_shared_decode_state_survives_two_models_interleaved(smollm2, gemma):
     alone = [asyncio.run(p.complete(request))[0].text for p in (smollm2, gemma)]
     together = [c[0].text for c in asyncio.run(both())]
     assert together == alone and np.all([bool(t) for t in alone])
+
+
+def test_the_default_bench_arms_pool_both_models():
+    from ensemble_cli.bench.arms import load_plan
+
+    arms = {arm.name: arm for arm in load_plan(None, "number").arms}
+    for name in ("vote", "moa-lite", "committee"):
+        models = {m.model for m in arms[name].config.members}
+        assert models == {"smollm2", "gemma3-270m"}, name
+        assert any("the pool" in note for note in arms[name].notes)
+    assert [m.model for m in arms["single"].config.members] == [None]  # the baseline stays one model
+    assert load_plan(None, "number", {"members": ["local/smollm2"]}).arms[1].config.members[0].model == "smollm2"
