@@ -294,6 +294,11 @@ def usage_only(lines: list[str]) -> list[str]:
     return ["..."] + [line for line in lines if line.startswith("usage:")]
 
 
+def without_paths(lines: list[str]) -> list[str]:
+    """The lines naming where each model's file lies on this machine (and the user's models folder) left out."""
+    return [line for line in lines if not re.match(r"^(local/\S+: /|more: )", line)]
+
+
 ABRIDGED_KEYS = frozenset({"bytes", "created", "refusal", "system_fingerprint"})
 
 
@@ -584,6 +589,9 @@ EXAMPLES: dict[str, Example] = {
     "usage-line": Example("abridged: only the usage line", abridge=usage_only),
     "budget": Example(BUDGET_NOTE, embedded=False, prepare=write_budget_run, scratch_cwd=True),
     "bench-tune": Example(prepare=copy_bench_config, scratch_cwd=True),
+    "models": Example("abridged: the lines giving each file's path on this machine left out", abridge=without_paths),
+    "pool-committee": Example(),
+    "pool-vote": Example(),
     "member-dry-run": Example("OPENAI_API_KEY and DEEPSEEK_API_KEY set in the environment", embedded=False,
                               prepare=set_api_keys),
 }
