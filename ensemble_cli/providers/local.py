@@ -91,6 +91,8 @@ class LocalProvider:
         self.label = label
         self.template = template
         """The member's own prompt template (a built-in name or Jinja2 source); None: the model's form."""
+        if self.plain_prompts:
+            self.capabilities = replace(CAPABILITIES, plain_prompts=True)
         self.base_url: str | None = None
         self._engine: LlamaEngine | None = None
         self._cache: SequenceBatch | None = None

@@ -138,8 +138,6 @@ class MeteredProvider:
         self.capabilities = inner.capabilities
         self.label = inner.label
         self.base_url = inner.base_url
-        self.plain_prompts = bool(getattr(inner, "plain_prompts", False))
-        """The model has no chat template (an in-process base model): see ``LocalProvider.plain_prompts``."""
 
     def key(self) -> str:
         return self.inner.key()

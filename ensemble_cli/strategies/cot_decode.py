@@ -117,7 +117,7 @@ class CotDecode:
             self.notes.append(f"member '{self.member.name}' gives at most {limit} alternatives; using k={limit}")
         self.width = min(wanted, limit)
         self.raw = self.settings.raw
-        if "raw" not in self.settings.model_fields_set and getattr(self.member.provider, "plain_prompts", False):
+        if "raw" not in self.settings.model_fields_set and self.member.provider.capabilities.plain_prompts:
             self.raw = True  # a base model: the question-answer template is the whole prompt, as in the paper
             self.notes.append(f"member '{self.member.name}' is a base model (no chat template): cot-decode sends its "
                               f"template as the raw prompt, as the CoT-decoding paper does; set "
