@@ -523,6 +523,8 @@ class Example:
     abridge: Callable[[list[str]], list[str]] | None = None
     prepare: Prepare | None = None
     scratch_cwd: bool = False
+    pool: bool = False
+    """It runs the second embedded model, Gemma 3 270M (the pool extra), too."""
 
     def marker(self, name: str) -> str:
         return f"<!-- example: {name}{f' ({self.note})' if self.note else ''} -->"
@@ -590,8 +592,8 @@ EXAMPLES: dict[str, Example] = {
     "budget": Example(BUDGET_NOTE, embedded=False, prepare=write_budget_run, scratch_cwd=True),
     "bench-tune": Example(prepare=copy_bench_config, scratch_cwd=True),
     "models": Example("abridged: the lines giving each file's path on this machine left out", abridge=without_paths),
-    "pool-committee": Example(),
-    "pool-vote": Example(),
+    "pool-committee": Example(pool=True),
+    "pool-vote": Example(pool=True),
     "member-dry-run": Example("OPENAI_API_KEY and DEEPSEEK_API_KEY set in the environment", embedded=False,
                               prepare=set_api_keys),
 }
