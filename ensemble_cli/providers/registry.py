@@ -79,7 +79,13 @@ class ProviderRegistry:
         if backend == "local":
             from .local import LocalProvider
 
-            return LocalProvider(member.model, label="the local model")
+            local = LocalProvider(member.model, label="the local model", template=member.template)
+            if local.plain_prompts:
+                note = (f"local model '{local.model}' has no chat template (a base model): its prompts are written in "
+                        f"{local.prompt_form()}; set a member's {setting('template')} to choose another")
+                if note not in self.notes:
+                    self.notes.append(note)
+            return local
         if backend == "llm":
             from .llm_backend import LlmProvider
 

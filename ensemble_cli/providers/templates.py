@@ -10,7 +10,19 @@ CHATML = (
     "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
     "<|im_start|>assistant\n"
 )
-BUILTIN_TEMPLATES = {"chatml": CHATML}
+PLAIN = (
+    "{% for m in messages %}"
+    "{% if m.role == 'system' %}{{ m.content }}\n\n"
+    "{% elif m.role == 'user' %}Question: {{ m.content }}\n"
+    "{% else %}Answer: {{ m.content }}\n\n{% endif %}"
+    "{% endfor %}Answer:"
+)
+"""The plain completion form, for base models without a chat template: the system text and a blank line,
+each user turn as ``Question: ...``, each earlier reply as ``Answer: ...``, then ``Answer:`` to continue."""
+PLAIN_NAME = "plain"
+PLAIN_STOP = "\nQuestion:"
+"""Where a base model's reply in the plain form ends: it has begun the next question."""
+BUILTIN_TEMPLATES = {"chatml": CHATML, PLAIN_NAME: PLAIN}
 
 
 def render_prompt(messages: Sequence[Message], template: str = "chatml", prefix: str = "") -> str:

@@ -68,6 +68,9 @@ class CommitteeStep(Model):
     agreement: float
     members: dict[str, tuple[str | None, float]]
     """Each group's own top token there and its probability."""
+    partial: list[str] | None = None
+    """The groups whose own top token was a partial match of the winner (one is a prefix of the other, as
+    " Rayleigh" and " Ray" of two tokenizers); left out where none was."""
     ensembled: bool | None = None
     merged: list[tuple[str | None, float]] | None = None
     """``trace``: the merged distribution's top-k (token, log-probability), best first."""
@@ -247,6 +250,9 @@ class _CommitteeRun:
                 for g in self.groups if g.index in dists
             },
         }
+        partial = [g.name for g in self.groups if g.index in dists and partial_match(dists[g.index].top, result.winner)]
+        if partial:
+            step["partial"] = partial
         if self.settings.gate is not None:
             step["ensembled"] = ensembled
         if self.settings.trace:
@@ -364,6 +370,14 @@ class _CommitteeRun:
             "steps": steps,
         }
         return details
+
+
+def partial_match(top: str, winner: str) -> bool:
+    """Whether a member's top token and the winner differ but one begins the other: the winner ends inside
+    the member's token, or the member's token ends inside the winner (two tokenizers cut the text apart)."""
+    if top == winner or END in (top, winner) or not top or not winner:
+        return False
+    return top.startswith(winner) or winner.startswith(top)
 
 
 class HeldBack:

@@ -116,6 +116,12 @@ class CotDecode:
         if wanted > limit:
             self.notes.append(f"member '{self.member.name}' gives at most {limit} alternatives; using k={limit}")
         self.width = min(wanted, limit)
+        self.raw = self.settings.raw
+        if "raw" not in self.settings.model_fields_set and self.member.provider.capabilities.plain_prompts:
+            self.raw = True  # a base model: the question-answer template is the whole prompt, as in the paper
+            self.notes.append(f"member '{self.member.name}' is a base model (no chat template): cot-decode sends its "
+                              f"template as the raw prompt, as the CoT-decoding paper does; set "
+                              f"{setting('cot-decode.raw')} false to write it in the model's prompt form instead")
 
     def called(self) -> list[Member]:
         return [self.member]
@@ -123,7 +129,7 @@ class CotDecode:
     def base_request(self, item: PromptItem) -> Request:
         """The question in the template: as a chat user message, or with ``raw`` as the whole prompt."""
         question = self.settings.template.replace("{question}", item.text)
-        if self.settings.raw:
+        if self.raw:
             return Request((), prompt=question)
         return Request(self.member.messages(item.asking(question)))
 
