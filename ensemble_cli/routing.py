@@ -230,11 +230,8 @@ class Gate:
 
 
 def embedded_models() -> dict[str, str]:
-    """The local models every server lists by name: the embedded one, where its package is installed."""
-    from importlib.util import find_spec
+    """The local models every server lists by name: the named models whose packages are installed
+    (``smollm2``, ``gemma3-270m``), never a file."""
+    from .providers.local_models import NAMED
 
-    from .providers.llama_engine import EMBEDDED_MODEL_NAME, EMBEDDED_MODEL_PACKAGE
-
-    if find_spec(EMBEDDED_MODEL_PACKAGE) is None:
-        return {}
-    return {EMBEDDED_MODEL_NAME: EMBEDDED_MODEL_NAME}
+    return {model.name: model.name for model in NAMED if model.installed()}

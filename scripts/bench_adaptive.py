@@ -136,6 +136,11 @@ def cascade_rows(base: dict[str, Any], prompts, targets: Targets, args) -> None:
                   f"{verdict} (within 1.5 points, <= 0.50x)"]])
 
 
+def winner(record: dict[str, Any]) -> Any:
+    """The answer a vote chose (its output is the winning reply in its own words, which may differ)."""
+    return (record.get("details") or {}).get("winner")
+
+
 def embedded(args) -> None:
     from ensemble_cli.bench.datasets import load_dataset
     from ensemble_cli.providers.llama_engine import embedded_model_path
@@ -152,7 +157,7 @@ def embedded(args) -> None:
     fixed = run({**base, "vote": {"extract": "number", "samples": cap}}, "vote", prompts)
     adaptive = run({**base, "vote": {"extract": "number", "samples": cap, "adaptive": True}}, "vote", prompts)
     by_id = {r["id"]: r for r in fixed}
-    same = sum(1 for r in adaptive if r.get("output") == by_id[r["id"]].get("output")) / len(adaptive)
+    same = sum(1 for r in adaptive if winner(r) == winner(by_id[r["id"]])) / len(adaptive)
     golds = {item.id: item.answer for item in items}
 
     def right(records):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 import asyncio
 import json
 import threading
@@ -295,3 +296,20 @@ def test_a_broken_user_ensemble_is_skipped_with_a_warning_not_the_whole_server(t
     assert len(warnings) == 1 and "broken" in warnings[0] and "bogus_key: unknown key" in warnings[0]
     with pytest.raises(ConfigError, match="bogus_key"):  # a file named with --ensembles must be valid
         load_ensembles(home / "ensembles" / "broken.yaml")
+
+
+def test_an_example_whose_model_is_not_installed_is_left_out_with_a_warning(tmp_path, monkeypatch):
+    from ensemble_cli.errors import ConfigError
+    from ensemble_cli.providers import local_models
+    from ensemble_cli.server import load_ensembles
+    from ensemble_cli.server.serve import validate
+
+    monkeypatch.setenv("ENSEMBLE_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(local_models.NamedModel, "installed", lambda model: model.name == "smollm2")
+    warnings: list[str] = []
+    served = validate(load_ensembles(None, warn=warnings.append), warnings.append)
+    assert "vote" in served and "committee" in served
+    assert "pool" not in served and "pool-committee" not in served
+    assert len(warnings) == 2 and all("pip install 'ensemble-cli[pool]'" in w and "not served" in w for w in warnings)
+    with pytest.raises(ConfigError, match=r"ensemble 'pool.*not installed"):  # --ensembles: each must be valid
+        validate(load_ensembles(Path(__file__).parents[1] / "configs" / "pool.yaml"))

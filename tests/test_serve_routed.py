@@ -140,7 +140,10 @@ def test_models_list_the_ensembles_and_say_how_to_route_them(server):
     assert cards["vote"].routed_as == "vote@PROVIDER/MODEL"  # type: ignore[attr-defined]
     routing = (page.model_extra or {})["routing"]
     assert routing["syntax"] == "ENSEMBLE@PROVIDER/MODEL"
-    assert routing["providers"] == ["local", "openai", "deepseek"] and routing["local_models"] == ["smollm2"]
+    from ensemble_cli.providers.local_models import NAMED
+
+    installed = [model.name for model in NAMED if model.installed()]
+    assert routing["providers"] == ["local", "openai", "deepseek"] and routing["local_models"] == installed
     assert "aimed@openai/MODEL" in routing["examples"] and "never a file" in routing["description"]
     one = client(server).models.retrieve("vote@openai/mini")
     assert one.id == "vote@openai/mini" and one.routed_from == "vote"  # type: ignore[attr-defined]

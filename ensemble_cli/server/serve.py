@@ -11,7 +11,7 @@ import ipaddress
 import os
 import signal
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from .. import secrets
 from ..sinks.console import say
@@ -50,13 +50,27 @@ def server_key(api_key_env: str | None, host: str, environ: Mapping[str, str]) -
     return key
 
 
-def validate(ensembles: dict[str, Ensemble]) -> None:
-    """Prepare each ensemble once, so that a broken config or a missing member key stops the server now."""
-    for ensemble in ensembles.values():
+def validate(ensembles: dict[str, Ensemble], warn: Callable[[str], None] | None = None) -> dict[str, Ensemble]:
+    """Prepare each ensemble once, so that a broken config or a missing member key is found now: it stops the
+    server, or (``warn``: the default named ensembles, where one example may need an extra that is not
+    installed) that ensemble is left out with a warning. Returns the ensembles to serve."""
+    served: dict[str, Ensemble] = {}
+    for name, ensemble in ensembles.items():
+        session = Session(ensemble.config, registry=ensemble.registry)
         try:
-            Session(ensemble.config, registry=ensemble.registry).prepare(ensemble.strategy)
+            session.prepare(ensemble.strategy)
         except ConfigError as exc:
-            raise ConfigError(f"ensemble '{ensemble.name}' ({ensemble.path}): {exc.template}") from None
+            problem = f"ensemble '{ensemble.name}' ({ensemble.path}): {exc.template}"
+            if warn is None:
+                raise ConfigError(problem) from None
+            warn(f"{problem}; not served")
+            continue
+        finally:
+            session.close()
+        served[name] = ensemble
+    if not served:
+        raise ConfigError("no ensemble can be served; fix the files named above, or pass --ensembles FILE.yaml")
+    return served
 
 
 def serve_ensembles(path: Path | None, host: str, port: int, limits: Limits, api_key_env: str | None,
@@ -65,8 +79,10 @@ def serve_ensembles(path: Path | None, host: str, port: int, limits: Limits, api
 
     environ = os.environ if environ is None else environ
     limits.api_key = server_key(api_key_env, host, environ)
-    ensembles = load_ensembles(path, environ, warn=lambda message: say(f"warning: {message}", style="yellow"))
-    validate(ensembles)
+    def warn(message: str) -> None:
+        say(f"warning: {message}", style="yellow")
+
+    ensembles = validate(load_ensembles(path, environ, warn=warn), warn if path is None else None)
     check_port_free(host, port)
     app = create_app(ensembles, limits)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None,
