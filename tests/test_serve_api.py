@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 import asyncio
 import json
 import threading
+from pathlib import Path
 
 import httpx
 import openai
