@@ -10,7 +10,8 @@ Adaptive (``adaptive: true``): ``samples`` becomes the cap per member. Each roun
 steps, round-robin over members (``min_samples`` first, then ``step`` more), and stops once the leader is
 settled by the Beta rule of ``vote_stopping.py``; the round's ``stopping`` says how many were drawn, why
 it stopped and the posterior after each step. Sample j of a member always has the same seed, so an
-adaptive run draws exactly the first samples a fixed-budget run with the same seed would.
+adaptive run is reproducible and asks for the first samples a fixed-budget run with that seed asks for;
+their texts match only where a backend's arithmetic does not depend on the batch (llama.cpp's does).
 """
 
 from __future__ import annotations
