@@ -10,10 +10,12 @@ one JSON-ready dict; ``rows`` and ``render`` show it as a table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import catalog
+from .errors import config_key
+from .errors import render as render_settings
 from .formatting import count, usd
 from .providers.metered import MeteredProvider, estimate_prompt_tokens
 
@@ -49,6 +51,31 @@ class Line:
                 "known_calls": self.exact, "cached_calls": self.cached}
 
 
+def made_once(planned: "Planned", seen: set[str]) -> "Planned":
+    """``planned`` as a run makes it: a call identical by construction to one already planned for the prompt
+    (``same_call_key``, as ``ask_all`` shares it) is not made again, and ``n`` greedy choices are one."""
+    from .cache import same_call_key
+
+    if not planned.exact:
+        return planned
+    provider = planned.member.provider
+    keys = [same_call_key(provider, request) for request in planned.exact]
+    fresh = []
+    for request, key in zip(planned.exact, keys):
+        if key is None or key not in seen:
+            fresh.append(request)
+        if key is not None:
+            seen.add(key)
+    calls = planned.calls if len(planned.exact) != planned.calls else len(fresh)
+    choices = planned.completion_tokens
+    if len(fresh) == 1 and fresh[0].n > 1 and fresh[0].temperature == 0 and keys[0] is not None:
+        choices = fresh[0].max_tokens  # one greedy choice, repeated
+    share = len(fresh) / len(planned.exact)
+    return replace(planned, calls=calls if fresh else 0, prompts=round(planned.prompts * share),
+                   completion_tokens=round(choices * share) if calls == len(fresh) else choices * bool(fresh),
+                   extra_prompt_tokens=round(planned.extra_prompt_tokens * share), exact=tuple(fresh))
+
+
 @dataclass
 class Totals:
     lines: dict[tuple[str, str], Line] = field(default_factory=dict)
@@ -59,6 +86,8 @@ class Totals:
         line = self.lines.get(key)
         if line is None:
             line = self.lines[key] = Line(member.name, member.role, f"{provider.name}/{provider.model}", planned.what)
+        if planned.calls == 0:
+            return
         counted = provider.prompt_tokens(planned.request)
         if counted is None:
             line.counted = False
@@ -77,14 +106,17 @@ class Totals:
             line.cached += sum(1 for request in planned.exact if provider.cached(request))
 
 
-def plan_run(session: "Session", prepared: "Prepared", items: Sequence["PromptItem"]) -> dict[str, Any]:
-    """The worst case of running ``prepared`` over ``items``, as one JSON-ready dict. No call is made."""
+def plan_run(session: "Session", prepared: "Prepared", items: Sequence["PromptItem"],
+             namer: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """The worst case of running ``prepared`` over ``items``, as one JSON-ready dict. No call is made.
+    ``namer`` names a setting in the notes as the front end does (``--temperature`` on the command line)."""
     spec = catalog.spec(prepared.info.strategy)
     totals = Totals()
     if spec.plan is not None:
         for item in items:
+            seen: set[str] = set()
             for planned in spec.plan(prepared.strategy, item):
-                totals.add(planned, session)
+                totals.add(made_once(planned, seen), session)
     lines = list(totals.lines.values())
     known = spec.plan is not None
     cost: float | None = sum(line.cost_usd for line in lines if line.cost_usd is not None)
@@ -104,7 +136,7 @@ def plan_run(session: "Session", prepared: "Prepared", items: Sequence["PromptIt
         "budget_usd": budget,
         "budget_stops": None if budget is None or cost is None else cost > budget,
         "lines": [line.as_dict() for line in lines],
-        "notes": list(prepared.notes),
+        "notes": [render_settings(note, namer or config_key) for note in prepared.notes],
     }
     if not known:
         plan["notes"].append(f"{spec.name} does not say what it would call; calls and cost unknown")

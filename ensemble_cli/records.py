@@ -174,8 +174,10 @@ class RecordWriter:
     """Appends records to a file (or stdout for ``-``), one line each, flushed per record and synced
     where the target is a regular file (devices, pipes and FIFOs cannot be synced)."""
 
-    def __init__(self, target: str | None) -> None:
+    def __init__(self, target: str | None, flag: str = "-o") -> None:
         self.target = target
+        self.flag = flag
+        """The setting that names the target, for error messages (``--log`` for the server's log)."""
         self._stream: IO[str] | None = None
         self._owns = False
         self._sync = False
@@ -186,14 +188,15 @@ class RecordWriter:
         elif self.target:
             path = Path(self.target)
             if path.is_dir():
-                raise InputError(f"{path}: is a directory; give -o a file name")
+                raise InputError(f"{path}: is a directory; give {self.flag} a file name")
             try:
                 if path.parent != Path(""):
                     path.parent.mkdir(parents=True, exist_ok=True)
                 tail = _damaged_tail(path)
                 self._stream = path.open("a", encoding="utf-8")
             except OSError as exc:
-                raise InputError(f"{path}: cannot open the output file ({exc.strerror})") from None
+                raise InputError(f"{path}: cannot open the output file ({exc.strerror}); give {self.flag} a file "
+                                 "you can write") from None
             self._owns = True
             self._sync = is_regular_file(self._stream)
             if tail:

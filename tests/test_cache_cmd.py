@@ -209,3 +209,14 @@ def test_a_file_that_is_not_a_cache_is_one_error_line(tmp_path):
         assert result.exit_code == 1, (args, result.stderr)
         assert result.stderr.startswith(f"ensemble: error: {directory / 'calls.sqlite3'}: cannot use the call cache (")
         assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", [["stats"], ["clear", "--yes"], ["prune", "--older-than", "1d"]])
+def test_a_cache_dir_that_is_a_file_is_one_error_line(command, tmp_path):
+    records = tmp_path / "votes.jsonl"
+    records.write_text("{}\n")
+    result = CliRunner().invoke(app, ["cache", *command, "--cache-dir", str(records)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not a directory; give --cache-dir" in lines[0] and str(records) in lines[0]
+    assert records.read_text() == "{}\n"

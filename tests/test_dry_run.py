@@ -39,7 +39,7 @@ def test_a_vote_dry_run_counts_every_sample_prices_it_and_calls_nothing(server, 
     config = tmp_path / "run.yaml"
     config.write_text(PRICES + "members: [ollama/a, ollama/b]\n")
     plan = plan_of(invoke("vote", "-c", config, *remote(server), "-p", "2 + 2?", "--samples", "3", "--rounds", "2",
-                          "--max-tokens", "10", "--seed", "1", "--dry-run", "-o", "-"))
+                          "--max-tokens", "10", "--seed", "1", "-t", "0.7", "--dry-run", "-o", "-"))
     assert server.calls == 0
     assert plan["calls"] == 3 * 2 * 2 and plan["calls_per_prompt"] == 12  # ollama ignores n: a call per sample
     assert plan["completion_tokens"] == 12 * 10
@@ -132,6 +132,11 @@ def test_bench_dry_run_plans_every_arm_and_calls_nothing(server, tmp_path):
     assert set(rows) == {"single", "sc", "sc-w"}
     assert "recounts sc: no call" in rows["sc-w"] and "│ 9 " in rows["sc"] and "│ 3 " in rows["single"]
     assert "12 calls at most" in result.stdout
+    plan = plan_of(invoke("bench", "--dataset", data, "-c", bench, "--dry-run", "-o", "-"))
+    arms = {arm["arm"]: arm for arm in plan["arms"]}
+    assert set(arms) == {"single", "sc", "sc-w"} and plan["calls"] == 12 and server.calls == 0
+    assert arms["sc"]["calls"] == 9 and arms["sc-w"]["recount_of"] == "sc"
+    assert plan["cost_usd"] == pytest.approx(sum(arm.get("cost_usd") or 0 for arm in plan["arms"]))
 
 
 @pytest.mark.embedded
@@ -144,6 +149,30 @@ def test_the_embedded_model_counts_its_prompt_with_its_own_tokenizer():
 def test_a_cascade_plans_every_tier_at_worst(server):
     plan = plan_of(invoke("cascade", *remote(server, "--model", "a"), "-p", "2 + 2?", "--extract", "number",
                           "--tier", "{strategy: vote, vote: {samples: 2}}",
-                          "--tier", "{strategy: vote, model: b, vote: {samples: 3}}", "--dry-run", "-o", "-"))
+                          "--tier", "{strategy: vote, model: b, vote: {samples: 3}}", "-t", "0.7", "--seed", "1",
+                          "--dry-run", "-o", "-"))
     assert plan["calls"] == 2 + 3 and server.calls == 0
     assert {line["what"] for line in plan["lines"]} == {"tier 1: round 1 samples", "tier 2: round 1 samples"}
+
+
+@pytest.mark.parametrize("samples", ["1", "3"])
+def test_identical_greedy_copies_are_planned_as_the_one_call_a_run_makes(server, samples):
+    args = ["vote", *remote(server, "--model", "a"), "-p", "2 + 2?", "--member", "x=ollama/a*3", "--samples", samples,
+            "--max-tokens", "10", "--no-cache"]
+    plan = plan_of(invoke(*args, "--dry-run", "-o", "-"))
+    assert server.calls == 0
+    real = invoke(*args, "-o", "-")
+    assert real.exit_code == 0, real.output
+    assert plan["calls"] == server.calls == 1
+    assert plan["completion_tokens"] == 10
+
+
+def test_the_plans_notes_name_flags_and_reach_stderr_in_table_form(server):
+    args = ["vote", *remote(server, "--model", "a"), "-p", "2 + 2?", "--member", "x=ollama/a*2", "--dry-run"]
+    table = invoke(*args)
+    assert table.exit_code == 0, table.output
+    assert "note" in table.stderr and "--temperature" in table.stderr and "dry run" in table.stdout
+    plan = plan_of(invoke(*args, "-o", "-"))
+    assert plan["notes"] and all("\u27e6" not in note for note in plan["notes"])
+    assert any("--temperature" in note for note in plan["notes"])
+    assert "note" not in invoke(*args, "-q").stderr

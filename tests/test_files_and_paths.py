@@ -167,3 +167,21 @@ def test_input_mistakes_say_what_is_wrong(content, extra, message, tmp_path, cat
     result = invoke("committee", "--input", str(prompts), *extra, *args)
     one_line_error(result, 2, message)
     assert "None" not in result.stderr and server.calls == 0
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda p: p, "is a directory; give --log a file name"),
+    (_not_a_directory, "cannot open the output file"),
+])
+def test_a_serve_log_that_cannot_be_written_stops_the_server_before_it_serves(make, message, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("ENSEMBLE_HOME", str(tmp_path / "home"))
+    path = make(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "ensemble_cli", "serve", "--log", str(path), "--port", "1"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ensemble: error: ") and message in lines[0] and str(path) in lines[0]
+    assert "serving" not in done.stderr + done.stdout

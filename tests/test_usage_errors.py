@@ -37,10 +37,16 @@ def test_a_misspelt_flag_says_what_was_meant(command):
     (["vote", "-p", "hi", "--budget", "-1"], ["--budget: ", "greater than 0"]),
     (["committee", "-p", "hi", "--merge", "median"], ["--merge: ", "'mean', 'product' or 'vote'"]),
     (["vote", "-p", "hi", "--consensus", "2"], ["--consensus: ", "less than or equal to 1"]),
-    (["revote"], ["Missing argument", "ensemble revote --help"]),
+    (["revote"], ["RECORDS: required", "ensemble revote --help"]),
     (["vot"], ["No such command 'vot'", "vote"]),
     (["--bogus"], ["--bogus: no such option"]),
     (["bench", "--limit", "0"], ["--limit: "]),
+    (["vote", "-p", "hi", "--max-tokens"], ["--max-tokens: give it a value"]),
+    (["show", "x.jsonl", "--id"], ["--id: give it a value"]),
+    (["cache"], ["ensemble cache: name a subcommand: stats, clear, prune", "ensemble cache --help"]),
+    (["cache", "prune"], ["--older-than: required"]),
+    (["serve", "--port", "99999"], ["--port: ", "less than or equal to 65535"]),
+    (["serve", "--port", "0"], ["--port: ", "greater than or equal to 1"]),
 ])
 def test_bad_values_are_one_line_naming_the_flag(args, needles):
     one_line(runner.invoke(app, args), *needles)

@@ -47,7 +47,7 @@ def bench(
     overrides = {"max_tokens": max_tokens} if max_tokens else {}
     plan = load_plan(config, data.default_scoring(), overrides)
     if dry_run:
-        _dry_run(plan, items)
+        _dry_run(plan, items, as_json=output is not None and str(output) == "-")
         return
     run_dir = output or Path(f"bench-{data.name}")
     console = stderr_console()
@@ -65,8 +65,11 @@ def bench(
         raise typer.Exit(int(ExitStatus.PARTIAL))
 
 
-def _dry_run(plan: Any, items: list) -> None:
-    """One row per arm: its calls, tokens and dollars at worst over the items, and what the cache holds."""
+def _dry_run(plan: Any, items: list, as_json: bool = False) -> None:
+    """One row per arm: its calls, tokens and dollars at worst over the items, and what the cache holds; with
+    ``-o -``, one JSON object (``arms``: each arm's plan, ``calls`` and ``cost_usd`` in all)."""
+    import json
+
     from rich.table import Table
 
     from ..bench.runner import plan_bench
@@ -74,6 +77,12 @@ def _dry_run(plan: Any, items: list) -> None:
     from ..sinks.console import stdout_console
 
     plans = plan_bench(plan, items)
+    costs = [arm.get("cost_usd") for arm in plans]
+    total = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+    if as_json:
+        print(json.dumps({"dry_run": True, "items": len(items), "arms": plans,
+                          "calls": sum(arm.get("calls") or 0 for arm in plans), "cost_usd": total}))
+        return
     table = Table(title=f"bench dry run: {count(len(items), 'item')}, calls at worst", title_justify="left")
     for column in ("arm", "strategy", "calls", "prompt tok", "completion tok", "cost", "cached", "note"):
         table.add_column(column)
@@ -83,8 +92,6 @@ def _dry_run(plan: Any, items: list) -> None:
         table.add_row(arm["arm"], arm["strategy"], str(arm.get("calls", "-")), str(arm.get("prompt_tokens", "-")),
                       str(arm.get("completion_tokens", "-")), usd(arm.get("cost_usd")),
                       f"{arm.get('cached_calls', 0)}/{arm.get('known_calls', 0)}", note)
-    costs = [arm.get("cost_usd") for arm in plans]
-    total = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
     console = stdout_console()
     console.print(table)
     console.print(f"dry run: {sum(arm.get('calls') or 0 for arm in plans)} calls at most, {usd(total)} at worst; "

@@ -21,7 +21,7 @@ from ..errors import EnsembleError, ExitStatus
 from ..secrets import redact
 from ..sinks.console import say, stderr_lost
 from .naming import flag_for
-from .parsing import Abort, ClickException, Exit, NoArgsIsHelpError, UsageError
+from .parsing import Abort, ClickException, Exit, NoArgsIsHelpError, NoSuchOption, UsageError
 
 TRACEBACK_ENV = "ENSEMBLE_TRACEBACK"
 TERMINATED = 143
@@ -70,17 +70,31 @@ def _help_hint(ctx: object) -> str:
 
 
 INVALID = re.compile(r"^Invalid value for (?P<param>.+?): (?P<message>.*)$", re.S)
+MISSING = re.compile(r"^Missing (?P<kind>argument|option|parameter) '(?P<name>[^']+)'\.?$")
 
 
 def usage_message(exc: ClickException) -> str:
     """A parser error as one line: the flag, what is wrong with it, the fix or the parser's "did you mean"."""
     hint = _help_hint(getattr(exc, "ctx", None))
     option = getattr(exc, "option_name", None)
-    if option is not None:  # no such option
-        possibilities = sorted(getattr(exc, "possibilities", None) or [])
+    if isinstance(exc, NoSuchOption):
+        possibilities = sorted(exc.possibilities or [])
         guess = f"; did you mean {' or '.join(possibilities)}?" if possibilities else ""
-        return f"{option}: no such option{guess}{hint}"
+        return f"{exc.option_name}: no such option{guess}{hint}"
+    if option is not None:  # a flag used wrongly: given without its value, most often
+        said = " ".join(exc.format_message().split())
+        if "requires an argument" in said or "requires" in said and "arguments" in said:
+            return f"{option}: give it a value{hint}"
+        return f"{option}: {said[:1].lower()}{said[1:].rstrip('.')}{hint}"
     message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if message.startswith("Missing command") and ctx is not None:  # a group of subcommands, none named
+        names = ", ".join(getattr(ctx.command, "commands", {}))
+        return f"{ctx.command_path}: name a subcommand: {names}{hint}"
+    missing = MISSING.match(message)
+    if missing:
+        name = missing["name"].upper() if missing["kind"] == "argument" else missing["name"]
+        return f"{name}: required{hint}"
     invalid = INVALID.match(message)
     if invalid:
         said = invalid["message"].rstrip(".")

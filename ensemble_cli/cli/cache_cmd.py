@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 HELP = "Look after the call cache: what it holds (stats), empty it (clear), or drop entries unused for a while (prune)."
 
-cache_app = typer.Typer(help=HELP, no_args_is_help=True)
+cache_app = typer.Typer(help=HELP)
 
 CacheDir = Annotated[Optional[Path], typer.Option(
     "--cache-dir", help="Directory of the call cache (default $ENSEMBLE_CACHE_DIR, $XDG_CACHE_HOME/ensemble or "
@@ -47,8 +47,13 @@ def confirm(question: str) -> bool:
 
 def _cache(cache_dir: Path | None) -> CallCache:
     from ..cache import CallCache, default_dir
+    from ..errors import ConfigError
 
-    return CallCache(cache_dir.expanduser() if cache_dir is not None else default_dir())
+    directory = cache_dir.expanduser() if cache_dir is not None else default_dir()
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{directory}: not a directory; give --cache-dir the directory that holds the cache "
+                          "(calls.sqlite3)")
+    return CallCache(directory)
 
 
 def _unreadable(cache: CallCache, exc: Exception) -> Exception:

@@ -77,12 +77,16 @@ def _dry_run(session: Session, prepared: Any, todo: list, config: RunConfig) -> 
     import json
 
     from ..dry_run import plan_run, render
-    from ..sinks.console import stdout_console
+    from ..sinks.console import stderr_console, stdout_console
 
     try:
-        plan = plan_run(session, prepared, todo)
+        plan = plan_run(session, prepared, todo, namer=flag_for)
     finally:
         session.close()
+    if not config.quiet:
+        console = stderr_console()
+        for note in plan["notes"]:
+            console.print(f"[yellow]note[/] {note}", highlight=False)
     if config.output == "-":
         print(json.dumps(plan))
     else:

@@ -11,10 +11,12 @@ from typer import Exit as TyperExit
 
 try:
     from typer._click.exceptions import (  # type: ignore[import-not-found,unused-ignore]
-        ClickException, NoArgsIsHelpError, UsageError,
+        ClickException, NoArgsIsHelpError, NoSuchOption, UsageError,
     )
 except ImportError:  # a Typer that uses click itself
-    from click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # type: ignore[assignment,no-redef,unused-ignore]
+    from click.exceptions import (  # type: ignore[assignment,no-redef,unused-ignore]
+        ClickException, NoArgsIsHelpError, NoSuchOption, UsageError,
+    )
 
 try:
     from click.exceptions import Abort as ClickAbort, Exit as ClickExit
@@ -23,4 +25,4 @@ try:
 except ImportError:
     Exit, Abort = (TyperExit,), (TyperAbort,)
 
-__all__ = ["Abort", "ClickException", "Exit", "NoArgsIsHelpError", "UsageError"]
+__all__ = ["Abort", "ClickException", "Exit", "NoArgsIsHelpError", "NoSuchOption", "UsageError"]

@@ -77,7 +77,7 @@ def serve(
     raw: Annotated[bool, typer.Option("--raw", help="Serve the raw model (no ensemble): chat and raw completions with logprobs.")] = False,
     ensembles: Annotated[Optional[Path], typer.Option("--ensembles", help="A run config YAML or a directory of them; each file is a model named after its stem. Default: the example configs.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback needs --api-key-env.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
     api_key_env: Annotated[Optional[str], typer.Option("--api-key-env", help="Environment variable holding the key clients must send as 'Authorization: Bearer KEY'.")] = None,
     log: Annotated[Optional[Path], typer.Option("--log", help="Append one JSONL record per request (the CLI's record schema plus request_id).")] = None,
     max_body: Annotated[int, typer.Option("--max-body", min=1024, help="Largest request body in bytes (413 beyond).")] = 1_000_000,

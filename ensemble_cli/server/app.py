@@ -107,7 +107,7 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None, gat
         gate = Gate(environ, embedded_models())
     served = Models(ensembles, gate)
     admission = Admission(limits.queue)
-    writer = RecordWriter(limits.log_path)
+    writer = RecordWriter(limits.log_path, flag="--log")
     running: set[asyncio.Task[Any]] = set()
 
     @asynccontextmanager

@@ -17,6 +17,7 @@ from .. import secrets
 from ..sinks.console import say
 from ..errors import ConfigError
 from ..formatting import count
+from ..records import RecordWriter
 from ..session import Session
 from .app import Limits, create_app
 from .served import Ensemble, load_ensembles
@@ -82,6 +83,8 @@ def serve_ensembles(path: Path | None, host: str, port: int, limits: Limits, api
     def warn(message: str) -> None:
         say(f"warning: {message}", style="yellow")
 
+    with RecordWriter(limits.log_path, flag="--log"):  # a log that cannot be written stops the server now
+        pass
     ensembles = validate(load_ensembles(path, environ, warn=warn), warn if path is None else None)
     check_port_free(host, port)
     app = create_app(ensembles, limits)
