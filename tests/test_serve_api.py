@@ -226,6 +226,27 @@ def test_log_appends_one_record_per_request_with_its_id(upstream, tmp_path):
     assert records[1]["request_id"] == bad.headers["x-request-id"]
 
 
+def test_every_refusal_is_logged_once_with_its_status(upstream, tmp_path):
+    log = tmp_path / "requests.jsonl"
+    limits = Limits(log_path=str(log), max_body=2048, api_key="right-key")
+    key = {"Authorization": "Bearer right-key"}
+    with serve(tmp_path / "ens", configs(upstream.base_url), limits) as url:
+        sent = [
+            httpx.post(f"{url}/v1/chat/completions", json=ask("vote")),  # no key
+            httpx.post(f"{url}/v1/chat/completions", json=ask("vote"), headers={"Authorization": "Bearer wrong"}),
+            httpx.post(f"{url}/v1/chat/completions", content=b"{not json", headers=key),
+            httpx.post(f"{url}/v1/chat/completions", json=ask("vote", user="x" * 4096), headers=key),
+            httpx.post(f"{url}/v1/chat/completions", json=ask("nope"), headers=key),
+            httpx.post(f"{url}/v1/chat/completions", json=ask("vote", top_p=0.5), headers=key),
+        ]
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["http_status"] for r in records] == [r.status_code for r in sent] == [401, 401, 400, 413, 400, 400]
+    assert all(r["status"] == "rejected" for r in records)
+    assert [r["request_id"] for r in records] == [r.headers["x-request-id"] for r in sent]
+    assert records[4]["model"] == "nope" and "right-key" not in log.read_text()
+    assert upstream.calls == 0
+
+
 def test_refuses_a_public_address_without_a_server_key(tmp_path):
     from typer.testing import CliRunner
 

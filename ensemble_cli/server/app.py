@@ -132,6 +132,9 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None, gat
             log.warning("cannot append to the request log: %s", exc.strerror)
 
     def rejected(request_id: str, error: ApiError, model: str | None) -> None:
+        if error.logged:
+            return
+        error.logged = True
         write_log({"schema": SCHEMA_VERSION, "request_id": request_id, "status": "rejected", "http_status": error.status,
                    "model": model, "errors": [error.message],
                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
@@ -195,9 +198,16 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None, gat
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Any:
         request_id = uuid.uuid4().hex[:16]
-        authorise(request)
-        body = await read_body(request)
-        admission.enter()
+        body: Any = None
+        try:  # every refusal is logged, from a missing key or an oversized body on
+            authorise(request)
+            body = await read_body(request)
+            admission.enter()
+        except ApiError as error:
+            error.headers.setdefault("x-request-id", request_id)
+            model_name = body.get("model") if isinstance(body, dict) else None
+            rejected(request_id, error, model_name if isinstance(model_name, str) else None)
+            raise
         handed_off = False
         try:
             response = await _chat(body, request_id, request)

@@ -27,6 +27,8 @@ class ApiError(Exception):
     headers: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     """Fields beside ``error`` in the body: the ``ensemble`` object saying what a failed run had gathered."""
+    logged: bool = False
+    """Written to the request log already (a refusal is logged once, however far it travels)."""
 
     def __str__(self) -> str:
         return self.message
