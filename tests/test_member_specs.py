@@ -107,3 +107,22 @@ def test_role_members_take_a_spec_and_refuse_a_spec_beside_its_parts(fake_server
     assert both.exit_code == 2 and "not both" in both.stderr
     fallback = CliRunner().invoke(app, ["moa", *common, "--layers", "1", "--fallback", "helper=vllm/a"])
     assert fallback.exit_code == 0, fallback.output
+
+
+@pytest.mark.embedded
+def test_a_mixed_vote_on_the_embedded_model_is_priced_before_it_runs_and_spends_no_more(tmp_path):
+    args = ["vote", "-p", "What is 7 + 5? Reply with the number only.", "--member", "plain=local/smollm2",
+            "--member", "warm=local/smollm2*2", "-t", "0.7", "--seed", "3", "--samples", "2", "--max-tokens", "8",
+            "--extract", "number", "--cache-dir", str(tmp_path / "cache")]
+    dry = CliRunner().invoke(app, [*args, "--dry-run", "-o", "-"])
+    assert dry.exit_code == 0, dry.output
+    plan = json.loads(dry.stdout)
+    assert [m["name"] for m in plan["members"]] == ["plain", "warm#1", "warm#2"]
+    assert plan["cost_usd"] == 0 and plan["prompt_tokens_counted"] and plan["cached_calls"] == 0
+    real = CliRunner().invoke(app, [*args, "-o", "-"])
+    assert real.exit_code == 0, real.output
+    usage = json.loads(real.stdout)["usage"]
+    assert usage["calls"] <= plan["calls"] and usage["completion_tokens"] <= plan["completion_tokens"]
+    assert usage["prompt_tokens"] <= plan["prompt_tokens"]
+    again = json.loads(CliRunner().invoke(app, [*args, "--dry-run", "-o", "-"]).stdout)
+    assert again["cached_calls"] == again["known_calls"] > 0  # seeded samples: the run left them in the cache
