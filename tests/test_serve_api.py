@@ -147,6 +147,18 @@ def test_a_temperature_no_member_would_use_is_refused(server):
     assert httpx.post(f"{server}/v1/chat/completions", json=ask("vote", temperature=0.3), timeout=30).status_code == 200
 
 
+@pytest.mark.parametrize("body, says", [
+    (b'{"model": "vote", "messages": [{"role": "user", "content": "hi}]}',
+     "not valid JSON (Unterminated string starting at column 60)"),
+    (b'{"model": "vote",\n"messages": }', "not valid JSON (Expecting value at line 2, column 13)"),
+    (b'{"model": "\xe9"}', "not valid JSON (not UTF-8)"),
+])
+def test_a_body_that_is_not_json_is_a_400_saying_where(server, body, says):
+    r = httpx.post(f"{server}/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and says in r.json()["error"]["message"], r.text
+    assert r.json()["error"]["type"] == "invalid_request_error"
+
+
 def test_body_too_large_is_413(upstream, tmp_path):
     with serve(tmp_path / "ens", configs(upstream.base_url), Limits(max_body=2048)) as url:
         r = httpx.post(f"{url}/v1/chat/completions", json=ask("vote", padding="x" * 5000))

@@ -210,12 +210,12 @@ def test_a_half_written_last_line_is_one_warning_and_the_rest_is_shown(recorded)
 def test_other_schema_versions_and_non_json_lines_are_warnings_naming_the_line(recorded):
     lines = recorded.read_text().splitlines()
     old = {**json.loads(lines[0]), "schema": 1}
-    recorded.write_text("\n".join([json.dumps(old), "not json", "[1, 2]", *lines[1:]]) + "\n")
+    recorded.write_text("\n".join([json.dumps(old), '{"id": "x', "[1, 2]", *lines[1:]]) + "\n")
     result = show(str(recorded))
     assert result.exit_code == 0
     assert result.stderr.splitlines() == [
         f"ensemble: warning: {recorded}:1: a record of schema version 1 (this ensemble reads 2); skipped",
-        f"ensemble: warning: {recorded}:2: not valid JSON (Expecting value at column 1); skipped",
+        f"ensemble: warning: {recorded}:2: not valid JSON (Unterminated string starting at column 8); skipped",
         f"ensemble: warning: {recorded}:3: not a record (a JSON object with an id); skipped",
     ]
     kept = [json.loads(line)["status"] for line in lines[1:]]

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import catalog
+from ..inputs import json_problem
 from ..records import SCHEMA_VERSION, RecordWriter
 from . import responses, streaming
 from ..routing import Gate, embedded_models
@@ -175,8 +176,10 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None, gat
                 raise ApiError(413, f"the request body is larger than {limits.max_body} bytes", code="body_too_large")
         try:
             return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ApiError(400, "the request body is not valid JSON") from None
+        except json.JSONDecodeError as exc:
+            raise ApiError(400, f"the request body is not valid JSON ({json_problem(exc)})") from None
+        except UnicodeDecodeError:
+            raise ApiError(400, "the request body is not valid JSON (not UTF-8)") from None
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
