@@ -168,6 +168,30 @@ def test_an_unknown_id_is_one_error_line_exit_2(recorded):
                                     f"`ensemble show {recorded}` lists them"
 
 
+@pytest.mark.parametrize("empty", ["--id=", "--id= "])
+def test_an_empty_id_is_a_usage_error_naming_id(recorded, empty):
+    result = show(str(recorded), empty)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip() == "ensemble: error: --id is empty; give the id of a prompt " \
+                                    "(`ensemble show FILE` lists them)"
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_an_id_in_several_files_shows_each_and_says_where(recorded, tmp_path, as_json):
+    other = tmp_path / "again.jsonl"
+    other.write_bytes(recorded.read_bytes())
+    line = next(n for n, r in enumerate(records(recorded.read_text()), start=1) if r["id"] == "id1")
+    result = show(str(recorded), str(other), "--id", "id1", *(["--json"] if as_json else []))
+    assert result.exit_code == 0
+    assert result.stderr.strip() == f"ensemble: note: --id id1 is in several files ({recorded}:{line}, " \
+                                    f"{other}:{line}); each record is shown, in that order"
+    if as_json:
+        assert [json.loads(text)["id"] for text in result.stdout.splitlines()] == ["id1", "id1"]
+    else:
+        assert f"id1 · vote · ok · {recorded}:{line}" in result.stdout
+        assert f"id1 · vote · ok · {other}:{line}" in result.stdout
+
+
 def test_all_shows_the_whole_verbalized_distribution(fake_server, tmp_path):
     server = fake_server({"a": AnyStrategy()})
     out = tmp_path / "out.jsonl"

@@ -27,13 +27,15 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (prompts and summary); with --id, the record itself.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="With --id: the whole distribution (verbalize), as the run's --all shows it.")] = False,
 ) -> None:
-    from ..errors import InputError
+    from ..errors import ConfigError, InputError
     from ..records import RECORDS_EXPECTED, read_records
     from ..sinks.console import say, stdout_console
     from ..sinks.record_views import (
         failed, failures_view, prompt_row, prompts_table, record_view, summarise, summary_view,
     )
 
+    if prompt_id is not None and not prompt_id.strip():
+        raise ConfigError("--id is empty; give the id of a prompt (`ensemble show FILE` lists them)")
     located = read_records(records, lambda message: say(f"warning: {message}", style="yellow"))
     named = ", ".join("stdin" if source == "-" else source for source in records)
     if not located:
@@ -43,6 +45,9 @@ def show(
         chosen = [entry for entry in located if str(entry.record.get("id")) == prompt_id]
         if not chosen:
             raise InputError(f"--id {prompt_id}: no record of that id in {named}; `ensemble show {named}` lists them")
+        if len({entry.where.rpartition(":")[0] for entry in chosen}) > 1:
+            say(f"note: --id {prompt_id} is in several files ({', '.join(entry.where for entry in chosen)}); "
+                "each record is shown, in that order", style="yellow")
         for number, entry in enumerate(chosen):  # an id run again (a resumed failure) is in the file twice
             if as_json:
                 print(json.dumps(entry.record, ensure_ascii=False))
@@ -52,11 +57,11 @@ def show(
                 console.print(record_view(entry, show_all=show_all))
         return
     shown = failed(located) if failed_only else located
+    summary = summarise([entry.record for entry in located])
     if as_json:
-        summary = summarise([entry.record for entry in located])
         print(json.dumps({"prompts": [prompt_row(entry) for entry in shown], "summary": summary}, ensure_ascii=False))
     elif failed_only:
         console.print(failures_view(shown))
     else:
         console.print(prompts_table(shown))
-        console.print(summary_view(summarise([entry.record for entry in located])))
+        console.print(summary_view(summary))
