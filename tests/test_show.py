@@ -142,7 +142,9 @@ def test_json_is_one_object_of_prompts_and_summary(recorded):
     committee = shown["prompts"][-1]
     assert committee["output"] == written[-1]["output"] == LONG  # whole, not cut
     assert set(shown["summary"]) == {"records", "ok", "failed", "calls", "failed_calls", "cached_calls",
-                                     "prompt_tokens", "completion_tokens", "tokens", "cost_usd", "latency_s", "models"}
+                                     "prompt_tokens", "completion_tokens", "tokens", "cost_usd", "latency_s",
+                                     "requests_refused", "requests_cancelled", "models"}
+    assert (shown["summary"]["requests_refused"], shown["summary"]["requests_cancelled"]) == (0, 0)
 
 
 def test_id_shows_the_vote_view_of_the_run(recorded):
@@ -284,3 +286,37 @@ def test_id_shows_a_committee_record_in_the_views_of_its_live_run(tmp_path):
     # the same view (summary table) and usage line the run printed at its end
     view = run.stderr[run.stderr.index("committee\n"):].splitlines()
     assert [line.rstrip() for line in view] == text[text.index("committee\n"):].splitlines()
+
+
+def test_a_server_log_is_read_with_its_refused_and_cancelled_requests_counted(fake_server, tmp_path):
+    """`ensemble serve --log` writes records, and for a refused or cancelled request a line without an id:
+    show counts those in its summary, never one warning each."""
+    import httpx
+    from fake_server import ReplyModel
+    from serve_helpers import ServerThread, write_ensembles
+
+    from ensemble_cli.server import Limits, load_ensembles
+
+    upstream = fake_server({"a": ReplyModel(lambda ctx: "Blue.")}, latency=0.4)
+    base = {"provider": "vllm", "model": "a", "base_url": upstream.base_url, "max_retries": 0, "cache": False}
+    configs = {"m": {**base, "strategy": "vote", "temperature": 0.5},
+               "slow": {**base, "strategy": "moa", "n": 2, "moa": {"layers": 2}}}
+    log = tmp_path / "serve.log"
+    ask = {"model": "m", "messages": [{"role": "user", "content": "Name a colour."}]}
+    ensembles = load_ensembles(write_ensembles(tmp_path / "ens", configs), {})
+    with ServerThread(ensembles, Limits(log_path=str(log))) as url:
+        assert httpx.post(f"{url}/v1/chat/completions", json=ask, timeout=30).status_code == 200
+        assert httpx.post(f"{url}/v1/chat/completions", json={**ask, "model": "nope"}).status_code == 400
+        assert httpx.post(f"{url}/v1/chat/completions", json={**ask, "n": 2}).status_code == 400
+        with pytest.raises(httpx.ReadTimeout):  # leaves during the moa's second layer: the run is cancelled
+            httpx.post(f"{url}/v1/chat/completions", json={**ask, "model": "slow"}, timeout=0.6)
+        while len(log.read_text().splitlines()) < 4:
+            pass
+    statuses = [json.loads(line)["status"] for line in log.read_text().splitlines()]
+    assert sorted(statuses) == ["cancelled", "ok", "rejected", "rejected"]
+    result = show(str(log))
+    assert result.exit_code == 0 and result.stderr == ""
+    assert "1 (1 ok, 0 failed)" in result.stdout
+    assert "3 requests without a record: 2 refused, 1 cancelled (server log)" in result.stdout
+    summary = json.loads(show(str(log), "--json").stdout)["summary"]
+    assert (summary["records"], summary["requests_refused"], summary["requests_cancelled"]) == (1, 2, 1)

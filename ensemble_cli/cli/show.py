@@ -28,7 +28,7 @@ def show(
     show_all: Annotated[bool, typer.Option("--all", help="With --id: the whole distribution (verbalize), as the run's --all shows it.")] = False,
 ) -> None:
     from ..errors import ConfigError, InputError
-    from ..records import RECORDS_EXPECTED, read_records
+    from ..records import RECORDS_EXPECTED, Located, read_records
     from ..sinks.console import say, stdout_console
     from ..sinks.record_views import (
         failed, failures_view, prompt_row, prompts_table, record_view, summarise, summary_view,
@@ -36,9 +36,10 @@ def show(
 
     if prompt_id is not None and not prompt_id.strip():
         raise ConfigError("--id is empty; give the id of a prompt (`ensemble show FILE` lists them)")
-    located = read_records(records, lambda message: say(f"warning: {message}", style="yellow"))
+    requests: list[Located] = []  # a server log's refused and cancelled requests: counted, not shown one by one
+    located = read_records(records, lambda message: say(f"warning: {message}", style="yellow"), requests)
     named = ", ".join("stdin" if source == "-" else source for source in records)
-    if not located:
+    if not located and (prompt_id is not None or not requests):
         raise InputError(f"{named}: holds no records; give {RECORDS_EXPECTED}")
     console = stdout_console(_width())
     if prompt_id is not None:
@@ -57,7 +58,7 @@ def show(
                 console.print(record_view(entry, show_all=show_all))
         return
     shown = failed(located) if failed_only else located
-    summary = summarise([entry.record for entry in located])
+    summary = summarise([entry.record for entry in located], [entry.record for entry in requests])
     if as_json:
         print(json.dumps({"prompts": [prompt_row(entry) for entry in shown], "summary": summary}, ensure_ascii=False))
     elif failed_only:
