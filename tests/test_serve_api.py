@@ -178,6 +178,7 @@ def test_queue_full_is_429_with_retry_after(fake_server, tmp_path):
         worker.join()
     assert second.status_code == 429 and second.headers["retry-after"] == "1"
     assert second.json()["error"]["type"] == "rate_limit_error"
+    assert "(1 request in progress, at most 1)" in second.json()["error"]["message"]
     assert first[0].status_code == 200
 
 

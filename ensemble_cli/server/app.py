@@ -33,6 +33,7 @@ from .served import Ensemble
 from .errors import ApiError, error_body
 from .requests import parse_request, plan
 from .runner import Finished, Job
+from ..formatting import count
 
 log = logging.getLogger("ensemble.serve")
 T = TypeVar("T")
@@ -62,7 +63,7 @@ class Admission:
 
     def enter(self) -> None:
         if self.active >= self.limit:
-            raise ApiError(429, f"the server is busy ({self.active} requests in progress, at most {self.limit}); "
+            raise ApiError(429, f"the server is busy ({count(self.active, 'request')} in progress, at most {self.limit}); "
                            f"retry in {RETRY_AFTER_S} s", code="queue_full",
                            headers={"Retry-After": str(RETRY_AFTER_S)})
         self.active += 1
@@ -168,12 +169,12 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None, gat
     async def read_body(request: Request) -> Any:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limits.max_body:
-            raise ApiError(413, f"the request body is larger than {limits.max_body} bytes", code="body_too_large")
+            raise ApiError(413, f"the request body is larger than {count(limits.max_body, 'byte')}", code="body_too_large")
         body = bytearray()
         async for part in request.stream():
             body += part
             if len(body) > limits.max_body:
-                raise ApiError(413, f"the request body is larger than {limits.max_body} bytes", code="body_too_large")
+                raise ApiError(413, f"the request body is larger than {count(limits.max_body, 'byte')}", code="body_too_large")
         try:
             return json.loads(body)
         except json.JSONDecodeError as exc:
