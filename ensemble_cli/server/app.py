@@ -143,8 +143,15 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None, gat
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(exc.status_code, str(exc.detail)), status_code=exc.status_code)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        allowed = (exc.headers or {}).get("Allow")
+        if exc.status_code == 405 and allowed:
+            message = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+        elif exc.status_code == 404:
+            message = (f"no such path {request.url.path}; this server answers POST /v1/chat/completions, "
+                       "GET /v1/models, /v1/models/MODEL and /health")
+        return JSONResponse(error_body(exc.status_code, message), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(ClientGone)
     async def _client_gone(_: Request, exc: ClientGone) -> Response:
