@@ -265,8 +265,16 @@ def _explain(path: str, errors: list[Mapping[str, Any]], model: type[BaseModel])
         loc = [part for part in errors[0]["loc"] if isinstance(part, str)]
         close = difflib.get_close_matches(str(errors[0]["loc"][-1]), _keys_at(model, loc[:-1]), n=1, cutoff=0.6)
         return "unknown key" + (f"; did you mean '{close[0]}'?" if close else "")
-    messages = list(dict.fromkeys(_message(e) for e in errors))
-    return f"{'; or '.join(messages)} (got {_shown(errors[0].get('input'))})"
+    explained = "; or ".join(dict.fromkeys(_message(e) for e in errors))
+    if _quotes(explained, errors[0].get("input")):
+        return explained
+    return f"{explained} (got {_shown(errors[0].get('input'))})"
+
+
+def _quotes(message: str, value: object) -> bool:
+    """Whether ``message`` already quotes the rejected value (or, for a list, the item it rejects)."""
+    items = value if isinstance(value, list) else [value]
+    return any(isinstance(item, str) and item and repr(item) in message for item in items)
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:

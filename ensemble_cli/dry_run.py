@@ -153,7 +153,7 @@ def summary_lines(plan: dict[str, Any]) -> list[str]:
              f"calls: {calls}", f"tokens: {tokens}",
              f"cost: {usd(plan['cost_usd'])} at worst" + ("" if plan["cost_usd"] is not None else
                                                          " (a member's model has no price)"),
-             f"cache: holds {plan['cached_calls']} of the {plan['known_calls']} calls known before any reply"]
+             f"cache: holds {plan['cached_calls']} of the {count(plan['known_calls'], 'call')} known before any reply"]
     if plan["budget_usd"] is not None:
         if plan["budget_stops"] is None:
             lines.append(f"budget {usd(plan['budget_usd'])}: cannot tell (the worst case is unknown)")

@@ -74,6 +74,15 @@ def _messages(raw: Any, where: str) -> tuple[Message, ...]:
     return tuple(messages)
 
 
+def json_problem(exc: json.JSONDecodeError) -> str:
+    """What a JSON decoder found and where, as one phrase: ``Unterminated string starting at column 88``,
+    ``Expecting value at line 2, column 1`` (the line only for text of several lines). The decoder's own
+    message ends in "at" where it names a place (``starting at``, ``character at``); it is said once."""
+    problem = exc.msg.removesuffix(" at")
+    where = f"line {exc.lineno}, column {exc.colno}" if exc.doc.count("\n") else f"column {exc.colno}"
+    return f"{problem} at {where}"
+
+
 def json_lines(text: str, name: str) -> Iterator[tuple[str, int, Any]]:
     """Each non-blank line of JSONL ``text`` parsed: (``name:line``, line number, value). A line that is
     not JSON is an ``InputError`` naming the file, line and column."""
@@ -84,7 +93,7 @@ def json_lines(text: str, name: str) -> Iterator[tuple[str, int, Any]]:
         try:
             yield where, number, json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); "
+            raise InputError(f"{where}: not valid JSON ({json_problem(exc)}); "
                              "each line must be one JSON object") from None
 
 
@@ -107,7 +116,7 @@ def tolerant_json_lines(data: bytes, name: str, warn: Callable[[str], None]) -> 
             elif isinstance(exc, UnicodeDecodeError):
                 warn(f"{where}: not UTF-8 (byte 0x{raw[exc.start]:02x}); skipped")
             else:
-                warn(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); skipped")
+                warn(f"{where}: not valid JSON ({json_problem(exc)}); skipped")
 
 
 def read_bytes(path: Path, what: str, expected: str, error: type[EnsembleError] = InputError) -> bytes:

@@ -42,8 +42,22 @@ def default_name(model: str | None, provider: str) -> str:
     return cleaned[:64]
 
 
+def _check_count(spec: str) -> None:
+    """A ``*`` starts the count: what follows it must be a whole number and end the spec."""
+    if "*" not in spec:
+        return
+    count = spec.strip().rpartition("*")[2]
+    if not count:
+        raise SpecError(f"{spec!r}: the count after '*' is missing; write {SYNTAX}, "
+                        f"with COUNT 1 to {MAX_COPIES}, e.g. local/smollm2*3")
+    if not (count.isascii() and count.isdigit()):
+        raise SpecError(f"{spec!r}: the count *{count} is not a whole number; write {SYNTAX}, "
+                        f"with COUNT 1 to {MAX_COPIES}, e.g. local/smollm2*3")
+
+
 def parse(spec: str, copies: bool = True) -> list[dict[str, Any]]:
     """The member dicts ``spec`` stands for (``copies``: a count is allowed). Raises SpecError."""
+    _check_count(spec)
     found = SPEC.match(spec.strip())
     if not found:
         raise SpecError(f"{spec!r} is not a member; write {SYNTAX}, e.g. {EXAMPLES}")

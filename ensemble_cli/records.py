@@ -113,10 +113,22 @@ class Located:
 RECORDS_EXPECTED = "a JSONL file a strategy command wrote with -o (or - for stdin)"
 
 
-def read_records(sources: Sequence[str], warn: Callable[[str], None]) -> list[Located]:
+REQUEST_ONLY = ("rejected", "cancelled")
+"""The ``status`` of a line ``ensemble serve --log`` writes for a request that made no record."""
+
+
+def request_only(value: Any) -> bool:
+    """Whether ``value`` is a server log's line for a refused or cancelled request (a ``request_id``, no ``id``)."""
+    return (isinstance(value, dict) and "id" not in value and "request_id" in value
+            and value.get("status") in REQUEST_ONLY)
+
+
+def read_records(sources: Sequence[str], warn: Callable[[str], None],
+                 requests: list[Located] | None = None) -> list[Located]:
     """The records of JSONL files (``-`` for stdin), in order. A line that cannot be a record of this
     version (half-written, not JSON, not an object with an id, another ``schema``) is skipped and ``warn``
-    names its ``file:line``; a file that cannot be read is an ``InputError``."""
+    names its ``file:line``; a file that cannot be read is an ``InputError``. A server log's lines for
+    refused and cancelled requests go to ``requests`` (when given) instead of a warning each."""
     found: list[Located] = []
     for source in sources:
         if source == "-":
@@ -124,7 +136,9 @@ def read_records(sources: Sequence[str], warn: Callable[[str], None]) -> list[Lo
         else:
             data, name = read_bytes(Path(source), "records file", RECORDS_EXPECTED), source
         for where, record in tolerant_json_lines(data, name, warn):
-            if not isinstance(record, dict) or "id" not in record:
+            if requests is not None and request_only(record) and record.get("schema") == SCHEMA_VERSION:
+                requests.append(Located(where, record))
+            elif not isinstance(record, dict) or "id" not in record:
                 warn(f"{where}: not a record (a JSON object with an id); skipped")
             elif record.get("schema") != SCHEMA_VERSION:
                 warn(f"{where}: a record of schema version {record.get('schema')} (this ensemble reads "

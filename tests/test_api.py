@@ -34,7 +34,7 @@ def test_every_strategy_from_python(fake_server, registry_for):
     server = fake_server({
         "s": ScriptedModel("The answer is 42"),
         "r": ReplyModel(lambda ctx: "<response><text>Blue</text><probability>1</probability></response>"
-                        if "different responses" in ctx.user else "The answer is 42."),
+                        if "different response" in ctx.user else "The answer is 42."),
     })
     registry = registry_for(max_retries=0)
     scripted = registry.provider_for(MemberConfig(name="s", provider="vllm", model="s", base_url=server.base_url))

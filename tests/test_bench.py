@@ -79,8 +79,10 @@ def test_mmlu_csv_without_and_with_header(tmp_path):
     ('{"prompt": "q"}', "gold 'answer'"),
     ('{"prompt": "q", "choices": ["a", "b"], "answer": "E"}', "not a choice letter"),
     ("{not json", "not valid JSON"),
+    ('{"prompt": "q', "not valid JSON (Unterminated string starting at column 12)"),
 ])
 def test_bad_lines_name_file_and_line(tmp_path, line, message):
+    """Every reader's JSON problem reads as one phrase (never the decoder's doubled 'starting at at')."""
     path = write(tmp_path / "bad.jsonl", '{"id": "ok", "prompt": "1+1?", "answer": "2"}\n' + line + "\n")
     with pytest.raises(InputError) as caught:
         load_dataset(str(path))
@@ -484,6 +486,7 @@ def test_judge_scoring_needs_a_judge(tmp_path, fake_server):
     (b'{"id": "a"}\n\xe9\n', ":2: not UTF-8 (byte 0xe9)"),
     (b"", "holds no records"),
     (b'{"id": "a", "status": "ok"\n', ":1: not valid JSON (Expecting ',' delimiter at column"),
+    (b'{"id": "a", "status": "ok\n', ":1: not valid JSON (Unterminated string starting at column 23)"),
 ])
 def test_every_file_revote_and_bench_read_is_one_clear_line(tmp_path, content, expected):
     """revote's records and bench's datasets go through the tool's one file reader (inputs.read_file)."""

@@ -146,6 +146,7 @@ def test_failed_prompt_is_recorded_and_exit_is_partial(tmp_path, fake_server):
     ("content", "message"),
     [
         ("not json\n", "prompts.jsonl:1: not valid JSON"),
+        ('{"prompt": "a\n', "prompts.jsonl:1: not valid JSON (Unterminated string starting at column 12);"),
         ('{"id": 1}\n', "prompts.jsonl:1: needs a string 'prompt' or a 'messages' list"),
         ('{"id": 1, "prompt": "a"}\n{"id": 1, "prompt": "b"}\n', "prompts.jsonl:2: duplicate id '1'"),
     ],

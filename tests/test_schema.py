@@ -26,7 +26,7 @@ TAGGED = "<response><text>Blue</text><probability>0.6</probability></response>"
     ("verbalize", {"verbalize": {"k": 1}}),
 ])
 def test_real_records_of_every_strategy_match_the_schema(strategy, config):
-    provider = ScriptedProvider(default=lambda request: TAGGED if "different responses" in request.messages[-1].content
+    provider = ScriptedProvider(default=lambda request: TAGGED if "different response" in request.messages[-1].content
                                 else "The answer is 42.")
     collector = Collector()
     Session(load_config(None, config), provider=provider).run_sync(strategy, [from_prompt("q?")], [collector])

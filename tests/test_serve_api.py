@@ -147,6 +147,44 @@ def test_a_temperature_no_member_would_use_is_refused(server):
     assert httpx.post(f"{server}/v1/chat/completions", json=ask("vote", temperature=0.3), timeout=30).status_code == 200
 
 
+@pytest.mark.parametrize("body, says", [
+    (b'{"model": "vote", "messages": [{"role": "user", "content": "hi}]}',
+     "not valid JSON (Unterminated string starting at column 60)"),
+    (b'{"model": "vote",\n"messages": }', "not valid JSON (Expecting value at line 2, column 13)"),
+    (b'{"model": "\xe9"}', "not valid JSON (not UTF-8)"),
+])
+def test_a_body_that_is_not_json_is_a_400_saying_where(server, body, says):
+    r = httpx.post(f"{server}/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and says in r.json()["error"]["message"], r.text
+    assert r.json()["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize("method, path, status, says", [
+    ("GET", "/v1/chat/completions", 405, "GET is not allowed on /v1/chat/completions; use POST"),
+    ("POST", "/v1/models", 405, "POST is not allowed on /v1/models; use GET"),
+    ("GET", "/v1/nope", 404, "no such path /v1/nope"),
+])
+def test_a_wrong_method_or_path_is_the_clients_mistake(server, method, path, status, says):
+    r = httpx.request(method, f"{server}{path}")
+    assert r.status_code == status and says in r.json()["error"]["message"], r.text
+    kind = "invalid_request_error" if status == 405 else "not_found_error"
+    assert r.json()["error"]["type"] == kind
+    if status == 405:
+        assert r.headers["allow"] in ("POST", "GET")
+
+
+@pytest.mark.parametrize("status, kind", [
+    (400, "invalid_request_error"), (401, "authentication_error"), (402, "invalid_request_error"),
+    (404, "not_found_error"), (405, "invalid_request_error"), (413, "invalid_request_error"),
+    (422, "invalid_request_error"), (429, "rate_limit_error"), (499, "invalid_request_error"),
+    (500, "server_error"), (502, "upstream_error"), (503, "server_shutting_down"), (504, "timeout_error"),
+])
+def test_every_status_the_server_returns_has_its_openai_error_type(status, kind):
+    from ensemble_cli.server.errors import error_body
+
+    assert error_body(status, "x")["error"]["type"] == kind
+
+
 def test_body_too_large_is_413(upstream, tmp_path):
     with serve(tmp_path / "ens", configs(upstream.base_url), Limits(max_body=2048)) as url:
         r = httpx.post(f"{url}/v1/chat/completions", json=ask("vote", padding="x" * 5000))
@@ -166,6 +204,7 @@ def test_queue_full_is_429_with_retry_after(fake_server, tmp_path):
         worker.join()
     assert second.status_code == 429 and second.headers["retry-after"] == "1"
     assert second.json()["error"]["type"] == "rate_limit_error"
+    assert "(1 request in progress, at most 1)" in second.json()["error"]["message"]
     assert first[0].status_code == 200
 
 

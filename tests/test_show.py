@@ -142,7 +142,9 @@ def test_json_is_one_object_of_prompts_and_summary(recorded):
     committee = shown["prompts"][-1]
     assert committee["output"] == written[-1]["output"] == LONG  # whole, not cut
     assert set(shown["summary"]) == {"records", "ok", "failed", "calls", "failed_calls", "cached_calls",
-                                     "prompt_tokens", "completion_tokens", "tokens", "cost_usd", "latency_s", "models"}
+                                     "prompt_tokens", "completion_tokens", "tokens", "cost_usd", "latency_s",
+                                     "requests_refused", "requests_cancelled", "models"}
+    assert (shown["summary"]["requests_refused"], shown["summary"]["requests_cancelled"]) == (0, 0)
 
 
 def test_id_shows_the_vote_view_of_the_run(recorded):
@@ -166,6 +168,30 @@ def test_an_unknown_id_is_one_error_line_exit_2(recorded):
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.strip() == f"ensemble: error: --id nope: no record of that id in {recorded}; " \
                                     f"`ensemble show {recorded}` lists them"
+
+
+@pytest.mark.parametrize("empty", ["--id=", "--id= "])
+def test_an_empty_id_is_a_usage_error_naming_id(recorded, empty):
+    result = show(str(recorded), empty)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip() == "ensemble: error: --id is empty; give the id of a prompt " \
+                                    "(`ensemble show FILE` lists them)"
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_an_id_in_several_files_shows_each_and_says_where(recorded, tmp_path, as_json):
+    other = tmp_path / "again.jsonl"
+    other.write_bytes(recorded.read_bytes())
+    line = next(n for n, r in enumerate(records(recorded.read_text()), start=1) if r["id"] == "id1")
+    result = show(str(recorded), str(other), "--id", "id1", *(["--json"] if as_json else []))
+    assert result.exit_code == 0
+    assert result.stderr.strip() == f"ensemble: note: --id id1 is in several files ({recorded}:{line}, " \
+                                    f"{other}:{line}); each record is shown, in that order"
+    if as_json:
+        assert [json.loads(text)["id"] for text in result.stdout.splitlines()] == ["id1", "id1"]
+    else:
+        assert f"id1 · vote · ok · {recorded}:{line}" in result.stdout
+        assert f"id1 · vote · ok · {other}:{line}" in result.stdout
 
 
 def test_all_shows_the_whole_verbalized_distribution(fake_server, tmp_path):
@@ -210,12 +236,12 @@ def test_a_half_written_last_line_is_one_warning_and_the_rest_is_shown(recorded)
 def test_other_schema_versions_and_non_json_lines_are_warnings_naming_the_line(recorded):
     lines = recorded.read_text().splitlines()
     old = {**json.loads(lines[0]), "schema": 1}
-    recorded.write_text("\n".join([json.dumps(old), "not json", "[1, 2]", *lines[1:]]) + "\n")
+    recorded.write_text("\n".join([json.dumps(old), '{"id": "x', "[1, 2]", *lines[1:]]) + "\n")
     result = show(str(recorded))
     assert result.exit_code == 0
     assert result.stderr.splitlines() == [
         f"ensemble: warning: {recorded}:1: a record of schema version 1 (this ensemble reads 2); skipped",
-        f"ensemble: warning: {recorded}:2: not valid JSON (Expecting value at column 1); skipped",
+        f"ensemble: warning: {recorded}:2: not valid JSON (Unterminated string starting at column 8); skipped",
         f"ensemble: warning: {recorded}:3: not a record (a JSON object with an id); skipped",
     ]
     kept = [json.loads(line)["status"] for line in lines[1:]]
@@ -260,3 +286,37 @@ def test_id_shows_a_committee_record_in_the_views_of_its_live_run(tmp_path):
     # the same view (summary table) and usage line the run printed at its end
     view = run.stderr[run.stderr.index("committee\n"):].splitlines()
     assert [line.rstrip() for line in view] == text[text.index("committee\n"):].splitlines()
+
+
+def test_a_server_log_is_read_with_its_refused_and_cancelled_requests_counted(fake_server, tmp_path):
+    """`ensemble serve --log` writes records, and for a refused or cancelled request a line without an id:
+    show counts those in its summary, never one warning each."""
+    import httpx
+    from fake_server import ReplyModel
+    from serve_helpers import ServerThread, write_ensembles
+
+    from ensemble_cli.server import Limits, load_ensembles
+
+    upstream = fake_server({"a": ReplyModel(lambda ctx: "Blue.")}, latency=0.4)
+    base = {"provider": "vllm", "model": "a", "base_url": upstream.base_url, "max_retries": 0, "cache": False}
+    configs = {"m": {**base, "strategy": "vote", "temperature": 0.5},
+               "slow": {**base, "strategy": "moa", "n": 2, "moa": {"layers": 2}}}
+    log = tmp_path / "serve.log"
+    ask = {"model": "m", "messages": [{"role": "user", "content": "Name a colour."}]}
+    ensembles = load_ensembles(write_ensembles(tmp_path / "ens", configs), {})
+    with ServerThread(ensembles, Limits(log_path=str(log))) as url:
+        assert httpx.post(f"{url}/v1/chat/completions", json=ask, timeout=30).status_code == 200
+        assert httpx.post(f"{url}/v1/chat/completions", json={**ask, "model": "nope"}).status_code == 400
+        assert httpx.post(f"{url}/v1/chat/completions", json={**ask, "n": 2}).status_code == 400
+        with pytest.raises(httpx.ReadTimeout):  # leaves during the moa's second layer: the run is cancelled
+            httpx.post(f"{url}/v1/chat/completions", json={**ask, "model": "slow"}, timeout=0.6)
+        while len(log.read_text().splitlines()) < 4:
+            pass
+    statuses = [json.loads(line)["status"] for line in log.read_text().splitlines()]
+    assert sorted(statuses) == ["cancelled", "ok", "rejected", "rejected"]
+    result = show(str(log))
+    assert result.exit_code == 0 and result.stderr == ""
+    assert "1 (1 ok, 0 failed)" in result.stdout
+    assert "3 requests without a record: 2 refused, 1 cancelled (server log)" in result.stdout
+    summary = json.loads(show(str(log), "--json").stdout)["summary"]
+    assert (summary["records"], summary["requests_refused"], summary["requests_cancelled"]) == (1, 2, 1)

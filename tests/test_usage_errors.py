@@ -73,6 +73,37 @@ def test_help_and_version_still_exit_0():
     assert result.exit_code == 0 and "--samples" in result.stdout
 
 
+def _commands(group, path=()):
+    """Every command's words (``("cache", "stats")``), from the root app's click group."""
+    import typer
+    from typer.core import TyperGroup
+
+    ctx = typer.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if isinstance(command, TyperGroup):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name)
+
+
+def test_help_screens_show_a_type_only_beside_options_that_take_a_value():
+    import typer
+
+    commands = list(_commands(typer.main.get_command(app)))
+    assert ("vote",) in commands and ("cache", "stats") in commands
+    for words in commands:
+        result = runner.invoke(app, [*words, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, words
+        assert "<bool>" not in result.stdout, words
+        help_row = next(line for line in result.stdout.splitlines() if "--help" in line)
+        assert "<" not in help_row.split("Show this message")[0], words
+    vote = runner.invoke(app, ["vote", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "<int range>" in next(line for line in vote.splitlines() if "--samples" in line)
+    stats = runner.invoke(app, ["cache", "stats", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "<path>" in next(line for line in stats.splitlines() if "--cache-dir" in line)
+
+
 def test_no_arguments_shows_the_help_and_exits_2():
     result = runner.invoke(app, [])
     assert result.exit_code == 2 and "committee" in result.stdout and not result.stderr.strip()

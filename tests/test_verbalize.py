@@ -162,13 +162,33 @@ def test_repair_call_then_clear_error():
     assert "could not be read" in repair.messages[-1].content and repair.prefix == PREFILL
     # 1 response of the 5 asked for: one more call asks for the 4 missing, and the shortfall is recorded
     missing = provider.requests[2].messages[-1].content
-    assert "That gives 1 different responses; 5 were asked for. Write 4 more" in missing
+    assert "That gives 1 different response; 5 were asked for. Write 4 more" in missing
     assert result.details["shortfall"] == 3 and len(result.details["candidates"]) == 2
     stubborn_provider, stubborn = member_on("No.", prefix=False)
     with pytest.raises(StrategyError, match="no response in a readable format, even after a repair call") as info:
         run(stubborn)
     assert info.value.details["turns"][0]["reply"] == "No." and info.value.details["turns"][0]["repair_reply"] == "No."
     assert [r.prefix for r in stubborn_provider.requests] == ["", ""]  # no prefill where it cannot be continued
+
+
+def test_one_response_is_counted_in_the_singular_in_the_prompts_and_the_view():
+    from rich.console import Console
+
+    from ensemble_cli.sinks.views import verbalize_view
+    from ensemble_cli.strategies.verbalize import VerbalizeDetails
+    from ensemble_cli.strategies.verbalize_prompts import first_request, more_request
+
+    first = first_request("standard", "Tell a joke.", 1, None, None)
+    assert "Write 1 different response to the request" in first and "Write only the 1 block." in first
+    assert "Write 4 different responses" in first_request("standard", "x", 4, None, None)
+    assert more_request(1).startswith("Write 1 more response to the same request")
+    assert first_request("standard", "x", 2, None, "Give {k}: {request}") == "Give 2: x"  # {k} as documented
+    provider, member = member_on(tagged(("Blue", 0.9))[len(PREFILL):])
+    result = run(member, k=2)
+    assert "That gives 1 different response; 2 were asked for" in provider.requests[1].messages[-1].content
+    console = Console(record=True, width=100)
+    console.print(verbalize_view(VerbalizeDetails.model_validate(result.details), {"output": result.output}))
+    assert "1 different response of the 2 asked for" in console.export_text()
 
 
 def test_multi_variant_gathers_total():

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..formatting import count
+
 
 def draw(summary: dict[str, Any], path: Path) -> Path:
     """Draw ``summary``'s arms into a PNG at ``path`` (matplotlib, Agg backend: no display needed)."""
@@ -34,7 +36,7 @@ def draw(summary: dict[str, Any], path: Path) -> Path:
     ax.set_ylim(-2, 102)
     ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
-    ax.set_title(f"{summary['dataset']}: {summary['items']} items, scored by {summary['scoring']}")
+    ax.set_title(f"{summary['dataset']}: {count(summary['items'], 'item')}, scored by {summary['scoring']}")
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

@@ -27,6 +27,7 @@ from ..extraction import extract_number
 from ..inputs import PromptItem, _messages, json_lines, read_file
 from ..calls import Message
 from .scoring import gold_number
+from ..formatting import count
 
 LETTERS = string.ascii_uppercase[:10]
 CHOICE_INSTRUCTION = "Answer with the letter of the correct choice."
@@ -86,7 +87,7 @@ def choice_letter(value: Any, choices: list[str], where: str) -> str:
     if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
         index = int(value)
         if not 0 <= index < len(choices):
-            raise InputError(f"{where}: answer index {index} is out of range for {len(choices)} choices")
+            raise InputError(f"{where}: answer index {index} is out of range for {count(len(choices), 'choice')}")
         return LETTERS[index]
     text = str(value).strip()
     if len(text) == 1 and text.upper() in LETTERS[:len(choices)]:

@@ -17,7 +17,7 @@ from typing import Any
 from rich.table import Table
 
 from .. import catalog
-from ..formatting import p_value, usd
+from ..formatting import count, p_value, usd
 from ..strategies.spec import RunTotals
 from .runner import arm_file, load_meta, read_records
 from .scoring import score_record
@@ -169,7 +169,7 @@ def markdown(summary: dict[str, Any], chart: str | None) -> str:
     axis = "dollars per item" if summary["cost_axis"] == "cost_per_item_usd" else \
         "tokens (prompt + completion) per item, as no arm has a known dollar cost above zero"
     lines = [f"# ensemble bench: {summary['dataset']}", "",
-             f"{summary['items']} items ({summary['format']}), scored by `{summary['scoring']}`; baseline: "
+             f"{count(summary['items'], 'item')} ({summary['format']}), scored by `{summary['scoring']}`; baseline: "
              f"`{summary['baseline']}` (the first member, one greedy call).", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
     lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows(summary)]
@@ -201,7 +201,7 @@ def markdown(summary: dict[str, Any], chart: str | None) -> str:
 
 
 def rich_table(summary: dict[str, Any]) -> Table:
-    table = Table(title=f"bench: {summary['dataset']} ({summary['items']} items, {summary['scoring']})")
+    table = Table(title=f"bench: {summary['dataset']} ({count(summary['items'], 'item')}, {summary['scoring']})")
     for column in COLUMNS:
         table.add_column(column, overflow="fold")
     for row in rows(summary):

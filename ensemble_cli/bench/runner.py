@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import CapabilityError, ConfigError
+from ..inputs import json_problem
 from ..events import Event
 from ..providers.registry import ProviderRegistry
 from ..records import RecordWriter, parse_records
@@ -69,7 +70,9 @@ def load_meta(run_dir: Path) -> dict[str, Any]:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{run_dir}: not a bench run directory (no {RUN_FILE})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: the bench run file is not valid JSON ({json_problem(exc)})") from None
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the bench run file ({exc})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("arms"), list):
         raise ConfigError(f"{path}: not a bench run file (no 'arms' list)")

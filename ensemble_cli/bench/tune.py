@@ -21,7 +21,7 @@ import yaml
 
 from ..config import MemberConfig
 from ..errors import ConfigError
-from ..formatting import usd
+from ..formatting import count, usd
 from ..strategies.cascade import SPEC as CASCADE
 from . import replay
 from .arms import extract_for
@@ -231,10 +231,10 @@ HELD_OUT_COLUMNS = ["setting", "kind", "accuracy", "vs reference (95% CI)", "p",
 
 def markdown(result: dict[str, Any]) -> str:
     axis = result["cost_axis"]
-    part = (f"{len(result['held_out_items'])} held-out items" if result["held_out_items"]
+    part = (count(len(result["held_out_items"]), "held-out item") if result["held_out_items"]
             else "the tuning items themselves (no held-out items: --holdout 0)")
     lines = [f"# ensemble bench tune: {result['dataset']}", "",
-             f"Tuned on {len(result['tune_items'])} items, reported on {part} (split seed {result['seed']}); "
+             f"Tuned on {count(len(result['tune_items']), 'item')}, reported on {part} (split seed {result['seed']}); "
              f"reference: `{result['reference']}`, tolerance {result['tolerance_points']:g} points; "
              f"chosen: `{result['chosen']['name']}`, the cheapest setting that keeps the reference's accuracy "
              "on the tuning items.", "",

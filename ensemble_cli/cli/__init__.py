@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 
 from .. import __version__, catalog
 from .bench import bench_app
+from . import help_types  # noqa: F401  (flags show no value type in help)
 from .boundary import TRACEBACK_ENV, guarded
 from .cache_cmd import cache_app
 from .models_cmd import models

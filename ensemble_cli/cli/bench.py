@@ -94,7 +94,7 @@ def _dry_run(plan: Any, items: list, as_json: bool = False) -> None:
                       f"{arm.get('cached_calls', 0)}/{arm.get('known_calls', 0)}", note)
     console = stdout_console()
     console.print(table)
-    console.print(f"dry run: {sum(arm.get('calls') or 0 for arm in plans)} calls at most, {usd(total)} at worst; "
+    console.print(f"dry run: {count(sum(arm.get('calls') or 0 for arm in plans), 'call')} at most, {usd(total)} at worst; "
                   "no call made", highlight=False)
 
 
@@ -140,7 +140,8 @@ def tune(
     console = stderr_console()
     held = len(result["held_out_items"])
     shown_on = f"shown on {held} held out" if held else "shown on the tuning items (--holdout 0)"
-    table = Table(title=f"bench tune: {result['dataset']}, chosen on {len(result['tune_items'])} items, {shown_on}")
+    table = Table(title=f"bench tune: {result['dataset']}, chosen on {count(len(result['tune_items']), 'item')}, "
+                  f"{shown_on}")
     for column in HELD_OUT_COLUMNS:
         table.add_column(column, overflow="fold")
     for row in held_out_rows(result):

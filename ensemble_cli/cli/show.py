@@ -27,22 +27,28 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (prompts and summary); with --id, the record itself.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="With --id: the whole distribution (verbalize), as the run's --all shows it.")] = False,
 ) -> None:
-    from ..errors import InputError
-    from ..records import RECORDS_EXPECTED, read_records
+    from ..errors import ConfigError, InputError
+    from ..records import RECORDS_EXPECTED, Located, read_records
     from ..sinks.console import say, stdout_console
     from ..sinks.record_views import (
         failed, failures_view, prompt_row, prompts_table, record_view, summarise, summary_view,
     )
 
-    located = read_records(records, lambda message: say(f"warning: {message}", style="yellow"))
+    if prompt_id is not None and not prompt_id.strip():
+        raise ConfigError("--id is empty; give the id of a prompt (`ensemble show FILE` lists them)")
+    requests: list[Located] = []  # a server log's refused and cancelled requests: counted, not shown one by one
+    located = read_records(records, lambda message: say(f"warning: {message}", style="yellow"), requests)
     named = ", ".join("stdin" if source == "-" else source for source in records)
-    if not located:
+    if not located and (prompt_id is not None or not requests):
         raise InputError(f"{named}: holds no records; give {RECORDS_EXPECTED}")
     console = stdout_console(_width())
     if prompt_id is not None:
         chosen = [entry for entry in located if str(entry.record.get("id")) == prompt_id]
         if not chosen:
             raise InputError(f"--id {prompt_id}: no record of that id in {named}; `ensemble show {named}` lists them")
+        if len({entry.where.rpartition(":")[0] for entry in chosen}) > 1:
+            say(f"note: --id {prompt_id} is in several files ({', '.join(entry.where for entry in chosen)}); "
+                "each record is shown, in that order", style="yellow")
         for number, entry in enumerate(chosen):  # an id run again (a resumed failure) is in the file twice
             if as_json:
                 print(json.dumps(entry.record, ensure_ascii=False))
@@ -52,11 +58,11 @@ def show(
                 console.print(record_view(entry, show_all=show_all))
         return
     shown = failed(located) if failed_only else located
+    summary = summarise([entry.record for entry in located], [entry.record for entry in requests])
     if as_json:
-        summary = summarise([entry.record for entry in located])
         print(json.dumps({"prompts": [prompt_row(entry) for entry in shown], "summary": summary}, ensure_ascii=False))
     elif failed_only:
         console.print(failures_view(shown))
     else:
         console.print(prompts_table(shown))
-        console.print(summary_view(summarise([entry.record for entry in located])))
+        console.print(summary_view(summary))

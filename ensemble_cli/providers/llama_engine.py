@@ -23,6 +23,7 @@ from ..errors import ConfigError, ContextLengthError, ProviderError, setting
 from ..logs import route_llama
 from ..calls import Message
 from .prompt_form import PromptForm, from_metadata
+from ..formatting import count
 
 T = TypeVar("T")
 CONTEXT_ROUNDING = 256
@@ -184,7 +185,7 @@ class LlamaEngine:
         try:
             return self._internals.LlamaContext(model=self.model, params=params, verbose=False)
         except ValueError as exc:
-            raise ProviderError(f"llama.cpp could not create a context of {n_ctx} tokens: {exc}") from None
+            raise ProviderError(f"llama.cpp could not create a context of {count(n_ctx, 'token')}: {exc}") from None
 
 
 def _round_up(value: int, step: int) -> int:
@@ -223,7 +224,7 @@ class SequenceBatch:
         pending = [(seq, list(tokens)) for seq, tokens in new_tokens.items() if tokens]
         if self.used() + sum(len(t) for _, t in pending) > self.n_ctx:
             raise ContextLengthError(
-                f"the prompt and its reply do not fit the local model's context ({self.n_ctx} tokens); lower "
+                f"the prompt and its reply do not fit the local model's context ({count(self.n_ctx, 'token')}); lower "
                 f"{setting('max_tokens')} or shorten the prompt"
             )
         logits: dict[int, np.ndarray] = {}

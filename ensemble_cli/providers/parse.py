@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 from ..calls import Completion, TokenLogprob, TopToken, Usage
+from ..inputs import json_problem
 from .presets import END_MARKERS, normalise_finish
 
 
@@ -60,7 +61,9 @@ def loads(data: str | bytes, what: str = "the reply") -> Any:
     """JSON text of a reply; text that is not JSON is the upstream's fault."""
     try:
         return json.loads(data)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
+        raise ReplyShapeError(f"{what} is not JSON ({json_problem(exc)})") from None
+    except ValueError as exc:  # bytes that are not UTF-8
         raise ReplyShapeError(f"{what} is not JSON ({exc})") from None
 
 

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import catalog
+from ..inputs import json_problem
 from ..records import SCHEMA_VERSION, RecordWriter
 from . import responses, streaming
 from ..routing import Gate, embedded_models
@@ -32,6 +33,7 @@ from .served import Ensemble
 from .errors import ApiError, error_body
 from .requests import parse_request, plan
 from .runner import Finished, Job
+from ..formatting import count
 
 log = logging.getLogger("ensemble.serve")
 T = TypeVar("T")
@@ -61,7 +63,7 @@ class Admission:
 
     def enter(self) -> None:
         if self.active >= self.limit:
-            raise ApiError(429, f"the server is busy ({self.active} requests in progress, at most {self.limit}); "
+            raise ApiError(429, f"the server is busy ({count(self.active, 'request')} in progress, at most {self.limit}); "
                            f"retry in {RETRY_AFTER_S} s", code="queue_full",
                            headers={"Retry-After": str(RETRY_AFTER_S)})
         self.active += 1
@@ -144,8 +146,15 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None, gat
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(exc.status_code, str(exc.detail)), status_code=exc.status_code)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        allowed = (exc.headers or {}).get("Allow")
+        if exc.status_code == 405 and allowed:
+            message = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+        elif exc.status_code == 404:
+            message = (f"no such path {request.url.path}; this server answers POST /v1/chat/completions, "
+                       "GET /v1/models, /v1/models/MODEL and /health")
+        return JSONResponse(error_body(exc.status_code, message), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(ClientGone)
     async def _client_gone(_: Request, exc: ClientGone) -> Response:
@@ -170,16 +179,18 @@ def create_app(ensembles: dict[str, Ensemble], limits: Limits | None = None, gat
     async def read_body(request: Request) -> Any:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limits.max_body:
-            raise ApiError(413, f"the request body is larger than {limits.max_body} bytes", code="body_too_large")
+            raise ApiError(413, f"the request body is larger than {count(limits.max_body, 'byte')}", code="body_too_large")
         body = bytearray()
         async for part in request.stream():
             body += part
             if len(body) > limits.max_body:
-                raise ApiError(413, f"the request body is larger than {limits.max_body} bytes", code="body_too_large")
+                raise ApiError(413, f"the request body is larger than {count(limits.max_body, 'byte')}", code="body_too_large")
         try:
             return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ApiError(400, "the request body is not valid JSON") from None
+        except json.JSONDecodeError as exc:
+            raise ApiError(400, f"the request body is not valid JSON ({json_problem(exc)})") from None
+        except UnicodeDecodeError:
+            raise ApiError(400, "the request body is not valid JSON (not UTF-8)") from None
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

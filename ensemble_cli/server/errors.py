@@ -10,10 +10,14 @@ from typing import Any
 
 from ..secrets import redact, redact_obj
 
-TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-         413: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error",
-         502: "upstream_error", 504: "timeout_error",
-         503: "server_shutting_down", 500: "server_error"}
+TYPES = {401: "authentication_error", 404: "not_found_error", 429: "rate_limit_error",
+         502: "upstream_error", 504: "timeout_error", 503: "server_shutting_down"}
+"""The statuses with a type of their own; any other 4xx is the client's mistake, any other 5xx the server's."""
+
+
+def error_type(status: int) -> str:
+    """The OpenAI error ``type`` of an HTTP status: ``invalid_request_error`` for a client's mistake (4xx)."""
+    return TYPES.get(status, "invalid_request_error" if 400 <= status < 500 else "server_error")
 
 
 @dataclass
@@ -38,5 +42,5 @@ class ApiError(Exception):
 
 
 def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": redact(message), "type": TYPES.get(status, "server_error"),
+    return {"error": {"message": redact(message), "type": error_type(status),
                       "param": param, "code": code}}

@@ -49,9 +49,9 @@ def _tokens(usage: dict[str, Any]) -> int:
     return int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0))
 
 
-def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def summarise(records: Sequence[dict[str, Any]], requests: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """What ``records`` say together: counts, calls, tokens, dollars, latency percentiles, cache hits, and
-    the same per ``provider/model``."""
+    the same per ``provider/model``; ``requests``: a server log's refused and cancelled requests, counted."""
     usages = [record.get("usage") or {} for record in records]
     by_model: dict[str, list[dict[str, Any]]] = {}
     for usage in usages:
@@ -71,6 +71,8 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "tokens": sum(_tokens(u) for u in usages),
         "cost_usd": dollars([u.get("cost_usd") for u in usages]),
         "latency_s": {name: percentile(latencies, share) for name, share in PERCENTILES},
+        "requests_refused": sum(1 for request in requests if request.get("status") == "rejected"),
+        "requests_cancelled": sum(1 for request in requests if request.get("status") == "cancelled"),
         "models": {
             key: {
                 "calls": sum(int(m.get("calls", 0)) for m in used),
@@ -134,12 +136,15 @@ def prompts_table(located: Sequence[Located]) -> Table:
 def summary_view(summary: dict[str, Any]) -> RenderableType:
     """The summary as two tables: the whole, and per model."""
     latency = summary["latency_s"]
+    refused, cancelled = summary["requests_refused"], summary["requests_cancelled"]
     whole = key_values("summary", {
         "prompts": f"{summary['records']} ({summary['ok']} ok, {summary['failed']} failed)",
         "calls": f"{summary['calls']} ({summary['failed_calls']} failed, {summary['cached_calls']} from the cache)",
         "tokens": f"{summary['tokens']} ({summary['prompt_tokens']} prompt, {summary['completion_tokens']} completion)",
         "cost": usd(summary["cost_usd"]),
         "latency": " ".join(f"{name} {_seconds(latency[name])} s" for name, _ in PERCENTILES),
+        **({"requests": f"{count(refused + cancelled, 'request')} without a record: {refused} refused, "
+                        f"{cancelled} cancelled (server log)"} if refused or cancelled else {}),
     })
     models = Table(title="per model", title_justify="left")
     for column in ("model", "calls", "cached", "tokens", "cost"):

@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..formatting import usd
+from ..formatting import count, usd
 from ..strategies.cascade import CascadeDetails
 from ..strategies.committee import CommitteeDetails
 from ..strategies.cot_decode import CotDecodeDetails
@@ -162,7 +162,7 @@ def verbalize_view(details: VerbalizeDetails, record: dict[str, Any], show_all: 
         parts.append(table)
     if details.shortfall:
         asked = len(details.candidates) + details.shortfall
-        parts.append(Text(f"{len(details.candidates)} different responses of the {asked} asked for", style="yellow"))
+        parts.append(Text(f"{count(len(details.candidates), 'different response')} of the {asked} asked for", style="yellow"))
     draws = Table(title="draws", title_justify="left", show_header=False)
     draws.add_column("text")
     for draw in details.draws:

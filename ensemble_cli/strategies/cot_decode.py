@@ -27,6 +27,7 @@ from .spec import Build, StrategySpec
 from .base import Member, StrategyResult, require
 from .planning import Planned
 from .cot_paths import Path, decode_paths, first_tokens, follow_up
+from ..formatting import count
 
 class CotDecodeSettings(Settings):
     k: int | Literal["auto"] = Field(
@@ -114,7 +115,7 @@ class CotDecode:
         wanted = self.settings.k_max if self.settings.k == "auto" else int(self.settings.k)
         limit = self.member.provider.capabilities.max_top_logprobs
         if wanted > limit:
-            self.notes.append(f"member '{self.member.name}' gives at most {limit} alternatives; using k={limit}")
+            self.notes.append(f"member '{self.member.name}' gives at most {count(limit, 'alternative')}; using k={limit}")
         self.width = min(wanted, limit)
         self.raw = self.settings.raw
         if "raw" not in self.settings.model_fields_set and self.member.provider.capabilities.plain_prompts:
@@ -244,11 +245,11 @@ def plan(cot: CotDecode, item: PromptItem) -> list[Planned]:
     room = cot.max_tokens + FOLLOW_UP_TOKENS
     request = cot.base_request(item).but(max_tokens=room)
     if cot.member.provider.capabilities.batched:
-        return [Planned(cot.member, f"decode steps ({cot.width} branches in one batch)", request, room + 1, 1,
+        return [Planned(cot.member, f"decode steps ({count(cot.width, 'branch', 'branches')} in one batch)", request, room + 1, 1,
                         cot.width * room)]
     follow = cot.width if cot.settings.answer_prompt else 0
     calls = 1 + cot.width + follow
-    return [Planned(cot.member, f"first token, {cot.width} branches and their follow-ups", request, calls, calls,
+    return [Planned(cot.member, f"first token, {count(cot.width, 'branch', 'branches')} and their follow-ups", request, calls, calls,
                     cot.width * room + 1, follow * cot.max_tokens)]
 
 

@@ -144,7 +144,7 @@ class Verbalize:
         try:
             candidates += await self._turn(conversation, tally, turns)
         except StrategyError:
-            emit(Note(item.id, f"turn {len(turns)} did not parse; keeping the {len(candidates)} responses so far"))
+            emit(Note(item.id, f"turn {len(turns)} did not parse; keeping the {count(len(candidates), 'response')} so far"))
             return False
         return True
 
@@ -167,13 +167,13 @@ class Verbalize:
         if settings.variant == "multi":
             limit = math.ceil(wanted / settings.k) + MAX_EXTRA_TURNS
             while len(merge_duplicates(candidates)) < wanted and len(turns) < limit:
-                conversation.append(Message("user", prompts.MORE.format(k=settings.k)))
+                conversation.append(Message("user", prompts.more_request(settings.k)))
                 if not await self._more(conversation, tally, turns, candidates, item, emit):
                     break
         else:
             have = len(merge_duplicates(candidates))
             if have < wanted:  # one call asks for the missing ones
-                conversation.append(Message("user", prompts.MISSING.format(have=have, k=wanted, missing=wanted - have)))
+                conversation.append(Message("user", prompts.missing_request(have, wanted)))
                 await self._more(conversation, tally, turns, candidates, item, emit)
         merged = merge_duplicates(candidates)
         if settings.variant == "multi" and settings.total:
