@@ -8,13 +8,16 @@ from typing import Any
 
 from typer.core import TyperOption
 
-_typed = TyperOption.display_type_rich
+_typed = getattr(TyperOption, "display_type_rich", None)
+"""Typer's own labeller, where this Typer has one (0.29 and later); without it, nothing is changed."""
 
 
 def _display_type(self: TyperOption, ctx: Any) -> str | None:
     if self.is_flag or self.count:
         return None
+    assert _typed is not None
     return _typed(self, ctx)
 
 
-TyperOption.display_type_rich = _display_type  # type: ignore[method-assign]
+if _typed is not None:
+    TyperOption.display_type_rich = _display_type  # type: ignore[method-assign]
