@@ -42,6 +42,7 @@ def test_a_misspelt_flag_says_what_was_meant(command):
     (["--bogus"], ["--bogus: no such option"]),
     (["bench", "--limit", "0"], ["--limit: "]),
     (["vote", "-p", "hi", "--max-tokens"], ["--max-tokens: give it a value"]),
+    (["vote", "-p", "hi", "-t", "abc"], ["error: --temperature: ", "valid number"]),
     (["show", "x.jsonl", "--id"], ["--id: give it a value"]),
     (["cache"], ["ensemble cache: name a subcommand: stats, clear, prune", "ensemble cache --help"]),
     (["cache", "prune"], ["--older-than: required"]),

@@ -98,7 +98,8 @@ def usage_message(exc: ClickException) -> str:
     invalid = INVALID.match(message)
     if invalid:
         said = invalid["message"].rstrip(".")
-        return f"{invalid['param'].strip(chr(39))}: {said[:1].lower()}{said[1:]}{hint}"
+        name = invalid["param"].split(" / ")[0].strip("'")  # "'--temperature' / '-t'": the long name
+        return f"{name}: {said[:1].lower()}{said[1:]}{hint}"
     return message + hint
 
 
