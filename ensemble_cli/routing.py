@@ -130,9 +130,16 @@ def keep(config: RunConfig, kept: Mapping[str, str | None]) -> RunConfig:
 
 
 def check_switchable(config: RunConfig, route: Route) -> None:
-    """Refuse a member or tier that names part of its upstream: the route would fill in the rest."""
-    for where, part in upstream_parts(config):
+    """Refuse a member or tier that names part of its upstream (the route would fill in the rest), and a
+    route that would switch nothing (every member names its own upstream: the answer would not be the
+    route's)."""
+    parts = list(upstream_parts(config))
+    # the run itself is a member where it lists none, unless it only holds run configs (a cascade's tiers)
+    switched = not config.members and not any(isinstance(part, RunConfig) for _, part in parts)
+    for where, part in parts:
         named = {key for key in UPSTREAM_KEYS if getattr(part, key) is not None and key in part.model_fields_set}
+        if not named and not (isinstance(part, RunConfig) and part.members):
+            switched = True
         if not named or {"provider", "model"} <= named:
             continue
         own = " and ".join(f"{key} '{getattr(part, key)}'" if key in ("provider", "model") else key
@@ -140,6 +147,9 @@ def check_switchable(config: RunConfig, route: Route) -> None:
         raise RouteError(f"'{route.name}': {where} names its own {own} but not the rest of its upstream, so the "
                          f"route to {route.upstream} would fill in the rest; in the ensemble's config give it both "
                          "its provider and its model, or neither")
+    if not switched:
+        raise RouteError(f"'{route.name}': every member of '{route.ensemble}' names its own provider and model, so "
+                         f"the route to {route.upstream} would change nothing; ask for '{route.ensemble}' itself")
 
 
 def upstream_parts(config: RunConfig, where: str = "",

@@ -58,6 +58,21 @@ def test_judges_and_tiers_that_name_half_an_upstream_are_refused_by_where_they_a
         switch(tiers, parse("c@openai/mini"), "c.yaml")
 
 
+def test_a_route_that_would_switch_no_member_is_refused():
+    pool = {"strategy": "vote", "members": ["local/smollm2", "local/gemma3-270m"]}
+    with pytest.raises(RouteError, match=r"every member of 'pool' names its own provider and model, so the route "
+                                         r"to openai/mini would change nothing; ask for 'pool' itself"):
+        switch(pool, parse("pool@openai/mini"), "pool.yaml")
+    judged = {**pool, "vote": {"method": "usc", "judge": {"name": "j"}}}
+    assert switch(judged, parse("pool@openai/mini"), "pool.yaml")[2].settings_for("vote").judge is not None
+    tiers = {"strategy": "cascade", "cascade": {"tiers": [{"strategy": "vote", "members": ["local/smollm2"]},
+                                                        {"strategy": "vote", "members": ["openai/gpt-4o"]}]}}
+    with pytest.raises(RouteError, match="would change nothing"):
+        switch(tiers, parse("c@openai/mini"), "c.yaml")
+    tiers["cascade"]["tiers"][1] = {"strategy": "vote"}
+    switch(tiers, parse("c@openai/mini"), "c.yaml")  # the second tier is switched
+
+
 def test_members_that_name_their_upstream_keep_the_ensembles_endpoint():
     data = {"strategy": "vote", "provider": "vllm", "base_url": "http://127.0.0.1:1/v1", "model": "home",
             "members": [{"name": "a"}, {"name": "own", "provider": "vllm", "model": "big"}, "openai/gpt-4o"]}
