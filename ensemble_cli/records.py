@@ -92,12 +92,8 @@ class Recorded:
 
 
 def parse_records(data: bytes) -> Iterator[dict[str, Any]]:
-    """The well-formed records in JSONL bytes; a damaged line (cut by a kill, not UTF-8) is skipped."""
-    for raw in data.splitlines():
-        try:
-            record = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            continue
+    """The well-formed records in JSONL bytes; a damaged line (cut by a kill, not UTF-8) is skipped quietly."""
+    for _, record in tolerant_json_lines(data, "", lambda _: None):
         if isinstance(record, dict) and "id" in record:
             yield record
 

@@ -49,6 +49,18 @@ def _tokens(usage: dict[str, Any]) -> int:
     return int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0))
 
 
+def _sums(usages: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What a record's ``usage`` and each of its ``by_model`` entries share, summed over ``usages``."""
+    return {
+        "calls": sum(int(u.get("calls", 0)) for u in usages),
+        "cached_calls": sum(int(u.get("cached_calls", 0)) for u in usages),
+        "prompt_tokens": sum(int(u.get("prompt_tokens", 0)) for u in usages),
+        "completion_tokens": sum(int(u.get("completion_tokens", 0)) for u in usages),
+        "tokens": sum(_tokens(u) for u in usages),
+        "cost_usd": dollars([u.get("cost_usd") for u in usages]),
+    }
+
+
 def summarise(records: Sequence[dict[str, Any]], requests: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """What ``records`` say together: counts, calls, tokens, dollars, latency percentiles, cache hits, and
     the same per ``provider/model``; ``requests``: a server log's refused and cancelled requests, counted."""
@@ -63,27 +75,12 @@ def summarise(records: Sequence[dict[str, Any]], requests: Sequence[dict[str, An
         "records": len(records),
         "ok": ok,
         "failed": len(records) - ok,
-        "calls": sum(int(u.get("calls", 0)) for u in usages),
+        **_sums(usages),
         "failed_calls": sum(int(u.get("failed_calls", 0)) for u in usages),
-        "cached_calls": sum(int(u.get("cached_calls", 0)) for u in usages),
-        "prompt_tokens": sum(int(u.get("prompt_tokens", 0)) for u in usages),
-        "completion_tokens": sum(int(u.get("completion_tokens", 0)) for u in usages),
-        "tokens": sum(_tokens(u) for u in usages),
-        "cost_usd": dollars([u.get("cost_usd") for u in usages]),
         "latency_s": {name: percentile(latencies, share) for name, share in PERCENTILES},
         "requests_refused": sum(1 for request in requests if request.get("status") == "rejected"),
         "requests_cancelled": sum(1 for request in requests if request.get("status") == "cancelled"),
-        "models": {
-            key: {
-                "calls": sum(int(m.get("calls", 0)) for m in used),
-                "cached_calls": sum(int(m.get("cached_calls", 0)) for m in used),
-                "prompt_tokens": sum(int(m.get("prompt_tokens", 0)) for m in used),
-                "completion_tokens": sum(int(m.get("completion_tokens", 0)) for m in used),
-                "tokens": sum(_tokens(m) for m in used),
-                "cost_usd": dollars([m.get("cost_usd") for m in used]),
-            }
-            for key, used in sorted(by_model.items())
-        },
+        "models": {key: _sums(used) for key, used in sorted(by_model.items())},
     }
 
 
