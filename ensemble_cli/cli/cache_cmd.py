@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Iterator, Optional
 
 import typer
 
@@ -56,11 +57,21 @@ def _cache(cache_dir: Path | None) -> CallCache:
     return CallCache(directory)
 
 
-def _unreadable(cache: CallCache, exc: Exception) -> Exception:
+@contextmanager
+def _opened(cache_dir: Path | None) -> Iterator[CallCache]:
+    """The cache of ``--cache-dir`` (or the default), closed after; a file it cannot use is one error line."""
+    import sqlite3
+
     from ..errors import EnsembleError
 
-    return EnsembleError(f"{cache.path}: cannot use the call cache ({exc}); check the file, or give another "
-                         "--cache-dir")
+    cache = _cache(cache_dir)
+    try:
+        yield cache
+    except (sqlite3.Error, OSError) as exc:
+        raise EnsembleError(f"{cache.path}: cannot use the call cache ({exc}); check the file, or give another "
+                            "--cache-dir") from None
+    finally:
+        cache.close()
 
 
 @cache_app.command("stats")
@@ -71,18 +82,12 @@ def stats(
     """Entries, file size, hits recorded, oldest and newest entry, and entries per provider and model."""
     import dataclasses
     import json
-    import sqlite3
 
     from ..sinks.cache_views import as_json as stats_json, stats_view
     from ..sinks.console import stdout_console
 
-    cache = _cache(cache_dir)
-    try:
+    with _opened(cache_dir) as cache:
         figures = cache.stats()
-    except (sqlite3.Error, OSError) as exc:
-        raise _unreadable(cache, exc) from None
-    finally:
-        cache.close()
     if as_json:
         print(json.dumps(stats_json(dataclasses.asdict(figures))))
     else:
@@ -95,15 +100,13 @@ def clear(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Clear without asking (needed when stdin is not a terminal).")] = False,
 ) -> None:
     """Remove every entry of the call cache; asks first, unless --yes."""
-    import sqlite3
     import sys
 
     from ..errors import ConfigError, ExitStatus
     from ..formatting import count
     from .boundary import error
 
-    cache = _cache(cache_dir)
-    try:
+    with _opened(cache_dir) as cache:
         entries = cache.stats().entries
         if entries and not yes:
             if not sys.stdin.isatty():
@@ -113,10 +116,6 @@ def clear(
                 error("nothing removed")
                 raise typer.Exit(int(ExitStatus.ERROR))
         removed = cache.remove()
-    except (sqlite3.Error, OSError) as exc:
-        raise _unreadable(cache, exc) from None
-    finally:
-        cache.close()
     print(f"removed {count(removed, 'entry', 'entries')} from {cache.path}")
 
 
@@ -126,19 +125,13 @@ def prune(
     cache_dir: CacheDir = None,
 ) -> None:
     """Remove the entries not used (stored or served) for a while; says how many went and how many are left."""
-    import sqlite3
     import time
 
     from ..formatting import count
 
     cutoff = time.time() - age_seconds(older_than)
-    cache = _cache(cache_dir)
-    try:
+    with _opened(cache_dir) as cache:
         removed = cache.remove(unused_since=cutoff)
         left = cache.stats().entries
-    except (sqlite3.Error, OSError) as exc:
-        raise _unreadable(cache, exc) from None
-    finally:
-        cache.close()
     print(f"removed {count(removed, 'entry', 'entries')} last used more than {older_than.strip()} ago from "
           f"{cache.path}; {count(left, 'entry', 'entries')} left")
