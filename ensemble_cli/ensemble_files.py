@@ -9,17 +9,15 @@ example of the same name. ``named`` finds one by name, or by a routed name (``ro
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .config import RunConfig, build_config, config_data, load_config
 from .errors import ConfigError
+from .home import home_dir
 from .routing import Route, is_routed, keep, parse, switch
 
-HOME_VARIABLE = "ENSEMBLE_HOME"
-DEFAULT_HOME = Path("~/.config/ensemble")
 
 
 def examples_dir() -> Path:
@@ -30,9 +28,7 @@ def examples_dir() -> Path:
 
 def user_dir(environ: Mapping[str, str] | None = None) -> Path:
     """Where the user's named ensembles live: ``$ENSEMBLE_HOME/ensembles`` or ``~/.config/ensemble/ensembles``."""
-    environ = os.environ if environ is None else environ
-    home = environ.get(HOME_VARIABLE)
-    return (Path(home) if home else DEFAULT_HOME.expanduser()) / "ensembles"
+    return home_dir(environ) / "ensembles"
 
 
 def default_dirs(environ: Mapping[str, str] | None = None) -> list[Path]:

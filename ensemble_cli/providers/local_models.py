@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -18,9 +17,8 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from ..errors import ConfigError
+from ..home import home_dir
 
-HOME_VARIABLE = "ENSEMBLE_HOME"
-DEFAULT_HOME = Path("~/.config/ensemble")
 DEFAULT_MODEL = "smollm2"
 
 
@@ -76,9 +74,7 @@ def named(model: str | None) -> NamedModel | None:
 
 def models_dir(environ: Mapping[str, str] | None = None) -> Path:
     """Where the user's own GGUFs are found by name: ``$ENSEMBLE_HOME/models``."""
-    environ = os.environ if environ is None else environ
-    home = environ.get(HOME_VARIABLE)
-    return (Path(home) if home else DEFAULT_HOME.expanduser()) / "models"
+    return home_dir(environ) / "models"
 
 
 def home_models(environ: Mapping[str, str] | None = None) -> dict[str, Path]:
