@@ -41,8 +41,9 @@ class GgufInfo:
 
     @property
     def chat_template(self) -> str | None:
-        template = self.metadata.get("tokenizer.chat_template")
-        return template if isinstance(template, str) and template.strip() else None
+        from .prompt_form import chat_template_of
+
+        return chat_template_of(self.metadata)
 
     @property
     def title(self) -> str:

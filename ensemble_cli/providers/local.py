@@ -24,6 +24,7 @@ from ..decoding import Position
 from .gguf_info import read_info
 from .llama_engine import LlamaEngine, SequenceBatch, resolve_model_path
 from .local_models import display_name
+from .prompt_form import PromptForm
 from .templates import PLAIN_STOP
 
 if TYPE_CHECKING:
@@ -107,15 +108,16 @@ class LocalProvider:
     def plain_prompts(self) -> bool:
         """The model has no chat template (a base model) and no template was chosen: chat messages are
         written in the plain completion form (read from the GGUF's header, before the model loads)."""
-        return self.template is None and read_info(self.path).chat_template is None
+        return self._header_form().plain
 
     def prompt_form(self) -> str:
         """How this provider writes prompts, in words (for run notes)."""
-        from .prompt_form import PLAIN_FORM
+        return self._header_form().describe()
 
-        if self.template is not None:
-            return f"template {self.template!r}" if "{" not in self.template else "the member's template"
-        return PLAIN_FORM if self.plain_prompts else "the model's chat template"
+    def _header_form(self) -> PromptForm:
+        """The prompt form as the GGUF's header gives it (enough to say which form; rendering needs the
+        model's BOS/EOS texts: ``LlamaEngine.form``)."""
+        return PromptForm(read_info(self.path).chat_template, template=self.template)
 
     def _ended(self, request: Request) -> Request:
         """In the plain completion form a base model's answer ends where it starts the next question."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from ..calls import Message
 from ..errors import ProviderError
@@ -56,10 +56,16 @@ class PromptForm:
         return rendered + prefix
 
 
-def from_metadata(metadata: dict, bos: str, eos: str, add_bos: bool, template: str | None = None) -> PromptForm:
-    """The form of a model whose GGUF metadata is ``metadata`` (BOS/EOS texts empty where it has none)."""
+def chat_template_of(metadata: Mapping[str, Any]) -> str | None:
+    """The chat template a GGUF's metadata holds; none where it is missing or blank (a base model)."""
     source = metadata.get("tokenizer.chat_template")
-    return PromptForm(source if isinstance(source, str) and source.strip() else None, bos, eos, add_bos, template)
+    return source if isinstance(source, str) and source.strip() else None
+
+
+def from_metadata(metadata: Mapping[str, Any], bos: str, eos: str, add_bos: bool,
+                  template: str | None = None) -> PromptForm:
+    """The form of a model whose GGUF metadata is ``metadata`` (BOS/EOS texts empty where it has none)."""
+    return PromptForm(chat_template_of(metadata), bos, eos, add_bos, template)
 
 
 @lru_cache(maxsize=8)
