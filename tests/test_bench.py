@@ -329,12 +329,18 @@ ARMS = """arms:
 """
 
 
-def test_bench_end_to_end_on_fake_server(tmp_path, fake_server):
+def bench_on_fake_server(tmp_path, fake_server, arms: str):
+    """``ensemble bench`` of DATA with ``arms`` against the toy model; the fake server and the run directory."""
     server = fake_server({"toy": answer_model()})
     data = write(tmp_path / "data.jsonl", DATA)
     run_dir = tmp_path / "run"
-    result = invoke("bench", "--dataset", data, "--config", bench_yaml(tmp_path, server, ARMS), "-o", run_dir)
+    result = invoke("bench", "--dataset", data, "--config", bench_yaml(tmp_path, server, arms), "-o", run_dir)
     assert result.exit_code == 0, result.stderr
+    return server, run_dir
+
+
+def test_bench_end_to_end_on_fake_server(tmp_path, fake_server):
+    server, run_dir = bench_on_fake_server(tmp_path, fake_server, ARMS)
     for name in ("single", "vote", "vote-weighted"):
         assert (run_dir / "records" / f"{name}.jsonl").exists()
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -359,6 +365,7 @@ def test_bench_end_to_end_on_fake_server(tmp_path, fake_server):
     assert server.calls == 8
 
     # a second run into the same directory needs --resume; with it, nothing is left to call
+    data = tmp_path / "data.jsonl"
     refused = invoke("bench", "--dataset", data, "--config", tmp_path / "bench.yaml", "-o", run_dir)
     assert refused.exit_code == 2 and "--resume" in refused.stderr
     resumed = invoke("bench", "--dataset", data, "--config", tmp_path / "bench.yaml", "-o", run_dir, "--resume")
@@ -516,11 +523,7 @@ ADAPTIVE_ARMS = """arms:
 
 
 def test_the_method_sweep_recounts_an_adaptive_arm_with_no_call(tmp_path, fake_server):
-    server = fake_server({"toy": answer_model()})
-    data = write(tmp_path / "data.jsonl", DATA)
-    run_dir = tmp_path / "run"
-    result = invoke("bench", "--dataset", data, "--config", bench_yaml(tmp_path, server, ADAPTIVE_ARMS), "-o", run_dir)
-    assert result.exit_code == 0, result.stderr
+    _, run_dir = bench_on_fake_server(tmp_path, fake_server, ADAPTIVE_ARMS)
     arms = {a["name"]: a for a in json.loads((run_dir / "summary.json").read_text())["arms"]}
     assert arms["vote-weighted"]["recount_of"] == "vote" and arms["vote-weighted"]["new_calls"] == 0
     ran, recounted = ([json.loads(line) for line in (run_dir / "records" / f"{name}.jsonl").read_text().splitlines()]
