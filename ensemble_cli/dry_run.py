@@ -66,13 +66,12 @@ def made_once(planned: "Planned", seen: set[str]) -> "Planned":
             fresh.append(request)
         if key is not None:
             seen.add(key)
-    calls = planned.calls if len(planned.exact) != planned.calls else len(fresh)
-    choices = planned.completion_tokens
+    completion = planned.completion_tokens
     if len(fresh) == 1 and fresh[0].n > 1 and fresh[0].temperature == 0 and keys[0] is not None:
-        choices = fresh[0].max_tokens  # one greedy choice, repeated
-    share = len(fresh) / len(planned.exact)
-    return replace(planned, calls=calls if fresh else 0, prompts=round(planned.prompts * share),
-                   completion_tokens=round(choices * share) if calls == len(fresh) else choices * bool(fresh),
+        completion = fresh[0].max_tokens  # one greedy choice, repeated
+    share = len(fresh) / len(planned.exact)  # the exact requests are one per call (``planning.sampled``)
+    return replace(planned, calls=len(fresh), prompts=round(planned.prompts * share),
+                   completion_tokens=round(completion * share),
                    extra_prompt_tokens=round(planned.extra_prompt_tokens * share), exact=tuple(fresh))
 
 

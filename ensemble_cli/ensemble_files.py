@@ -78,8 +78,16 @@ def named(name: str, owned: tuple[str, ...] = (), environ: Mapping[str, str] | N
     if path is None:
         raise ConfigError(f"no named ensemble '{ensemble}'; choose one of {', '.join(files)} (or add "
                           f"{user_dir(environ) / (ensemble + '.yaml')})")
+    return load_named(name, path, owned, environ)
+
+
+def load_named(name: str, path: Path, owned: tuple[str, ...] = (),
+               environ: Mapping[str, str] | None = None) -> Named:
+    """The ensemble file at ``path`` as ``name`` (a routed name: switched to its upstream), its front end's
+    ``owned`` keys dropped; raises ``ConfigError`` naming what is wrong."""
     data = config_data(path, environ, owned=owned)
-    if route is None:
+    if not is_routed(name):
         return Named(name, path, data)
+    route = parse(name)
     routed, kept, _ = switch(data, route, str(path))
     return Named(route.name, path, routed, route, kept)

@@ -27,14 +27,14 @@ import llm
 from pydantic import Field, ValidationError, create_model, model_validator
 
 from . import catalog
-from .config import RunConfig, build_config, config_data, deep_merge, format_validation_error
-from .ensemble_files import ensemble_files
+from .config import RunConfig, deep_merge, format_validation_error
+from .ensemble_files import ensemble_files, load_named
 from .errors import ConfigError, EnsembleError, render
 from .events import Event, PromptFailed, PromptFinished, StreamDelta, TokenChosen
 from .inputs import PromptItem, empty_reason, prompt_id
 from .calls import Message
 from .records import output_text
-from .routing import is_routed, keep, parse, switch
+from .routing import is_routed, keep
 
 PREFIX = "ensemble-"
 COMMON_OPTIONS = ("max_tokens", "temperature", "seed")
@@ -111,12 +111,9 @@ class EnsembleModel(llm.Model):
         self.data: dict[str, Any] = {}
         self.kept: dict[str, str | None] = {}
         try:
-            self.data = config_data(path, owned=OWNED)
-            if is_routed(name):
-                self.data, self.kept, config = switch(self.data, parse(name), str(path))
-            else:
-                config = build_config(self.data, source=str(path))
-            self.config: RunConfig | None = config
+            found = load_named(name, path, OWNED)
+            self.data, self.kept = found.data, found.kept
+            self.config: RunConfig | None = found.config()
             self.problem: str | None = None
         except ConfigError as exc:  # listed anyway: running it says what is wrong with the file
             self.config, self.problem = None, str(exc)

@@ -30,7 +30,7 @@ class Planned:
     completion_tokens: int
     extra_prompt_tokens: int = 0
     exact: tuple[Request, ...] = field(default=())
-    """The requests known exactly before any reply (first-round samples with their seeds)."""
+    """The requests known exactly before any reply (first-round samples with their seeds), one per call."""
 
 
 def sampled(member: Member, what: str, request: Request, samples: int, exact: bool = True,
